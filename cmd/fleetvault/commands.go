@@ -1,0 +1,12 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// commands lists every top-level command, explicitly, in the order --help shows them.
+// Each command lives in its own file: newXCommand builds it, runX does the work.
+func commands(a *app) []*cobra.Command {
+	return []*cobra.Command{
+		newVersionCommand(a),
+		newBenchCommand(a),
+	}
+}
