@@ -1,0 +1,149 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/catalog/dedupe"
+)
+
+// Options configure Open.
+type Options struct {
+	Logger      *slog.Logger     // nil: discard
+	SiteAddress string           // this host's server address; equal to the MBR's dr_server means DR mode
+	ReadOnly    bool             // open the files read-only (shared lock); writes fail with ErrReadOnly
+	LockTimeout time.Duration    // how long to wait for another process's lock; 0 means 5s
+	Dedupe      dedupe.Options   // content store options
+	Now         func() time.Time // clock for retention; nil means time.Now
+}
+
+// Catalog is an open installation: its resource database and catalogs.
+// It is safe for concurrent use.
+type Catalog struct {
+	mbr    MBR
+	opts   Options
+	log    *slog.Logger
+	res    *bbolt.DB
+	shards []*shard // shards[0] is the default catalog
+	byName map[string]*shard
+	store  *dedupe.Store
+}
+
+// shard is one catalog file.
+type shard struct {
+	name string // "" for the default catalog
+	path string
+	db   *bbolt.DB
+}
+
+func (s *shard) label() string {
+	if s.name == "" {
+		return "default catalog " + s.path
+	}
+	return "catalog " + s.name + " " + s.path
+}
+
+// Open opens the installation whose master backup record is at mbrPath.
+func Open(mbrPath string, opts Options) (*Catalog, error) {
+	m, err := ReadMBR(mbrPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Catalog{mbr: m, opts: opts, log: opts.Logger, byName: map[string]*shard{}, store: dedupe.New(opts.Dedupe)}
+	if err := c.openFiles(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.log.Debug("catalog opened", "mbr", mbrPath, "catalogs", len(c.shards), "dr_mode", c.DRMode())
+	return c, nil
+}
+
+func (c *Catalog) openFiles() error {
+	var err error
+	if c.res, err = openBolt(c.mbr.Path(c.mbr.Resources), c.opts.ReadOnly, c.opts.LockTimeout); err != nil {
+		return err
+	}
+	if !c.opts.ReadOnly {
+		if err := update(c.res, "catalog: init resource database", initResources); err != nil {
+			return err
+		}
+	}
+	for _, name := range c.mbr.CatalogNames() {
+		p := c.mbr.Catalog
+		if name != "" {
+			p = c.mbr.Catalogs[name]
+		}
+		s := &shard{name: name, path: c.mbr.Path(p)}
+		if !c.opts.ReadOnly {
+			if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+				return fmt.Errorf("catalog: open %s: %w", s.path, err)
+			}
+		}
+		if s.db, err = openBolt(s.path, c.opts.ReadOnly, c.opts.LockTimeout); err != nil {
+			return err
+		}
+		c.shards = append(c.shards, s)
+		c.byName[name] = s
+		if !c.opts.ReadOnly {
+			if err := update(s.db, "catalog: init "+s.label(), func(tx *bbolt.Tx) error { return initCatalog(tx, c.store) }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// createStores creates the empty bbolt files of a new installation.
+func createStores(m MBR) error {
+	c := &Catalog{mbr: m, opts: Options{LockTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)}, byName: map[string]*shard{}, store: dedupe.New(dedupe.Options{})}
+	err := c.openFiles()
+	return errors.Join(err, c.Close())
+}
+
+// Close closes every file. It is safe to call more than once.
+func (c *Catalog) Close() error {
+	var errs []error
+	if c.res != nil {
+		errs = append(errs, c.res.Close())
+		c.res = nil
+	}
+	for _, s := range c.shards {
+		if s.db != nil {
+			errs = append(errs, s.db.Close())
+			s.db = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MBR returns the master backup record the installation was opened from.
+func (c *Catalog) MBR() MBR { return c.mbr }
+
+// DRMode reports whether this host is the DR site's server: its configured
+// site address equals the MBR's dr_server. In DR mode identifiers are
+// rewritten with the replication rules (Replication).
+func (c *Catalog) DRMode() bool {
+	return c.opts.SiteAddress != "" && c.opts.SiteAddress == c.mbr.DRServer
+}
+
+func (c *Catalog) writable() error {
+	if c.opts.ReadOnly {
+		return fmt.Errorf("catalog: %w", ErrReadOnly)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/catalog/dedupe"
+)
+
+// Problem is one damaged object found by Check: a file, a page, a record, an
+// index entry or a content object, named so a person can find it.
+type Problem struct {
+	Object string
+	Err    error
+}
+
+func (p Problem) String() string { return p.Object + ": " + p.Err.Error() }
+
+// Verify checks the installation whose MBR is at mbrPath without trusting its
+// files: each bbolt file's meta pages and length are checked before it is
+// opened, the installation is opened read-only with faults turned into
+// errors, and then Catalog.Check runs. Problems go to report; the error is
+// for a failure to check at all (an unreadable MBR).
+func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) error {
+	m, err := ReadMBR(mbrPath)
+	if err != nil {
+		return err
+	}
+	files := []string{m.Path(m.Resources), m.Path(m.Catalog)}
+	for _, n := range m.CatalogNames()[1:] {
+		files = append(files, m.Path(m.Catalogs[n]))
+	}
+	bad := false
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			report(Problem{Object: f, Err: err})
+			bad = true
+			continue
+		}
+		if err := checkBoltFile(f); err != nil {
+			report(Problem{Object: f, Err: err})
+			bad = true
+		}
+	}
+	if bad {
+		return nil
+	}
+	opts.ReadOnly = true
+	c, err := Open(mbrPath, opts)
+	if err != nil {
+		report(Problem{Object: mbrPath, Err: err})
+		return nil
+	}
+	defer c.Close()
+	return c.Check(readData, report)
+}
+
+// Check verifies the resource database and every catalog: bbolt's page
+// structure, every record, every index entry against its record, and the
+// content store; with readData every content object is read and its hash
+// checked. Each damaged object is reported; the error is for a failure to
+// check at all.
+func (c *Catalog) Check(readData bool, report func(Problem)) error {
+	resPath := c.mbr.Path(c.mbr.Resources)
+	if walkFile(c.res, resPath, report) {
+		err := view(c.res, "catalog: check "+resPath, func(tx *bbolt.Tx) error {
+			checkResources(tx, resPath, report)
+			return nil
+		})
+		if err != nil {
+			report(Problem{Object: resPath, Err: err})
+		}
+	}
+	for _, s := range c.shards {
+		if !walkFile(s.db, s.path, report) {
+			continue
+		}
+		err := view(s.db, "catalog: check "+s.label(), func(tx *bbolt.Tx) error {
+			s.checkPieces(tx, c.store, readData, report)
+			return c.store.Check(tx, readData, func(p dedupe.Problem) {
+				report(Problem{Object: s.path + ": content " + p.Object, Err: p.Err})
+			})
+		})
+		if err != nil {
+			report(Problem{Object: s.path, Err: err})
+		}
+	}
+	return nil
+}
+
+// walkFile reads every key of every bucket under guard (so a damaged page
+// becomes a Problem, not a crash), then runs bbolt's own structural check.
+// It reports whether the file is sound enough for record checks.
+func walkFile(db *bbolt.DB, path string, report func(Problem)) bool {
+	err := view(db, "walk "+path, func(tx *bbolt.Tx) error {
+		var walk func(b *bbolt.Bucket, name string) error
+		walk = func(b *bbolt.Bucket, name string) error {
+			return b.ForEach(func(k, v []byte) error {
+				if v == nil {
+					if nb := b.Bucket(k); nb != nil {
+						return walk(nb, name+"/"+string(k))
+					}
+				}
+				return nil
+			})
+		}
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(b, string(name)) })
+	})
+	if err != nil {
+		report(Problem{Object: path, Err: err})
+		return false
+	}
+	ok := true
+	err = view(db, "check "+path, func(tx *bbolt.Tx) error {
+		for e := range tx.Check() {
+			report(Problem{Object: path + ": bbolt", Err: fmt.Errorf("%w: %v", ErrCorrupt, e)})
+			ok = false
+		}
+		return nil
+	})
+	if err != nil {
+		report(Problem{Object: path, Err: err})
+		return false
+	}
+	return ok
+}
+
+func checkResources(tx *bbolt.Tx, path string, report func(Problem)) {
+	decode := func(bkt []byte, what string, v any) {
+		b := tx.Bucket(bkt)
+		if b == nil {
+			report(Problem{Object: path + ": bucket " + string(bkt), Err: fmt.Errorf("%w: missing", ErrCorrupt)})
+			return
+		}
+		_ = b.ForEach(func(k, val []byte) error {
+			if err := json.Unmarshal(val, v); err != nil {
+				report(Problem{Object: fmt.Sprintf("%s: %s %s", path, what, k), Err: fmt.Errorf("%w: %v", ErrCorrupt, err)})
+			}
+			return nil
+		})
+	}
+	decode(bktDevices, "device", &Device{})
+	decode(bktGroups, "group", &Group{})
+	decode(bktRetention, "keep rule", &KeepRule{})
+	if v := tx.Bucket(bktReplication).Get(keyRules); v != nil {
+		var rs []ruleRecord
+		if err := json.Unmarshal(v, &rs); err != nil {
+			report(Problem{Object: path + ": replication rules", Err: fmt.Errorf("%w: %v", ErrCorrupt, err)})
+		}
+	}
+	if gs := tx.Bucket(bktGroups); gs != nil {
+		_ = gs.ForEach(func(k, _ []byte) error {
+			if tx.Bucket(bktMembers).Bucket(k) == nil {
+				report(Problem{Object: fmt.Sprintf("%s: group %s", path, k), Err: fmt.Errorf("%w: member bucket missing", ErrCorrupt)})
+			}
+			return nil
+		})
+	}
+}
+
+// checkPieces checks records against indexes both ways and, with readData,
+// that each piece's content is present and sound.
+func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, report func(Problem)) {
+	for _, name := range catalogBuckets {
+		if tx.Bucket(name) == nil {
+			report(Problem{Object: s.path + ": bucket " + string(name), Err: fmt.Errorf("%w: missing", ErrCorrupt)})
+			return
+		}
+	}
+	seenRef := map[dedupe.Ref]bool{}
+	_ = tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
+		obj := s.path + ": piece " + s.pieceID(k)
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			report(Problem{Object: obj, Err: fmt.Errorf("%w: record does not decode: %v", ErrCorrupt, err)})
+			return nil
+		}
+		p, err := r.piece(s.pieceID(k))
+		if err != nil {
+			report(Problem{Object: obj, Err: err})
+			return nil
+		}
+		for _, ik := range indexKeys(r, k) {
+			if tx.Bucket(ik[0]).Get(ik[1]) == nil {
+				report(Problem{Object: obj, Err: fmt.Errorf("%w: missing from index %s", ErrCorrupt, ik[0])})
+			}
+		}
+		if readData && !seenRef[p.Ref] {
+			seenRef[p.Ref] = true
+			if _, err := store.Get(tx, p.Ref); err != nil {
+				report(Problem{Object: obj + " content " + p.Ref.String(), Err: err})
+			}
+		}
+		return nil
+	})
+	for _, idx := range [][]byte{bktIdxClient, bktIdxGroup, bktIdxTag, bktIdxTime} {
+		_ = tx.Bucket(idx).ForEach(func(k, _ []byte) error {
+			if !indexEntrySound(tx, idx, k) {
+				report(Problem{Object: fmt.Sprintf("%s: index %s entry %q", s.path, idx, k), Err: fmt.Errorf("%w: no such piece", ErrCorrupt)})
+			}
+			return nil
+		})
+	}
+	checkRestores(tx, s.path, report)
+}
+
+func checkRestores(tx *bbolt.Tx, path string, report func(Problem)) {
+	_ = tx.Bucket(bktRestores).ForEach(func(k, v []byte) error {
+		var e RestoreEvent
+		if err := json.Unmarshal(v, &e); err != nil {
+			report(Problem{Object: fmt.Sprintf("%s: restore event %x", path, k), Err: fmt.Errorf("%w: %v", ErrCorrupt, err)})
+		}
+		return nil
+	})
+	for _, idx := range [][]byte{bktIdxRestoreDevice, bktIdxRestoreJob} {
+		_ = tx.Bucket(idx).ForEach(func(k, _ []byte) error {
+			if len(k) < 8 || tx.Bucket(bktRestores).Get(k[len(k)-8:]) == nil {
+				report(Problem{Object: fmt.Sprintf("%s: index %s entry %q", path, idx, k), Err: fmt.Errorf("%w: no such restore event", ErrCorrupt)})
+			}
+			return nil
+		})
+	}
+}
+
+// indexEntrySound reports whether an index entry belongs to a stored piece
+// (one that yields exactly this entry).
+func indexEntrySound(tx *bbolt.Tx, idx, k []byte) bool {
+	if len(k) < 16 {
+		return false
+	}
+	key := k[len(k)-8:]
+	r, ok, err := getRecord(tx, key)
+	if err != nil || !ok {
+		return false
+	}
+	for _, ik := range indexKeys(r, key) {
+		if bytes.Equal(ik[0], idx) && bytes.Equal(ik[1], k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,358 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/catalog/dedupe"
+	"github.com/fleetvault/fleetvault/tagmatch"
+)
+
+// Catalog file buckets. Index keys end in an 8-byte time and the 8-byte
+// piece key, so each index is ordered by time within its prefix.
+var (
+	bktPieces    = []byte("pieces")     // piece key (8-byte sequence) -> record (JSON)
+	bktIdxClient = []byte("idx/client") // client 0 time key -> nothing
+	bktIdxGroup  = []byte("idx/group")  // group 0 client 0 time key -> nothing
+	bktIdxTag    = []byte("idx/tag")    // tagkey 0 tagvalue 0 group 0 time key -> nothing
+	bktIdxTime   = []byte("idx/time")   // time key -> nothing
+)
+
+var catalogBuckets = [][]byte{bktPieces, bktIdxClient, bktIdxGroup, bktIdxTag, bktIdxTime, bktRestores, bktIdxRestoreDevice, bktIdxRestoreJob}
+
+func initCatalog(tx *bbolt.Tx, store *dedupe.Store) error {
+	for _, b := range catalogBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return store.Init(tx)
+}
+
+// NewPiece is a data piece to record: its fields and its content.
+type NewPiece struct {
+	Client, Name, Type, Owner, Location, Group, Job string
+	Time, Expiry                                    time.Time // zero Time: now; zero Expiry: none
+	Tag                                             tagmatch.Tag
+	Content                                         []byte
+	Optional                                        map[string]string
+}
+
+// Piece is a recorded data piece. ID is unique in the installation.
+type Piece struct {
+	ID                                              string
+	Client, Name, Type, Owner, Location, Group, Job string
+	Time, Expiry                                    time.Time // UTC; zero Expiry: none
+	Size                                            int64
+	Tag                                             tagmatch.Tag
+	Ref                                             dedupe.Ref
+	Optional                                        map[string]string
+}
+
+// record is a piece as stored.
+type record struct {
+	Client   string            `json:"c"`
+	Name     string            `json:"n"`
+	Type     string            `json:"ty,omitempty"`
+	Owner    string            `json:"o,omitempty"`
+	Location string            `json:"l,omitempty"`
+	Group    string            `json:"g,omitempty"`
+	Job      string            `json:"j,omitempty"`
+	Time     int64             `json:"t"`
+	Expiry   int64             `json:"e,omitempty"`
+	Size     int64             `json:"s"`
+	Tag      tagmatch.Tag      `json:"tag,omitempty"`
+	Ref      string            `json:"r"`
+	Optional map[string]string `json:"opt,omitempty"`
+}
+
+func (r record) piece(id string) (Piece, error) {
+	ref, err := dedupe.ParseRef(r.Ref)
+	if err != nil {
+		return Piece{}, fmt.Errorf("piece %s: %w: content reference: %v", id, ErrCorrupt, err)
+	}
+	p := Piece{ID: id, Client: r.Client, Name: r.Name, Type: r.Type, Owner: r.Owner, Location: r.Location,
+		Group: r.Group, Job: r.Job, Time: time.Unix(0, r.Time).UTC(), Size: r.Size, Tag: r.Tag, Ref: ref, Optional: r.Optional}
+	if r.Expiry != 0 {
+		p.Expiry = time.Unix(0, r.Expiry).UTC()
+	}
+	return p, nil
+}
+
+func toRecord(p Piece) record {
+	r := record{Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location, Group: p.Group,
+		Job: p.Job, Time: p.Time.UnixNano(), Size: p.Size, Tag: p.Tag, Ref: p.Ref.String(), Optional: p.Optional}
+	if !p.Expiry.IsZero() {
+		r.Expiry = p.Expiry.UnixNano()
+	}
+	return r
+}
+
+// timeKey orders times as unsigned bytes, negative times included.
+func timeKey(t time.Time) [8]byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], uint64(t.UnixNano())^(1<<63))
+	return k
+}
+
+func keyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k)^(1<<63))).UTC()
+}
+
+// pieceID formats a shard's piece key as an installation-wide id.
+func (s *shard) pieceID(key []byte) string {
+	id := fmt.Sprintf("%016x", key)
+	if s.name != "" {
+		return s.name + "/" + id
+	}
+	return id
+}
+
+// lookupID splits an id into its shard and piece key.
+func (c *Catalog) lookupID(id string) (*shard, []byte, error) {
+	name, hex := "", id
+	if i := strings.LastIndexByte(id, '/'); i >= 0 {
+		name, hex = id[:i], id[i+1:]
+	}
+	s, ok := c.byName[name]
+	n, err := strconv.ParseUint(hex, 16, 64)
+	if !ok || err != nil || len(hex) != 16 {
+		return nil, nil, fmt.Errorf("catalog: piece %s: %w", id, ErrNotFound)
+	}
+	return s, binary.BigEndian.AppendUint64(nil, n), nil
+}
+
+// indexKeys lists the index entries of a piece stored under key.
+func indexKeys(r record, key []byte) [][2][]byte {
+	tk := timeKey(time.Unix(0, r.Time))
+	suffix := append(tk[:], key...)
+	join := func(parts ...string) []byte {
+		var b bytes.Buffer
+		for _, p := range parts {
+			b.WriteString(p)
+			b.WriteByte(0)
+		}
+		b.Write(suffix)
+		return b.Bytes()
+	}
+	keys := [][2][]byte{
+		{bktIdxClient, join(r.Client)},
+		{bktIdxGroup, join(r.Group, r.Client)},
+		{bktIdxTime, append([]byte(nil), suffix...)},
+	}
+	for _, a := range r.Tag {
+		keys = append(keys, [2][]byte{bktIdxTag, join(a.Key, a.Value, r.Group)})
+	}
+	return keys
+}
+
+func validatePiece(i int, p NewPiece) error {
+	if p.Client == "" || p.Name == "" {
+		return fmt.Errorf("catalog: piece %d: %w: client and name are required", i, ErrInvalid)
+	}
+	fields := []string{p.Client, p.Group}
+	for _, a := range p.Tag {
+		fields = append(fields, a.Key, a.Value)
+	}
+	for _, f := range fields {
+		if strings.ContainsRune(f, 0) {
+			return fmt.Errorf("catalog: piece %d (client %q): %w: a client, group or tag contains a NUL byte", i, p.Client, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Ingest records pieces and stores their content, deduplicated. The pieces
+// of each catalog commit in one transaction (concurrent calls share one
+// commit); when Ingest returns nil every piece is durable. The returned
+// pieces are in the order given, with their ids.
+func (c *Catalog) Ingest(ctx context.Context, pieces []NewPiece) ([]Piece, error) {
+	if err := c.writable(); err != nil {
+		return nil, err
+	}
+	now := c.opts.Now().UTC()
+	for i := range pieces {
+		if err := validatePiece(i, pieces[i]); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := c.route(pieces)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Piece, len(pieces))
+	for s, idx := range routes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		err := batch(s.db, "catalog: ingest into "+s.label(), func(tx *bbolt.Tx) error {
+			return c.ingestTx(tx, s, pieces, idx, out, now)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("catalog: ingest into %s: %w", s.label(), err)
+		}
+	}
+	return out, nil
+}
+
+// route maps each piece to its client's catalog (Device.Catalog), default
+// when the client is unknown or names no catalog.
+func (c *Catalog) route(pieces []NewPiece) (map[*shard][]int, error) {
+	routes := map[*shard][]int{}
+	if len(c.shards) == 1 {
+		idx := make([]int, len(pieces))
+		for i := range idx {
+			idx[i] = i
+		}
+		routes[c.shards[0]] = idx
+		return routes, nil
+	}
+	err := view(c.res, "catalog: route pieces", func(tx *bbolt.Tx) error {
+		cache := map[string]*shard{}
+		for i, p := range pieces {
+			s, ok := cache[p.Client]
+			if !ok {
+				s = c.shards[0]
+				var d Device
+				if err := getDevice(tx, p.Client, &d); err == nil && d.Catalog != "" && c.byName[d.Catalog] != nil {
+					s = c.byName[d.Catalog]
+				}
+				cache[p.Client] = s
+			}
+			routes[s] = append(routes[s], i)
+		}
+		return nil
+	})
+	return routes, err
+}
+
+func (c *Catalog) ingestTx(tx *bbolt.Tx, s *shard, pieces []NewPiece, idx []int, out []Piece, now time.Time) error {
+	pb := tx.Bucket(bktPieces)
+	for _, i := range idx {
+		np := pieces[i]
+		ref, _, err := c.store.Put(tx, np.Content)
+		if err != nil {
+			return fmt.Errorf("piece %d (client %s): store content: %w", i, np.Client, err)
+		}
+		seq, err := pb.NextSequence()
+		if err != nil {
+			return err
+		}
+		key := binary.BigEndian.AppendUint64(nil, seq)
+		t := np.Time
+		if t.IsZero() {
+			t = now
+		}
+		p := Piece{ID: s.pieceID(key), Client: np.Client, Name: np.Name, Type: np.Type, Owner: np.Owner,
+			Location: np.Location, Group: np.Group, Job: np.Job, Time: t.UTC(), Size: int64(len(np.Content)),
+			Tag: np.Tag, Ref: ref, Optional: np.Optional}
+		if !np.Expiry.IsZero() {
+			p.Expiry = np.Expiry.UTC()
+		}
+		if err := putRecord(tx, key, toRecord(p)); err != nil {
+			return err
+		}
+		out[i] = p
+	}
+	return nil
+}
+
+func putRecord(tx *bbolt.Tx, key []byte, r record) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktPieces).Put(key, v); err != nil {
+		return err
+	}
+	for _, ik := range indexKeys(r, key) {
+		if err := tx.Bucket(ik[0]).Put(ik[1], nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteRecord removes a piece and its index entries and releases its
+// content; it returns the bytes freed in the content store.
+func (c *Catalog) deleteRecord(tx *bbolt.Tx, key []byte, r record) (int64, error) {
+	if err := tx.Bucket(bktPieces).Delete(key); err != nil {
+		return 0, err
+	}
+	for _, ik := range indexKeys(r, key) {
+		if err := tx.Bucket(ik[0]).Delete(ik[1]); err != nil {
+			return 0, err
+		}
+	}
+	ref, err := dedupe.ParseRef(r.Ref)
+	if err != nil {
+		return 0, fmt.Errorf("%w: content reference: %v", ErrCorrupt, err)
+	}
+	return c.store.Release(tx, ref)
+}
+
+func getRecord(tx *bbolt.Tx, key []byte) (record, bool, error) {
+	b := tx.Bucket(bktPieces)
+	if b == nil {
+		return record{}, false, nil
+	}
+	v := b.Get(key)
+	if v == nil {
+		return record{}, false, nil
+	}
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return record{}, true, fmt.Errorf("%w: record does not decode: %v", ErrCorrupt, err)
+	}
+	return r, true, nil
+}
+
+// Piece returns the piece with this id, or ErrNotFound.
+func (c *Catalog) Piece(id string) (Piece, error) {
+	s, key, err := c.lookupID(id)
+	if err != nil {
+		return Piece{}, err
+	}
+	var p Piece
+	err = view(s.db, "catalog: piece "+id, func(tx *bbolt.Tx) error {
+		r, ok, err := getRecord(tx, key)
+		if err != nil {
+			return fmt.Errorf("catalog: piece %s: %w", id, err)
+		}
+		if !ok {
+			return fmt.Errorf("catalog: piece %s: %w", id, ErrNotFound)
+		}
+		p, err = r.piece(id)
+		return err
+	})
+	return p, err
+}
+
+// Content returns the content with this reference, hash-checked: a damaged
+// object fails with an error wrapping dedupe.ErrCorrupt.
+func (c *Catalog) Content(ref dedupe.Ref) ([]byte, error) {
+	var data []byte
+	for _, s := range c.shards {
+		err := view(s.db, "catalog: content "+ref.String(), func(tx *bbolt.Tx) error {
+			var err error
+			data, err = c.store.Get(tx, ref)
+			return err
+		})
+		if err == nil {
+			return data, nil
+		}
+		if !errors.Is(err, dedupe.ErrNotFound) {
+			return nil, fmt.Errorf("catalog: content %s in %s: %w", ref, s.label(), err)
+		}
+	}
+	return nil, fmt.Errorf("catalog: content %s: %w", ref, ErrNotFound)
+}

@@ -1,0 +1,274 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// KeepRule is a retention policy for the pieces of one client or of the
+// clients of one backup group, like restic's forget: of each series (one
+// client's pieces of one name) it keeps the Last newest pieces, and the newest
+// piece of each of the Daily newest days, Weekly newest ISO weeks, Monthly
+// newest months and Yearly newest years that have one (UTC). A piece is kept
+// if any of these keeps it. A client rule wins over a group rule; a series
+// with no rule keeps every piece. Expired pieces (Expiry before now) go
+// whatever the rule.
+type KeepRule struct {
+	Client  string `json:"client,omitempty"`
+	Group   string `json:"group,omitempty"`
+	Last    int    `json:"last,omitempty"`
+	Daily   int    `json:"daily,omitempty"`
+	Weekly  int    `json:"weekly,omitempty"`
+	Monthly int    `json:"monthly,omitempty"`
+	Yearly  int    `json:"yearly,omitempty"`
+}
+
+func (r KeepRule) String() string {
+	scope := "client " + r.Client
+	if r.Client == "" {
+		scope = "group " + r.Group
+	}
+	return fmt.Sprintf("%s: keep last %d, daily %d, weekly %d, monthly %d, yearly %d", scope, r.Last, r.Daily, r.Weekly, r.Monthly, r.Yearly)
+}
+
+func (r KeepRule) validate() error {
+	if (r.Client == "") == (r.Group == "") {
+		return fmt.Errorf("catalog: keep rule: %w: name exactly one of client or group", ErrInvalid)
+	}
+	if r.Last < 0 || r.Daily < 0 || r.Weekly < 0 || r.Monthly < 0 || r.Yearly < 0 {
+		return fmt.Errorf("catalog: keep rule %s: %w: negative count", r, ErrInvalid)
+	}
+	return nil
+}
+
+func (r KeepRule) key() []byte {
+	if r.Client != "" {
+		return []byte("client\x00" + r.Client)
+	}
+	return []byte("group\x00" + r.Group)
+}
+
+// SetKeepRules stores keep rules in the resource database, replacing rules
+// for the same client or group.
+func (c *Catalog) SetKeepRules(rules []KeepRule) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if err := r.validate(); err != nil {
+			return err
+		}
+	}
+	return update(c.res, "catalog: set keep rules", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bktRetention)
+		for _, r := range rules {
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(r.key(), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// KeepRules returns the stored keep rules.
+func (c *Catalog) KeepRules() ([]KeepRule, error) {
+	var rules []KeepRule
+	err := view(c.res, "catalog: keep rules", func(tx *bbolt.Tx) error {
+		return tx.Bucket(bktRetention).ForEach(func(k, v []byte) error {
+			var r KeepRule
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("catalog: keep rule %q: %w: %v", k, ErrCorrupt, err)
+			}
+			rules = append(rules, r)
+			return nil
+		})
+	})
+	return rules, err
+}
+
+// PrunedPiece is a piece Prune removed (or would remove), and why.
+type PrunedPiece struct {
+	Piece
+	Reason string
+}
+
+// PruneReport says what Prune did.
+type PruneReport struct {
+	DryRun  bool
+	Removed []PrunedPiece
+	Kept    int
+	Freed   int64 // content bytes reclaimed (0 in a dry run)
+}
+
+// Prune applies expiry dates and keep rules: it removes pieces that expired
+// or that no rule keeps, and releases their content (freed when no other
+// piece refers to it). With dryRun it only reports what would go.
+func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (PruneReport, error) {
+	rep := PruneReport{DryRun: dryRun}
+	if !dryRun {
+		if err := c.writable(); err != nil {
+			return rep, err
+		}
+	}
+	for _, r := range rules {
+		if err := r.validate(); err != nil {
+			return rep, err
+		}
+	}
+	now := c.opts.Now()
+	for _, s := range c.shards {
+		var series map[string][]Piece
+		err := view(s.db, "catalog: prune "+s.label(), func(tx *bbolt.Tx) error {
+			var err error
+			series, err = s.series(tx)
+			return err
+		})
+		if err != nil {
+			return rep, err
+		}
+		var gone []PrunedPiece
+		for _, ps := range series {
+			g, kept := decide(ps, pickRule(rules, ps), now)
+			gone = append(gone, g...)
+			rep.Kept += kept
+		}
+		sort.Slice(gone, func(i, j int) bool { return gone[i].ID < gone[j].ID })
+		rep.Removed = append(rep.Removed, gone...)
+		if dryRun {
+			continue
+		}
+		freed, err := c.remove(ctx, s, gone)
+		rep.Freed += freed
+		if err != nil {
+			return rep, err
+		}
+	}
+	c.log.Info("catalog pruned", "removed", len(rep.Removed), "kept", rep.Kept, "freed", rep.Freed, "dry_run", dryRun)
+	return rep, nil
+}
+
+// series reads every piece, grouped by client and name, newest first.
+func (s *shard) series(tx *bbolt.Tx) (map[string][]Piece, error) {
+	out := map[string][]Piece{}
+	err := tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("catalog: %s: piece %s: %w: %v", s.label(), s.pieceID(k), ErrCorrupt, err)
+		}
+		p, err := r.piece(s.pieceID(k))
+		if err != nil {
+			return err
+		}
+		id := p.Client + "\x00" + p.Name
+		out[id] = append(out[id], p)
+		return nil
+	})
+	for _, ps := range out {
+		sortNewest(ps)
+	}
+	return out, err
+}
+
+func pickRule(rules []KeepRule, ps []Piece) *KeepRule {
+	var group *KeepRule
+	for i, r := range rules {
+		if r.Client != "" && r.Client == ps[0].Client {
+			return &rules[i]
+		}
+		if r.Group != "" && r.Group == ps[0].Group && group == nil {
+			group = &rules[i]
+		}
+	}
+	return group
+}
+
+// decide splits a series (newest first) into removed pieces and a kept count.
+func decide(ps []Piece, rule *KeepRule, now time.Time) ([]PrunedPiece, int) {
+	keep := make([]bool, len(ps))
+	if rule == nil {
+		for i := range keep {
+			keep[i] = true
+		}
+	} else {
+		for i := 0; i < rule.Last && i < len(ps); i++ {
+			keep[i] = true
+		}
+		for _, b := range []struct {
+			n      int
+			bucket func(time.Time) string
+		}{
+			{rule.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+			{rule.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-W%02d", y, w) }},
+			{rule.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+			{rule.Yearly, func(t time.Time) string { return t.Format("2006") }},
+		} {
+			seen, last := 0, ""
+			for i := 0; i < len(ps) && seen < b.n; i++ {
+				if k := b.bucket(ps[i].Time.UTC()); k != last {
+					keep[i], last = true, k
+					seen++
+				}
+			}
+		}
+	}
+	var gone []PrunedPiece
+	kept := 0
+	for i, p := range ps {
+		switch {
+		case !p.Expiry.IsZero() && p.Expiry.Before(now):
+			gone = append(gone, PrunedPiece{p, "expired " + p.Expiry.Format(time.RFC3339)})
+		case !keep[i]:
+			gone = append(gone, PrunedPiece{p, "not kept by " + rule.String()})
+		default:
+			kept++
+		}
+	}
+	return gone, kept
+}
+
+// remove deletes pieces in transactions of at most 10,000.
+func (c *Catalog) remove(ctx context.Context, s *shard, gone []PrunedPiece) (int64, error) {
+	var freed int64
+	for len(gone) > 0 {
+		if err := ctx.Err(); err != nil {
+			return freed, err
+		}
+		n := min(len(gone), 10000)
+		part := gone[:n]
+		gone = gone[n:]
+		var f int64
+		err := update(s.db, "catalog: prune "+s.label(), func(tx *bbolt.Tx) error {
+			f = 0
+			for _, p := range part {
+				_, key, err := c.lookupID(p.ID)
+				if err != nil {
+					return err
+				}
+				r, ok, err := getRecord(tx, key)
+				if err != nil || !ok {
+					continue
+				}
+				n, err := c.deleteRecord(tx, key, r)
+				if err != nil {
+					return fmt.Errorf("piece %s: %w", p.ID, err)
+				}
+				f += n
+			}
+			return nil
+		})
+		if err != nil {
+			return freed, fmt.Errorf("catalog: prune %s: %w", s.label(), err)
+		}
+		freed += f
+	}
+	return freed, nil
+}

@@ -1,0 +1,263 @@
+package catalog
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Query selects pieces. Empty fields do not restrict; From and To bound the
+// backup time, inclusive. Results are newest first; Limit > 0 caps them.
+type Query struct {
+	Client, Group    string
+	TagKey, TagValue string // both or neither
+	From, To         time.Time
+	Limit            int
+}
+
+func (q Query) match(p Piece) bool {
+	if q.Client != "" && p.Client != q.Client || q.Group != "" && p.Group != q.Group {
+		return false
+	}
+	if q.TagKey != "" {
+		if v, ok := p.Tag.Get(q.TagKey); !ok || v != q.TagValue {
+			return false
+		}
+	}
+	return q.inTime(p.Time)
+}
+
+func (q Query) inTime(t time.Time) bool {
+	return (q.From.IsZero() || !t.Before(q.From)) && (q.To.IsZero() || !t.After(q.To))
+}
+
+// hit is an index entry: the piece's time and key.
+type hit struct {
+	t   []byte // 8-byte time key
+	key []byte // 8-byte piece key
+}
+
+// Pieces returns the pieces matching q, newest first, from every catalog.
+// It walks the most selective index: client, tag (within a group when one is
+// given), group, or time.
+func (c *Catalog) Pieces(q Query) ([]Piece, error) {
+	if (q.TagKey == "") != (q.TagValue == "") && q.TagKey == "" {
+		return nil, fmt.Errorf("catalog: query: %w: a tag value needs a tag key", ErrInvalid)
+	}
+	var all []Piece
+	for _, s := range c.shards {
+		err := view(s.db, "catalog: query "+s.label(), func(tx *bbolt.Tx) error {
+			ps, err := s.query(tx, q)
+			all = append(all, ps...)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(c.shards) > 1 {
+		sortNewest(all)
+		if q.Limit > 0 && len(all) > q.Limit {
+			all = all[:q.Limit]
+		}
+	}
+	return all, nil
+}
+
+func sortNewest(ps []Piece) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if !ps[i].Time.Equal(ps[j].Time) {
+			return ps[i].Time.After(ps[j].Time)
+		}
+		return ps[i].ID > ps[j].ID
+	})
+}
+
+func prefixOf(parts ...string) []byte {
+	var b bytes.Buffer
+	for _, p := range parts {
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	return b.Bytes()
+}
+
+func (s *shard) query(tx *bbolt.Tx, q Query) ([]Piece, error) {
+	var (
+		bkt    []byte
+		prefix []byte
+		exact  bool // entries under prefix end in exactly time+key: reverse walk in time order
+	)
+	switch {
+	case q.Client != "":
+		bkt, prefix, exact = bktIdxClient, prefixOf(q.Client), true
+	case q.TagKey != "" && q.Group != "":
+		bkt, prefix, exact = bktIdxTag, prefixOf(q.TagKey, q.TagValue, q.Group), true
+	case q.TagKey != "":
+		bkt, prefix = bktIdxTag, prefixOf(q.TagKey, q.TagValue)
+	case q.Group != "":
+		bkt, prefix = bktIdxGroup, prefixOf(q.Group)
+	default:
+		bkt, prefix, exact = bktIdxTime, nil, true
+	}
+	b := tx.Bucket(bkt)
+	if b == nil {
+		return nil, nil
+	}
+	var out []Piece
+	emit := func(h hit) (bool, error) {
+		r, ok, err := getRecord(tx, h.key)
+		if err != nil || !ok {
+			return false, fmt.Errorf("catalog: %s: index entry for piece %s: %w", s.label(), s.pieceID(h.key), orMissing(err))
+		}
+		p, err := r.piece(s.pieceID(h.key))
+		if err != nil {
+			return false, err
+		}
+		if q.match(p) {
+			out = append(out, p)
+		}
+		return q.Limit > 0 && len(out) >= q.Limit, nil
+	}
+	if exact {
+		return out, reverseRange(b.Cursor(), prefix, q.From, q.To, emit)
+	}
+	var hits []hit
+	cur := b.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		if len(k) < len(prefix)+16 {
+			continue
+		}
+		h := hit{t: k[len(k)-16 : len(k)-8], key: k[len(k)-8:]}
+		if q.inTime(keyTime(h.t)) {
+			hits = append(hits, h)
+		}
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if c := bytes.Compare(hits[i].t, hits[j].t); c != 0 {
+			return c > 0
+		}
+		return bytes.Compare(hits[i].key, hits[j].key) > 0
+	})
+	for _, h := range hits {
+		if stop, err := emit(h); err != nil || stop {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func orMissing(err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: the piece is missing", ErrCorrupt)
+}
+
+// reverseRange walks entries prefix+time+key with time in [from, to]
+// (zero: unbounded), newest first, until fn says stop.
+func reverseRange(cur *bbolt.Cursor, prefix []byte, from, to time.Time, fn func(hit) (bool, error)) error {
+	upper := append(append([]byte(nil), prefix...), bytes.Repeat([]byte{0xff}, 16)...)
+	if !to.IsZero() {
+		tk := timeKey(to)
+		upper = append(append(append([]byte(nil), prefix...), tk[:]...), bytes.Repeat([]byte{0xff}, 8)...)
+	}
+	var lower []byte
+	if !from.IsZero() {
+		tk := timeKey(from)
+		lower = append(append([]byte(nil), prefix...), tk[:]...)
+	}
+	k, _ := cur.Seek(upper)
+	if k == nil || bytes.Compare(k, upper) > 0 {
+		k, _ = cur.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Prev() {
+		if len(k) != len(prefix)+16 {
+			continue // a longer key sharing the prefix, e.g. client "a" vs "a\x00..." cannot occur, but be safe
+		}
+		if lower != nil && bytes.Compare(k, lower) < 0 {
+			return nil
+		}
+		if stop, err := fn(hit{t: k[len(prefix) : len(prefix)+8], key: k[len(prefix)+8:]}); err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+// Latest returns the newest piece of a client, or ErrNotFound.
+func (c *Catalog) Latest(client string) (Piece, error) {
+	ps, err := c.Pieces(Query{Client: client, Limit: 1})
+	if err != nil {
+		return Piece{}, err
+	}
+	if len(ps) == 0 {
+		return Piece{}, fmt.Errorf("catalog: latest piece of client %s: %w", client, ErrNotFound)
+	}
+	return ps[0], nil
+}
+
+// Candidates returns the newest piece of each client within a backup group,
+// ordered by client: what a group restore matches device tags against.
+func (c *Catalog) Candidates(group string) ([]Piece, error) {
+	newest := map[string]Piece{}
+	for _, s := range c.shards {
+		err := view(s.db, "catalog: candidates in "+s.label(), func(tx *bbolt.Tx) error {
+			return s.candidates(tx, group, func(p Piece) {
+				if old, ok := newest[p.Client]; !ok || p.Time.After(old.Time) {
+					newest[p.Client] = p
+				}
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Piece, 0, len(newest))
+	for _, p := range newest {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Client < out[j].Client })
+	return out, nil
+}
+
+// candidates seeks, per client of the group, straight to its newest entry.
+func (s *shard) candidates(tx *bbolt.Tx, group string, fn func(Piece)) error {
+	b := tx.Bucket(bktIdxGroup)
+	if b == nil {
+		return nil
+	}
+	prefix := prefixOf(group)
+	cur := b.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+		rest := k[len(prefix):]
+		end := bytes.IndexByte(rest, 0)
+		if end < 0 || len(rest) != end+17 {
+			return fmt.Errorf("catalog: %s: %w: bad group index key %q", s.label(), ErrCorrupt, k)
+		}
+		client := rest[:end]
+		cp := append(append([]byte(nil), prefix...), client...)
+		var newest hit
+		err := reverseRange(b.Cursor(), append(cp, 0), time.Time{}, time.Time{}, func(h hit) (bool, error) {
+			newest = h
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		r, ok, err := getRecord(tx, newest.key)
+		if err != nil || !ok {
+			return fmt.Errorf("catalog: %s: group index entry for piece %s: %w", s.label(), s.pieceID(newest.key), orMissing(err))
+		}
+		p, err := r.piece(s.pieceID(newest.key))
+		if err != nil {
+			return err
+		}
+		fn(p)
+		k, _ = cur.Seek(append(cp, 1)) // past every entry of this client
+	}
+	return nil
+}
