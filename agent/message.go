@@ -29,7 +29,7 @@ const (
 	ParamSettings = "SETTINGS"
 	LocTag        = "TAG"          // READ:SETTINGS?TAG           the device's tag
 	LocSettings   = "SETTINGS"     // READ:SETTINGS?SETTINGS      its settings and their hash
-	LocWrite      = "TAG+SETTINGS" // WRITE:SETTINGS?TAG+SETTINGS apply settings
+	LocWrite      = "TAG+SETTINGS" // WRITE:SETTINGS?TAG+SETTINGS apply settings; READ:SETTINGS?TAG+SETTINGS reads both
 )
 
 // Capabilities a device may announce.
