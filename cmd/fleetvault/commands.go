@@ -8,5 +8,6 @@ func commands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCommand(a),
 		newBenchCommand(a),
+		newIdentCommand(a),
 	}
 }
