@@ -1,0 +1,34 @@
+// Package grouprestore is the job engine: group backup, group restore and undo,
+// with rollout control and a crash-safe journal.
+//
+// # Group restore
+//
+// "Restore from Backup Group for Reference IoT from model House to Backup Group
+// of Devices": for every member of the target device group the engine
+//
+//  1. probes the device (READ:SETTINGS?TAG+SETTINGS: its tag and current settings),
+//  2. matches the tag against the backup group's pieces with package tagmatch
+//     (no match or an ambiguous match means nothing is written),
+//  3. stores the device's current settings in the catalog as its undo snapshot,
+//  4. journals its intent (which piece, which hash) before sending anything,
+//  5. writes the matching settings (WRITE:SETTINGS?TAG+SETTINGS) with the job id,
+//  6. compares the hash the device answers with the catalog's hash, and
+//  7. journals the device's final outcome.
+//
+// Every device ends in exactly one State. Nothing is reported restored that was
+// not verified, and no device receives two different settings from one job: a
+// resumed job rewrites the settings it journaled as its intent.
+//
+// # Rollout
+//
+// Rollout bounds concurrency and rate, runs a canary first and then waves,
+// aborts when the failure or no-match share passes a threshold, retries
+// retryable failures with backoff, and parks offline devices until they come
+// online or their time-to-live passes.
+//
+// # Durability
+//
+// The journal (its own bbolt file) holds each job, its plan and each device's
+// outcome. Writes are group-committed: many devices share one fsync. After a
+// crash, Engine.Resume picks up every job that was running.
+package grouprestore
