@@ -102,6 +102,8 @@ func encodeSettings(t testing.TB, s map[string]any) []byte {
 	return b
 }
 
+func decodeForTest(b []byte, v any) error { return cbor.Unmarshal(b, v) }
+
 func randomBytes(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, seed))
 	b := make([]byte, n)
