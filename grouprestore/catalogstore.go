@@ -1,0 +1,129 @@
+package grouprestore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/dedupe"
+	"github.com/fleetvault/fleetvault/identifiers"
+)
+
+// CatalogStore adapts the bbolt catalog to the engine's Catalog and Directory.
+type CatalogStore struct {
+	c *catalog.Catalog
+}
+
+var (
+	_ Catalog   = (*CatalogStore)(nil)
+	_ Directory = (*CatalogStore)(nil)
+)
+
+// NewCatalogStore wraps c.
+func NewCatalogStore(c *catalog.Catalog) *CatalogStore { return &CatalogStore{c: c} }
+
+func toPiece(p catalog.Piece) Piece {
+	return Piece{ID: p.ID, Client: p.Client, Tag: p.Tag, Hash: p.Ref.String()}
+}
+
+// Candidates returns the newest piece of each client of a backup group.
+func (s *CatalogStore) Candidates(_ context.Context, group string) ([]Piece, error) {
+	ps, err := s.c.Candidates(group)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Piece, len(ps))
+	for i, p := range ps {
+		out[i] = toPiece(p)
+	}
+	return out, nil
+}
+
+// Piece returns one piece by id.
+func (s *CatalogStore) Piece(_ context.Context, id string) (Piece, error) {
+	p, err := s.c.Piece(id)
+	if err != nil {
+		return Piece{}, err
+	}
+	return toPiece(p), nil
+}
+
+// Content returns settings by their hash; the catalog checks the hash on read.
+func (s *CatalogStore) Content(_ context.Context, hash string) ([]byte, error) {
+	ref, err := dedupe.ParseRef(hash)
+	if err != nil {
+		return nil, err
+	}
+	return s.c.Content(ref)
+}
+
+// Store ingests pieces in one batch (one transaction per catalog).
+func (s *CatalogStore) Store(ctx context.Context, nps []NewPiece) ([]Piece, error) {
+	in := make([]catalog.NewPiece, len(nps))
+	for i, np := range nps {
+		in[i] = catalog.NewPiece{Client: np.Client, Name: "settings", Type: np.Type, Location: np.Location,
+			Group: np.Group, Job: np.Job, Time: np.Time, Tag: np.Tag, Content: np.Settings}
+	}
+	ps, err := s.c.Ingest(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Piece, len(ps))
+	for i, p := range ps {
+		out[i] = toPiece(p)
+	}
+	return out, nil
+}
+
+// RecordRestores appends to the catalog's restore history.
+func (s *CatalogStore) RecordRestores(ctx context.Context, rs []RestoreRecord) error {
+	evs := make([]catalog.RestoreEvent, len(rs))
+	for i, r := range rs {
+		evs[i] = catalog.RestoreEvent{Device: r.Device, PieceID: r.Piece, Job: r.Job, Time: r.Time, Outcome: string(r.State), Detail: r.Reason}
+	}
+	return s.c.RecordRestores(ctx, evs)
+}
+
+// Members resolves a device group to its devices and identifiers. In DR mode
+// identifiers are rewritten by the replication map.
+func (s *CatalogStore) Members(_ context.Context, group string) ([]Target, error) {
+	ids, err := s.c.Members(group)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Target, 0, len(ids))
+	for _, id := range ids {
+		d, err := s.c.Device(id)
+		if err != nil {
+			return nil, fmt.Errorf("member %s: %w", id, err)
+		}
+		ident, err := DeviceIdentifier(d.ID, d.Identifier)
+		if err != nil {
+			return nil, err
+		}
+		if ident, err = s.c.RewriteForSite(ident); err != nil {
+			return nil, fmt.Errorf("device %s: %w", id, err)
+		}
+		out = append(out, Target{ID: id, Ident: ident})
+	}
+	return out, nil
+}
+
+// DeviceIdentifier parses a device's identifier as the resource database holds
+// it: a full identifier (mqtt://home1-climate?READ:SETTINGS?TAG), a bare
+// address (coap://127.0.0.1:5683), or nothing, meaning mqtt://<device id>.
+func DeviceIdentifier(device, s string) (identifiers.ID, error) {
+	switch {
+	case s == "":
+		s = "mqtt://" + device
+		fallthrough
+	case !strings.Contains(s, "?"):
+		s += "?READ:SETTINGS?TAG"
+	}
+	id, err := identifiers.Parse(s)
+	if err != nil {
+		return identifiers.ID{}, fmt.Errorf("device %s: identifier: %w", device, err)
+	}
+	return id, nil
+}
