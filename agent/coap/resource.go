@@ -17,9 +17,10 @@ const DefaultPort = 5683
 
 // The resources a device serves (docs/spec/agent-coap.md).
 const (
-	PathTag      = "/fleetvault/v1/tag"      // GET: READ:SETTINGS?TAG
-	PathSettings = "/fleetvault/v1/settings" // GET: READ:SETTINGS?SETTINGS; PUT: WRITE:SETTINGS?TAG+SETTINGS
-	PathRequest  = "/fleetvault/v1/request"  // POST: any other identifier, the full Request as payload
+	PathTag      = "/fleetvault/v1/tag"          // GET: READ:SETTINGS?TAG
+	PathSettings = "/fleetvault/v1/settings"     // GET: READ:SETTINGS?SETTINGS; PUT: WRITE:SETTINGS?TAG+SETTINGS
+	PathBoth     = "/fleetvault/v1/tag+settings" // GET: READ:SETTINGS?TAG+SETTINGS, the tag and the settings at once
+	PathRequest  = "/fleetvault/v1/request"      // POST: any other identifier, the full Request as payload
 )
 
 // Uri-Query keys of a GET. They carry what a Request carries besides
@@ -47,16 +48,19 @@ type route struct {
 }
 
 // routeFor maps an identifier to the resource that serves it. Anything but the
-// three settings identifiers goes, whole, to PathRequest, so a device answers
+// settings identifiers goes, whole, to PathRequest, so a device answers
 // with its own refusal exactly as it would over MQTT.
 func routeFor(id identifiers.ID) route {
-	if len(id.Params) > 0 && id.Params[0] == agent.ParamSettings {
+	if strings.EqualFold(id.Param(0), agent.ParamSettings) {
+		read := id.Method == agent.MethodRead
 		switch {
-		case id.Method == agent.MethodRead && id.Location == agent.LocTag:
+		case read && strings.EqualFold(id.Location, agent.LocTag):
 			return route{codes.GET, PathTag}
-		case id.Method == agent.MethodRead && id.Location == agent.LocSettings:
+		case read && strings.EqualFold(id.Location, agent.LocSettings):
 			return route{codes.GET, PathSettings}
-		case id.Method == agent.MethodWrite && id.Location == agent.LocWrite:
+		case read && strings.EqualFold(id.Location, agent.LocWrite):
+			return route{codes.GET, PathBoth}
+		case id.Method == agent.MethodWrite && strings.EqualFold(id.Location, agent.LocWrite):
 			return route{codes.PUT, PathSettings}
 		}
 	}

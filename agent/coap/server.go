@@ -251,11 +251,11 @@ func (s *Server) serve(r *pool.Message) *agent.Response {
 		bad *agent.Response
 	)
 	switch {
-	case method == codes.GET && (path == PathTag || path == PathSettings):
+	case method == codes.GET && (path == PathTag || path == PathSettings || path == PathBoth):
 		req, bad = s.fromQuery(r)
 	case method == codes.PUT && path == PathSettings, method == codes.POST && path == PathRequest:
 		req, bad = s.fromBody(r)
-	case path == PathTag || path == PathSettings || path == PathRequest:
+	case path == PathTag || path == PathSettings || path == PathBoth || path == PathRequest:
 		return s.refusal("", agent.CodeUnsupported, fmt.Sprintf("%v is not served at %s", method, path))
 	default:
 		return s.refusal("", agent.CodeUnsupported, fmt.Sprintf("no resource %q", path))
@@ -308,5 +308,5 @@ func (s *Server) fromBody(r *pool.Message) (*agent.Request, *agent.Response) {
 // refusal is the Response for a request the Handler never saw.
 func (s *Server) refusal(id, code, msg string) *agent.Response {
 	s.log.Debug("coap: refused request", "device", s.h.ID(), "id", id, "code", code, "msg", msg)
-	return &agent.Response{ID: id, Device: s.h.ID(), Err: &agent.Error{Code: code, Message: msg}}
+	return &agent.Response{ID: id, Device: s.h.ID(), Caps: agent.Capabilities(), Err: &agent.Error{Code: code, Message: msg}}
 }
