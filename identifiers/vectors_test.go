@@ -169,3 +169,37 @@ func TestArticleIdentifiers(t *testing.T) {
 		t.Fatalf("only %d identifiers in testdata/article.txt", n)
 	}
 }
+
+// TestParseErrorsExtra covers errors the JSON vectors cannot carry well
+// (invalid UTF-8, very long inputs).
+func TestParseErrorsExtra(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	tests := []struct {
+		name, in string
+		column   int
+		contains string
+	}{
+		{"invalid UTF-8", "h?READ?ab\xffc", 10, "invalid UTF-8"},
+		{"too long", "h?READ?" + strings.Repeat("x", MaxLength), MaxLength + 1, "longer than 4096 bytes"},
+		{"method too long", "h?R" + long + "?TAG", 3, "method is longer than 64"},
+		{"label too long", long + ".example?READ?TAG", 1, "longer than 63"},
+		{"host too long", strings.Repeat("abcdefgh.", 30) + "x?READ?TAG", 1, "longer than 253"},
+		{"C1 control", "h?READ?a\u0085b", 9, "control character U+0085"},
+		{"no-break space at the end", "h?READ?TAG\u00a0", 11, "ends with white space"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.in)
+			se, ok := err.(*SyntaxError)
+			if !ok {
+				t.Fatalf("Parse error %v, want *SyntaxError", err)
+			}
+			if se.Column != tt.column || !strings.Contains(se.Message, tt.contains) {
+				t.Errorf("got column %d %q, want column %d containing %q", se.Column, se.Message, tt.column, tt.contains)
+			}
+			if n := utf8.RuneCountInString(se.Error()); n > 400 {
+				t.Errorf("error message is %d characters long", n)
+			}
+		})
+	}
+}
