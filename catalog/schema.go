@@ -1,0 +1,147 @@
+package catalog
+
+// Schema is the open standard's DDL (docs/spec/catalog.sql is this text).
+// Portable SQL: TEXT and INTEGER/BIGINT only, timestamps as ISO-8601 UTC
+// text with nine fraction digits; it loads unchanged into SQLite and
+// PostgreSQL. Columns marked REQUIRED in the comments are the standard's
+// required fields; the rest are optional.
+const Schema = `-- Fleetvault open backup catalog standard, version 1 (docs/spec/catalog.md).
+-- Portable SQL: loads unchanged into SQLite 3 and PostgreSQL 15.
+-- Timestamps: ISO-8601 UTC text, 'YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ'.
+-- Empty text is '' (not NULL); NULL means absent only where noted.
+
+-- The export's own description, and the master backup record's fields
+-- (keys: format, version, mbr.version, mbr.server, mbr.dr_server,
+-- mbr.resources, mbr.catalog, mbr.catalogs.<name>, mbr.journal, mbr.methods).
+CREATE TABLE fv_meta (
+  meta_key   TEXT NOT NULL PRIMARY KEY,
+  meta_value TEXT NOT NULL
+);
+
+-- Resource database: clients (devices) and servers.
+CREATE TABLE devices (
+  id            TEXT NOT NULL PRIMARY KEY, -- REQUIRED: resource name
+  domain        TEXT NOT NULL,             -- e.g. 'North Africa', 'Asia'
+  category      TEXT NOT NULL,             -- e.g. 'critical', 'non-critical'
+  owner         TEXT NOT NULL,             -- data owner
+  catalog_name  TEXT NOT NULL,             -- the client's catalog; '' = default
+  identifier    TEXT NOT NULL,             -- how to reach its media agent
+  password_hash TEXT NOT NULL,             -- broker credential (bcrypt)
+  role          TEXT NOT NULL              -- 'device' or 'server'
+);
+
+CREATE TABLE device_optional (
+  device_id TEXT NOT NULL REFERENCES devices (id),
+  opt_key   TEXT NOT NULL,
+  opt_value TEXT NOT NULL,
+  PRIMARY KEY (device_id, opt_key)
+);
+
+-- Resource database: device groups and backup groups, with their own
+-- information; members one row each.
+CREATE TABLE resource_groups (
+  name        TEXT NOT NULL PRIMARY KEY, -- REQUIRED
+  kind        TEXT NOT NULL,             -- 'devices' or 'backup'
+  domain      TEXT NOT NULL,
+  category    TEXT NOT NULL,
+  owner       TEXT NOT NULL,
+  schedule    TEXT NOT NULL,             -- backup schedule, e.g. a cron line
+  description TEXT NOT NULL
+);
+
+CREATE TABLE group_optional (
+  group_name TEXT NOT NULL REFERENCES resource_groups (name),
+  opt_key    TEXT NOT NULL,
+  opt_value  TEXT NOT NULL,
+  PRIMARY KEY (group_name, opt_key)
+);
+
+CREATE TABLE group_members (
+  group_name TEXT NOT NULL REFERENCES resource_groups (name),
+  member_id  TEXT NOT NULL, -- a device id
+  PRIMARY KEY (group_name, member_id)
+);
+
+-- Resource database: the replication resource (used in DR mode).
+-- Port 0 = any port / keep the port.
+CREATE TABLE replication (
+  ordinal     INTEGER NOT NULL PRIMARY KEY,
+  local_host  TEXT NOT NULL,
+  local_port  INTEGER NOT NULL,
+  remote_host TEXT NOT NULL,
+  remote_port INTEGER NOT NULL
+);
+
+-- Resource database: retention (keep rules) per client or backup group.
+CREATE TABLE keep_rules (
+  scope_kind   TEXT NOT NULL, -- 'client' or 'group'
+  scope_name   TEXT NOT NULL,
+  keep_last    INTEGER NOT NULL,
+  keep_daily   INTEGER NOT NULL,
+  keep_weekly  INTEGER NOT NULL,
+  keep_monthly INTEGER NOT NULL,
+  keep_yearly  INTEGER NOT NULL,
+  PRIMARY KEY (scope_kind, scope_name)
+);
+
+-- Content, addressed by SHA-256 (lower-case hex). Optional: an export
+-- without it references content only by hash.
+CREATE TABLE content (
+  content_hash TEXT NOT NULL PRIMARY KEY,
+  size         BIGINT NOT NULL,
+  data_base64  TEXT NOT NULL -- standard base64 with padding
+);
+
+-- The backup catalog: one row per data piece.
+CREATE TABLE pieces (
+  id              TEXT NOT NULL PRIMARY KEY, -- REQUIRED
+  catalog_name    TEXT NOT NULL,             -- REQUIRED: '' = default catalog
+  client          TEXT NOT NULL,             -- REQUIRED
+  piece_name      TEXT NOT NULL,             -- REQUIRED: data piece
+  piece_type      TEXT NOT NULL,             -- REQUIRED: data piece type
+  piece_owner     TEXT NOT NULL,             -- REQUIRED: data piece owner
+  backup_location TEXT NOT NULL,             -- REQUIRED: backup location identifier
+  backup_time     TEXT NOT NULL,             -- REQUIRED: backup date and time
+  expiry_time     TEXT,                      -- REQUIRED column: NULL = never expires
+  size            BIGINT NOT NULL,           -- REQUIRED: bytes
+  content_hash    TEXT NOT NULL,             -- REQUIRED: SHA-256 of the content
+  backup_group    TEXT NOT NULL,
+  job_id          TEXT NOT NULL
+);
+
+CREATE INDEX pieces_client_time ON pieces (client, backup_time);
+CREATE INDEX pieces_group_client ON pieces (backup_group, client, backup_time);
+
+-- The device's tag at backup time, attributes in the device's order.
+CREATE TABLE piece_tags (
+  piece_id  TEXT NOT NULL REFERENCES pieces (id),
+  ordinal   INTEGER NOT NULL,
+  tag_key   TEXT NOT NULL,
+  tag_value TEXT NOT NULL,
+  PRIMARY KEY (piece_id, ordinal)
+);
+
+CREATE INDEX piece_tags_key_value ON piece_tags (tag_key, tag_value);
+
+-- Optional fields: free key/values per piece.
+CREATE TABLE piece_optional (
+  piece_id  TEXT NOT NULL REFERENCES pieces (id),
+  opt_key   TEXT NOT NULL,
+  opt_value TEXT NOT NULL,
+  PRIMARY KEY (piece_id, opt_key)
+);
+
+-- Restore history.
+CREATE TABLE restores (
+  id           TEXT NOT NULL PRIMARY KEY,
+  device_id    TEXT NOT NULL,
+  piece_id     TEXT NOT NULL, -- '' if none
+  content_hash TEXT NOT NULL, -- '' if none
+  job_id       TEXT NOT NULL,
+  restore_time TEXT NOT NULL,
+  outcome      TEXT NOT NULL, -- 'restored', 'failed', 'skipped', 'unchanged', ...
+  detail       TEXT NOT NULL
+);
+
+CREATE INDEX restores_device_time ON restores (device_id, restore_time);
+`
