@@ -39,7 +39,7 @@ func ParseKV(s string) (Tag, error) {
 		rawKey := strings.TrimSpace(s[start:eq])
 		key := NormalizeKey(rawKey)
 		if !ValidKey(key) {
-			return nil, syntaxErr("kv", s, start, "invalid key %q (keys are letters, digits, _ - .)", rawKey)
+			return nil, syntaxErr("kv", s, start, "invalid key %q (keys are letters, digits, _ - ., at most %d bytes)", rawKey, MaxKeyLen)
 		}
 		value, next, err := kvValue(s, eq+1)
 		if err != nil {

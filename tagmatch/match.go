@@ -270,20 +270,9 @@ func (m *Matcher) Match(device Tag) Result {
 	}
 	for ki := range m.keys {
 		x := &m.keys[ki]
-		v, has := dev.Get(x.key)
-		var exact bitset
-		if has {
-			exact = x.exact[m.fold(v)]
-		}
+		has, exact := m.lookup(x, dev)
 		for w := range acc {
-			allowed := x.absent[w]
-			if has {
-				allowed |= x.star[w]
-				if exact != nil {
-					allowed |= exact[w]
-				}
-			}
-			acc[w] &= allowed
+			acc[w] &= x.allowed(w, has, exact)
 		}
 	}
 	best := nextBit(acc, 0, len(m.cands))
@@ -319,13 +308,43 @@ func nextBit(b bitset, from, n int) int {
 	return -1
 }
 
-// noMatch finds the candidate failing the fewest equality keys and says how.
+// lookup returns whether dev has x's key and which candidates hold its value exactly.
+func (m *Matcher) lookup(x *keyIndex, dev Tag) (has bool, exact bitset) {
+	v, has := dev.Get(x.key)
+	if has {
+		exact = x.exact[m.fold(v)]
+	}
+	return has, exact
+}
+
+// allowed returns word w of the candidates that accept the device on x's key.
+func (x *keyIndex) allowed(w int, has bool, exact bitset) uint64 {
+	a := x.absent[w]
+	if has {
+		a |= x.star[w]
+		if exact != nil {
+			a |= exact[w]
+		}
+	}
+	return a
+}
+
+// noMatch finds the candidate failing the fewest equality keys (the highest
+// ranked among equals) and says how it fails.
 func (m *Matcher) noMatch(dev Tag) Result {
+	type keyLook struct {
+		has   bool
+		exact bitset
+	}
+	looks := make([]keyLook, len(m.keys))
+	for ki := range m.keys {
+		looks[ki].has, looks[ki].exact = m.lookup(&m.keys[ki], dev)
+	}
 	bestR, bestMiss := -1, 0
-	for r, c := range m.cands {
+	for r := range m.cands {
 		miss := 0
 		for ki := range m.keys {
-			if !m.accepts(c.Tag, m.keys[ki].key, dev) {
+			if m.keys[ki].allowed(r/64, looks[ki].has, looks[ki].exact)&(1<<(r%64)) == 0 {
 				miss++
 			}
 		}
@@ -341,12 +360,10 @@ func (m *Matcher) noMatch(dev Tag) Result {
 			continue
 		}
 		want, _ := c.Tag.Get(k)
-		got, has := dev.Get(k)
-		switch {
-		case !has:
-			diffs = append(diffs, fmt.Sprintf("%s: device has none, piece %s", k, want))
-		default:
+		if got, has := dev.Get(k); has {
 			diffs = append(diffs, fmt.Sprintf("%s: device %s, piece %s", k, got, want))
+		} else {
+			diffs = append(diffs, fmt.Sprintf("%s: device has none, piece %s", k, want))
 		}
 	}
 	return Result{Outcome: NoMatch, Closest: c, Reason: fmt.Sprintf("closest is piece %s (%s)", c.ID, strings.Join(diffs, "; "))}

@@ -119,7 +119,7 @@ func tokenizeText(s string) ([]textToken, error) {
 		if strings.HasSuffix(tk.s, ":") {
 			k := NormalizeKey(tk.s[:len(tk.s)-1])
 			if !ValidKey(k) {
-				return nil, syntaxErr("text", s, start, "invalid key %q (keys are letters, digits, _ - .)", tk.s[:len(tk.s)-1])
+				return nil, syntaxErr("text", s, start, "invalid key %q (keys are letters, digits, _ - ., at most %d bytes)", tk.s[:len(tk.s)-1], MaxKeyLen)
 			}
 			tk.key = k
 			if last := len(toks) - 1; k == "info" && last >= 0 && !toks[last].quoted && toks[last].key == "" && strings.EqualFold(toks[last].s, "user") {

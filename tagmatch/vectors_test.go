@@ -91,7 +91,7 @@ type vectors struct {
 
 func loadVectors(t *testing.T) vectors {
 	t.Helper()
-	b, err := os.ReadFile(vectorsPath)
+	b, err := readVectors()
 	if err != nil {
 		t.Fatalf("read vectors: %v", err)
 	}
@@ -104,6 +104,8 @@ func loadVectors(t *testing.T) vectors {
 	}
 	return v
 }
+
+func readVectors() ([]byte, error) { return os.ReadFile(vectorsPath) }
 
 func wantSyntaxCol(t *testing.T, err error, col int) {
 	t.Helper()
