@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/agent/coap"
+	"github.com/fleetvault/fleetvault/agent/mqtt"
+	"github.com/fleetvault/fleetvault/broker"
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/grouprestore"
+)
+
+// Options configure a server. MBR is required; the zero value of the rest
+// runs an embedded broker on 127.0.0.1:1883 and no HTTP API.
+type Options struct {
+	MBR         string // the master backup record of the installation
+	SiteAddress string // this host's address, to detect DR mode (see catalog.Options)
+
+	// BrokerURL selects an external MQTT broker (mqtt://host:port or
+	// mqtts://host:port); BrokerUser and BrokerPassword are the server's
+	// identity there. Empty runs the embedded broker.
+	BrokerURL      string
+	BrokerUser     string
+	BrokerPassword string
+	BrokerTLS      *tls.Config
+
+	// The embedded broker's listeners; MQTTAddr defaults to 127.0.0.1:1883.
+	MQTTAddr       string
+	MQTTTLSAddr    string
+	CertFile       string
+	KeyFile        string
+	SelfSigned     bool
+	WSAddr         string
+	AllowAnonymous bool
+
+	CoAPListen string // local UDP address of the CoAP transport; "" any free port
+
+	Logger *slog.Logger
+}
+
+// Server is a running installation.
+type Server struct {
+	Catalog *catalog.Catalog
+	Engine  *grouprestore.Engine
+	Broker  *broker.Broker // nil with an external broker
+
+	MQTT *mqtt.Transport
+	CoAP *coap.Transport
+
+	brokerURL string
+	log       *slog.Logger
+	closers   []func() error
+}
+
+// Start opens the installation and starts its parts, then resumes the jobs
+// the journal says were running. On error, whatever was started is stopped.
+func Start(ctx context.Context, opts Options) (s *Server, err error) {
+	s = &Server{log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+	if opts.MBR == "" {
+		return nil, errors.New("no master backup record: give --mbr (or mbr: in the configuration), or create one with fleetvault init")
+	}
+	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress})
+	if err != nil {
+		return s, err
+	}
+	s.closers = append(s.closers, s.Catalog.Close)
+
+	user, password := opts.BrokerUser, opts.BrokerPassword
+	if opts.BrokerURL == "" {
+		if user, password, err = s.startBroker(opts); err != nil {
+			return s, err
+		}
+	} else {
+		s.brokerURL = opts.BrokerURL
+	}
+	s.MQTT, err = mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: s.brokerURL, Username: user, Password: password, TLSConfig: opts.BrokerTLS, Logger: s.log})
+	if err != nil {
+		return s, fmt.Errorf("connect to the MQTT broker at %s: %w", s.brokerURL, err)
+	}
+	s.closers = append(s.closers, s.MQTT.Close)
+	s.CoAP, err = coap.NewTransport(coap.TransportOptions{Listen: opts.CoAPListen, Logger: s.log})
+	if err != nil {
+		return s, fmt.Errorf("start the CoAP transport: %w", err)
+	}
+	s.closers = append(s.closers, s.CoAP.Close)
+
+	store := grouprestore.NewCatalogStore(s.Catalog)
+	mbr := s.Catalog.MBR()
+	s.Engine, err = grouprestore.New(grouprestore.Options{
+		JournalPath: mbr.Path(mbr.Journal),
+		Catalog:     store,
+		Directory:   store,
+		Transports: map[string]agent.Transport{
+			"": s.MQTT, "mqtt": s.MQTT, "mqtts": s.MQTT,
+			"coap": s.CoAP, "coaps": s.CoAP,
+		},
+		Logger: s.log,
+	})
+	if err != nil {
+		return s, err
+	}
+	s.closers = append(s.closers, s.Engine.Close)
+	if _, err := s.Engine.Resume(ctx); err != nil {
+		return s, fmt.Errorf("resume jobs: %w", err)
+	}
+	return s, nil
+}
+
+// startBroker runs the embedded broker, authenticating devices against the
+// resource database and the server with a secret made for this process.
+func (s *Server) startBroker(opts Options) (user, password string, err error) {
+	user, password = "fleetvault-server", broker.NewSecret()
+	hash, err := broker.HashPassword(password)
+	if err != nil {
+		return "", "", err
+	}
+	addr := opts.MQTTAddr
+	if addr == "" {
+		addr = "127.0.0.1:1883"
+	}
+	s.Broker, err = broker.New(broker.Options{
+		TCPAddr: addr, TLSAddr: opts.MQTTTLSAddr, CertFile: opts.CertFile, KeyFile: opts.KeyFile,
+		SelfSigned: opts.SelfSigned, WSAddr: opts.WSAddr, AllowAnonymous: opts.AllowAnonymous,
+		Credentials: &credentials{c: s.Catalog, server: broker.Identity{Name: user, Role: broker.RoleServer, PasswordHash: hash}},
+		Logger:      s.log,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if err := s.Broker.Start(context.Background()); err != nil { // Close stops it
+		return "", "", fmt.Errorf("start the embedded MQTT broker on %s: %w", addr, err)
+	}
+	s.closers = append(s.closers, s.Broker.Close)
+	s.brokerURL = "mqtt://" + hostPort(s.Broker.Addr())
+	return user, password, nil
+}
+
+func hostPort(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") || strings.HasPrefix(s, "0.0.0.0:") {
+		_, port, _ := net.SplitHostPort(s)
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return s
+}
+
+// BrokerURL is where devices connect: the embedded broker's address, or the
+// external broker's URL.
+func (s *Server) BrokerURL() string { return s.brokerURL }
+
+// Close stops everything in the reverse order it started. Running jobs stay
+// resumable in the journal.
+func (s *Server) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
