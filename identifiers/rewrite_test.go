@@ -176,3 +176,53 @@ func FuzzRewrite(f *testing.F) {
 		checkRoundTrip(t, Rewrite(id, rules))
 	})
 }
+
+// FuzzParseEndpoint checks that endpoints never panic and that what parses
+// round-trips through String.
+func FuzzParseEndpoint(f *testing.F) {
+	for _, s := range []string{"10.10.11.44:6543", "10.10.11.45", "[2001:db8::1]:5683", "::1", "host.example:80", "10.50.4.x", "[::1", ":80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseEndpoint(s)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		back, err := ParseEndpoint(e.String())
+		if err != nil || back != e {
+			t.Fatalf("ParseEndpoint(%q) = %v; its String %q parses as %v, %v", s, e, e.String(), back, err)
+		}
+	})
+}
+
+// FuzzReadReplication checks that no replication file panics and that every
+// error names the file.
+func FuzzReadReplication(f *testing.F) {
+	f.Add(articleRules)
+	f.Add("replication:\n  - local: 10.10.11.45\n    remote: 10.50.4.x\n")
+	f.Add("replication: [{local: a, remote: b}, {local: a, remote: c}]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		rules, err := ReadReplication(strings.NewReader(s), "r.yaml")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "r.yaml: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, r := range rules {
+			if r.Local.Host == "" || r.Remote.Host == "" {
+				t.Fatalf("rule with an empty host: %v", r)
+			}
+		}
+	})
+}
+
+const articleRules = `replication:
+  - local: 10.10.11.44:6543
+    remote: 10.50.4.4:3456
+  - local: 10.10.11.45
+    remote: 10.50.4.4
+`
