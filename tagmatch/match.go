@@ -37,6 +37,25 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
 
+// MarshalText writes the outcome as String does, for journals and JSON.
+func (o Outcome) MarshalText() ([]byte, error) {
+	if o < NoMatch || o > Ambiguous {
+		return nil, fmt.Errorf("tagmatch: marshal outcome %d: unknown outcome", int(o))
+	}
+	return []byte(o.String()), nil
+}
+
+// UnmarshalText reads "matched", "no match" or "ambiguous".
+func (o *Outcome) UnmarshalText(b []byte) error {
+	for _, c := range []Outcome{NoMatch, Matched, Ambiguous} {
+		if string(b) == c.String() {
+			*o = c
+			return nil
+		}
+	}
+	return fmt.Errorf("tagmatch: unknown outcome %q (want matched, no match or ambiguous)", b)
+}
+
 // Result is the decision for one device. Best, RunnerUp and Closest point into
 // the Matcher's normalised candidates; treat them as read-only.
 type Result struct {

@@ -228,3 +228,25 @@ func BenchmarkParseText(b *testing.B) {
 		}
 	}
 }
+
+func TestOutcomeText(t *testing.T) {
+	for _, o := range []Outcome{NoMatch, Matched, Ambiguous} {
+		t.Run(o.String(), func(t *testing.T) {
+			b, err := o.MarshalText()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Outcome
+			if err := back.UnmarshalText(b); err != nil || back != o {
+				t.Fatalf("UnmarshalText(%q) = %v, %v", b, back, err)
+			}
+		})
+	}
+	var o Outcome
+	if err := o.UnmarshalText([]byte("maybe")); err == nil || !strings.Contains(err.Error(), `"maybe"`) {
+		t.Errorf("bad outcome: err = %v", err)
+	}
+	if _, err := Outcome(7).MarshalText(); err == nil {
+		t.Error("MarshalText of an unknown outcome succeeded")
+	}
+}
