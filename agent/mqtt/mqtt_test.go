@@ -16,6 +16,8 @@ import (
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/agent/agenttest"
+	"github.com/fleetvault/fleetvault/broker"
+	"github.com/fleetvault/fleetvault/broker/brokertest"
 	"github.com/fleetvault/fleetvault/identifiers"
 )
 
@@ -294,5 +296,76 @@ func TestServeStopsWhileBrokerDown(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Serve: %v, want nil after cancel", err)
+	}
+}
+
+// fleetCreds admits the server "fleetvault" and every device added to it,
+// all sharing one password hash (argon2id is slow on purpose).
+type fleetCreds struct {
+	server, device string // password hashes
+	mu             sync.Mutex
+	devices        map[string]bool
+}
+
+func newFleetCreds(t testing.TB) *fleetCreds {
+	t.Helper()
+	s, err := broker.HashPassword("server-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := broker.HashPassword("device-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fleetCreds{server: s, device: d, devices: map[string]bool{}}
+}
+
+func (c *fleetCreds) Lookup(name string) (broker.Identity, bool, error) {
+	if name == "fleetvault" {
+		return broker.Identity{Name: name, Role: broker.RoleServer, PasswordHash: c.server}, true, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.devices[name] {
+		return broker.Identity{}, false, nil
+	}
+	return broker.Identity{Name: name, Role: broker.RoleDevice, PasswordHash: c.device}, true, nil
+}
+
+func (c *fleetCreds) password(device string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.devices[device] = true
+	return "device-secret"
+}
+
+// TestConformanceEmbeddedBroker runs the suite through Fleetvault's own
+// broker, with device authentication and the topic ACL in force.
+func TestConformanceEmbeddedBroker(t *testing.T) {
+	creds := newFleetCreds(t)
+	agenttest.Run(t, func(t *testing.T) agenttest.Env {
+		b := brokertest.Start(t, creds)
+		return newEnv(t, brokertest.URL(b), "fleetvault", "server-secret", creds.password)
+	})
+}
+
+func TestServeRefusedCredentials(t *testing.T) {
+	creds := newFleetCreds(t)
+	creds.password("d1")
+	url := brokertest.URL(brokertest.Start(t, creds))
+	for _, tc := range []struct{ name, id, password string }{
+		{"wrong password", "d1", "guess"},
+		{"unknown device", "d2", "device-secret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := agent.NewHandler(tc.id, agenttest.NewMemDevice(nil, nil), agent.HandlerOptions{})
+			err := Serve(t.Context(), h, DeviceOptions{BrokerURL: url, Password: tc.password})
+			if err == nil || !refused(err) {
+				t.Fatalf("Serve: %v, want a refusal", err)
+			}
+		})
+	}
+	if _, err := NewTransport(t.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", Password: "nope"}); err == nil {
+		t.Error("NewTransport with a wrong password succeeded")
 	}
 }
