@@ -8,6 +8,10 @@ func commands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCommand(a),
 		newBenchCommand(a),
+		newInitCommand(a),
+		newCheckCommand(a),
+		newCatalogCommand(a),
+		newInstallCommand(a),
 		newIdentCommand(a),
 	}
 }

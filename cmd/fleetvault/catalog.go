@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/catalog"
+)
+
+// mbrPath returns the installation's MBR from --mbr, FLEETVAULT_MBR or the
+// configuration file.
+func mbrPath(a *app) (string, error) {
+	p := a.v.GetString("mbr")
+	if p == "" {
+		return "", usageError{errors.New("no installation given: pass --mbr FILE, set FLEETVAULT_MBR, or put mbr: in the configuration file (fleetvault init creates one)")}
+	}
+	return p, nil
+}
+
+func openCatalog(a *app, readOnly bool) (*catalog.Catalog, error) {
+	p, err := mbrPath(a)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Open(p, catalog.Options{Logger: a.log, SiteAddress: a.v.GetString("site-address"), ReadOnly: readOnly})
+}
+
+func newCatalogCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "catalog",
+		Short: "List, prune, export and import the backup catalog",
+		Args:  cobra.NoArgs,
+	}
+	c.PersistentFlags().String("site-address", "", "this host's server address (equal to the MBR's dr_server means DR mode)")
+	c.AddCommand(newCatalogListCommand(a), newCatalogPruneCommand(a), newCatalogExportCommand(a), newCatalogImportCommand(a))
+	return c
+}
+
+func newCatalogListCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "list [--client C] [--group G] [--tag KEY=VALUE] [--since T] [--until T]",
+		Short: "List data pieces, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := catalog.Query{Client: a.v.GetString("client"), Group: a.v.GetString("group"), Limit: a.v.GetInt("limit")}
+			if tag := a.v.GetString("tag"); tag != "" {
+				k, v, ok := strings.Cut(tag, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("catalog list: --tag %q is not KEY=VALUE", tag)}
+				}
+				q.TagKey, q.TagValue = k, v
+			}
+			var err error
+			if q.From, err = flagTime(a, "since"); err != nil {
+				return err
+			}
+			if q.To, err = flagTime(a, "until"); err != nil {
+				return err
+			}
+			return runCatalogList(a, q, a.v.GetBool("json"))
+		},
+	}
+	f := c.Flags()
+	f.String("client", "", "only this client")
+	f.String("group", "", "only this backup group")
+	f.String("tag", "", "only pieces whose tag has KEY=VALUE")
+	f.String("since", "", "only pieces backed up at or after this time (RFC 3339)")
+	f.String("until", "", "only pieces backed up at or before this time (RFC 3339)")
+	f.Int("limit", 100, "at most this many pieces (0: all)")
+	f.Bool("json", false, "print JSON, one piece per line")
+	return c
+}
+
+func flagTime(a *app, name string) (time.Time, error) {
+	s := a.v.GetString(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, usageError{fmt.Errorf("--%s %q is not an RFC 3339 time such as 2026-03-01T12:00:00Z", name, s)}
+	}
+	return t, nil
+}
+
+func runCatalogList(a *app, q catalog.Query, asJSON bool) error {
+	c, err := openCatalog(a, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ps, err := c.Pieces(q)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		for _, p := range ps {
+			if err := enc.Encode(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCLIENT\tNAME\tGROUP\tTIME\tSIZE\tCONTENT")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%.12s\n", p.ID, p.Client, p.Name, p.Group, p.Time.Format(time.RFC3339), p.Size, p.Ref)
+	}
+	return tw.Flush()
+}
+
+func newCatalogPruneCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "prune [--dry-run] [--client C | --group G --keep-last N ...] [--save]",
+		Short: "Remove expired pieces and pieces no keep rule keeps; reclaim their space",
+		Long: `prune applies expiry dates and keep rules (like restic's forget): the rules
+stored in the resource database, plus one given with --client or --group and
+--keep-* flags (which replaces a stored rule for the same client or group;
+--save stores it). With --dry-run it lists what would go and changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rule := catalog.KeepRule{Client: a.v.GetString("client"), Group: a.v.GetString("group"),
+				Last: a.v.GetInt("keep-last"), Daily: a.v.GetInt("keep-daily"), Weekly: a.v.GetInt("keep-weekly"),
+				Monthly: a.v.GetInt("keep-monthly"), Yearly: a.v.GetInt("keep-yearly")}
+			return runCatalogPrune(cmd.Context(), a, rule, a.v.GetBool("dry-run"), a.v.GetBool("save"))
+		},
+	}
+	f := c.Flags()
+	f.Bool("dry-run", false, "only list what would be removed")
+	f.String("client", "", "the client the --keep-* rule is for")
+	f.String("group", "", "the backup group the --keep-* rule is for")
+	f.Int("keep-last", 0, "keep the N newest pieces")
+	f.Int("keep-daily", 0, "keep the newest piece of each of the N newest days")
+	f.Int("keep-weekly", 0, "keep the newest piece of each of the N newest weeks")
+	f.Int("keep-monthly", 0, "keep the newest piece of each of the N newest months")
+	f.Int("keep-yearly", 0, "keep the newest piece of each of the N newest years")
+	f.Bool("save", false, "store the --keep-* rule in the resource database")
+	return c
+}
+
+func runCatalogPrune(ctx context.Context, a *app, rule catalog.KeepRule, dryRun, save bool) error {
+	c, err := openCatalog(a, dryRun && !save)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rules, err := c.KeepRules()
+	if err != nil {
+		return err
+	}
+	if rule.Client != "" || rule.Group != "" {
+		if save {
+			if err := c.SetKeepRules([]catalog.KeepRule{rule}); err != nil {
+				return err
+			}
+		}
+		kept := []catalog.KeepRule{rule}
+		for _, r := range rules {
+			if r.Client != rule.Client || r.Group != rule.Group {
+				kept = append(kept, r)
+			}
+		}
+		rules = kept
+	} else if save {
+		return usageError{errors.New("catalog prune: --save needs --client or --group with --keep-* flags")}
+	}
+	rep, err := c.Prune(ctx, rules, dryRun)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	for _, p := range rep.Removed {
+		fmt.Fprintf(a.stdout, "%s %s %s %s %s: %s\n", verb, p.ID, p.Client, p.Name, p.Time.Format(time.RFC3339), p.Reason)
+	}
+	fmt.Fprintf(a.stdout, "%s %d piece(s), kept %d, freed %d bytes\n", verb, len(rep.Removed), rep.Kept, rep.Freed)
+	return nil
+}
+
+func newCatalogExportCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "export [--format sql|json] [--output FILE]",
+		Short: "Write the catalogs and resource database in the open standard's form",
+		Long: `export writes every catalog and the resource database as portable SQL
+(loads unchanged into sqlite3 and PostgreSQL; docs/spec/catalog.sql) or JSON.
+Both carry the content (base64), so an export is a full copy that
+catalog import reads back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCatalogExport(a, a.v.GetString("format"), a.v.GetString("output"))
+		},
+	}
+	c.Flags().String("format", "json", "sql or json")
+	c.Flags().String("output", "", "write to FILE instead of standard output")
+	return c
+}
+
+func runCatalogExport(a *app, format, output string) error {
+	c, err := openCatalog(a, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var w io.Writer = a.stdout
+	if output != "" {
+		f, err := os.Create(output)
+		if err != nil {
+			return fmt.Errorf("catalog export: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := c.Export(w, format); err != nil {
+		return err
+	}
+	if f, ok := w.(*os.File); ok && output != "" {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("catalog export: %w", err)
+		}
+	}
+	return nil
+}
+
+func newCatalogImportCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "import [--format sql|json] FILE",
+		Short: "Read an export back into this installation (FILE - is standard input)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCatalogImport(cmd.InOrStdin(), a, a.v.GetString("format"), args[0])
+		},
+	}
+	c.Flags().String("format", "json", "sql or json")
+	return c
+}
+
+func runCatalogImport(stdin io.Reader, a *app, format, file string) error {
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("catalog import: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	c, err := openCatalog(a, false)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Import(r, format); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "imported %s into %s\n", file, c.MBR().Dir())
+	return nil
+}

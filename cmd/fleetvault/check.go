@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/catalog"
+)
+
+func newCheckCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "check [--read-data]",
+		Short: "Verify the catalogs, the resource database and the content store",
+		Long: `check verifies every file of the installation named by --mbr: bbolt's page
+structure, every record and index entry, and the content store. With
+--read-data every stored object is read and its SHA-256 checked. Each
+damaged object is printed by name; the exit status is 1 if any was found.
+A damaged or truncated file is reported, not a crash.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			mbr, err := mbrPath(a)
+			if err != nil {
+				return err
+			}
+			return runCheck(a, mbr, a.v.GetBool("read-data"))
+		},
+	}
+	c.Flags().Bool("read-data", false, "read every content object and verify its hash")
+	return c
+}
+
+func runCheck(a *app, mbr string, readData bool) error {
+	n := 0
+	err := catalog.Verify(mbr, catalog.Options{Logger: a.log}, readData, func(p catalog.Problem) {
+		n++
+		fmt.Fprintf(a.stdout, "damaged: %s\n", p)
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return exitCodeError{exitError, fmt.Errorf("check: %d damaged object(s) in %s", n, mbr)}
+	}
+	fmt.Fprintf(a.stdout, "no problems found in %s\n", mbr)
+	return nil
+}
