@@ -11,7 +11,8 @@ func newBenchCommand(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	c.AddCommand(
-	// benchmark subcommands are added here, one line each
+		// benchmark subcommands are added here, one line each
+		newBenchDedupeCommand(a),
 	)
 	return c
 }
