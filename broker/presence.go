@@ -55,3 +55,15 @@ func (b *Broker) Connected(clientID string) bool {
 	_, ok := b.online[clientID]
 	return ok
 }
+
+// Subscribed reports whether the connected client clientID holds a
+// subscription to exactly filter. Tests use it to know when a subscriber made
+// by another program is ready.
+func (b *Broker) Subscribed(clientID, filter string) bool {
+	cl, ok := b.srv.Clients.Get(clientID)
+	if !ok {
+		return false
+	}
+	_, ok = cl.State.Subscriptions.Get(filter)
+	return ok
+}
