@@ -1,0 +1,85 @@
+package mqtt
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/agent/agenttest"
+	"github.com/fleetvault/fleetvault/broker/brokertest"
+	"github.com/fleetvault/fleetvault/identifiers"
+)
+
+var (
+	benchDevices  = flag.Int("bench.devices", 1000, "paho device clients in BenchmarkProbe")
+	benchQoS0     = flag.Bool("bench.qos0", false, "QoS 0 instead of 1 in BenchmarkProbe")
+	benchOpen     = flag.Bool("bench.open", false, "use a bare mochi broker without auth in BenchmarkProbe")
+	benchInFlight = flag.Int("bench.inflight", 512, "concurrent probes in BenchmarkProbe")
+)
+
+// BenchmarkProbe measures READ:SETTINGS?TAG round trips per second through
+// one server Transport and the embedded broker (auth and ACL on), to
+// -bench.devices devices each served by Serve (a paho client apiece).
+//
+//	go test -run '^$' -bench Probe -benchtime 20000x ./agent/mqtt -bench.devices 1000
+func BenchmarkProbe(b *testing.B) {
+	n := *benchDevices
+	creds := newFleetCreds(b)
+	url := brokertest.URL(brokertest.Start(b, creds))
+	if *benchOpen {
+		url, _ = startOpenBroker(b)
+	}
+	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", Password: "server-secret", AtMostOnce: *benchQoS0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	var online atomic.Int64
+	tr.OnOnline(func(string) { online.Add(1) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	targets := make([]identifiers.ID, n)
+	for i := range n {
+		id := fmt.Sprintf("bench%05d-climate", i)
+		targets[i] = identifiers.ReadTag("mqtt", id, 0)
+		h := agent.NewHandler(id, agenttest.NewMemDevice(agenttest.Tag(i), agent.Settings{"setpoint": 20}), agent.HandlerOptions{})
+		opts := DeviceOptions{BrokerURL: url, Password: creds.password(id), AtMostOnce: *benchQoS0}
+		go func() {
+			if err := Serve(ctx, h, opts); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	waitFor(b, fmt.Sprintf("%d devices online", n), func() bool { return online.Load() >= int64(n) })
+
+	b.ReportAllocs()
+	b.SetParallelism(max(1, *benchInFlight/max(1, runtimeProcs())))
+	b.ResetTimer()
+	var next atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) % uint64(n)
+			resp, err := tr.Do(ctx, targets[i], &agent.Request{})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if resp.Err != nil || resp.Device != targets[i].Address {
+				b.Errorf("probe of %s: answered by %s: %v", targets[i].Address, resp.Device, resp.Err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "probes/s")
+	st := tr.Stats()
+	if d := st.Dropped; d[DropUnknownID]+d[DropMalformed]+d[DropDevice]+d[DropWrongDevice]+d[DropTopic] > 0 {
+		b.Errorf("dropped answers: %v", d)
+	}
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
