@@ -1,0 +1,128 @@
+package coap
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/tagmatch"
+)
+
+// coapClient finds libcoap's command-line client (Debian's libcoap3-bin
+// installs it as coap-client-notls, -openssl and -gnutls, with coap-client as
+// an alternative that may be absent).
+func coapClient(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"coap-client", "coap-client-notls", "coap-client-openssl", "coap-client-gnutls"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("coap-client (Debian package libcoap3-bin) is not installed; run make deps")
+	return ""
+}
+
+// runCoapClient runs coap-client with args. For a success it returns the
+// payload (written to a file, byte for byte). For a refusal libcoap writes the
+// code and the payload to stderr with unprintable bytes shown as '.', so it
+// returns the code and that text.
+func runCoapClient(t *testing.T, bin string, args ...string) (payload []byte, refusal string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "answer.cbor")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-B", "10", "-o", out}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
+	}
+	if b, err := os.ReadFile(out); err == nil {
+		return b, ""
+	}
+	if stderr.Len() < 5 || stderr.Bytes()[1] != '.' {
+		t.Fatalf("coap-client wrote no answer; stderr: %q", stderr.String())
+	}
+	return nil, stderr.String()
+}
+
+// probeURI is the URI a plain CoAP client uses to ask for a resource. The
+// identifier's '?' and ':' are legal in a URI query; percent-encoding them
+// is equally understood, because libcoap decodes before it sends.
+func probeURI(d *testDevice, path, id, ident string, escape bool) string {
+	if escape {
+		ident = url.QueryEscape(ident)
+	}
+	return fmt.Sprintf("coap://%s:%d%s?v=1&id=%s&ident=%s", d.host, d.port, path, id, ident)
+}
+
+func TestInteropCoapClient(t *testing.T) {
+	bin := coapClient(t)
+	d := startDevice(t, "127.0.0.1", nil)
+	ident := d.ident(agent.LocTag).String()
+
+	for _, escape := range []bool{false, true} {
+		t.Run(fmt.Sprintf("get tag escaped=%v", escape), func(t *testing.T) {
+			b, refusal := runCoapClient(t, bin, "-m", "get", probeURI(d, PathTag, "probe-1", ident, escape))
+			if refusal != "" {
+				t.Fatalf("refused: %q", refusal)
+			}
+			resp, err := agent.DecodeResponse(b)
+			if err != nil {
+				t.Fatalf("decode %x: %v", b, err)
+			}
+			if resp.Err != nil || resp.ID != "probe-1" {
+				t.Fatalf("answer %+v (err %v)", resp, resp.Err)
+			}
+			if z, _ := resp.Tag.Get(tagmatch.KeyZone); z != "South" {
+				t.Fatalf("tag %v, want zone South", resp.Tag)
+			}
+		})
+	}
+
+	t.Run("get refused", func(t *testing.T) {
+		// The identifier asks for the settings at the tag's resource.
+		_, refusal := runCoapClient(t, bin, "-m", "get", probeURI(d, PathTag, "probe-2", d.ident(agent.LocSettings).String(), true))
+		if !strings.HasPrefix(refusal, "4.00 ") || !strings.Contains(refusal, agent.CodeBadRequest) || !strings.Contains(refusal, "probe-2") {
+			t.Fatalf("answer %q, want 4.00 with a bad-request Response for probe-2", refusal)
+		}
+	})
+
+	t.Run("put settings blockwise", func(t *testing.T) {
+		settings := agent.Settings{"setpoint": uint64(22), "table": strings.Repeat("x", 5000)}
+		req := writeRequest(t, "coap-client-job", settings)
+		req.V, req.ID, req.Ident = agent.Version, "put-1", d.ident(agent.LocWrite).String()
+		body, err := agent.EncodeRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "request.cbor")
+		if err := os.WriteFile(file, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		uri := fmt.Sprintf("coap://%s:%d%s", d.host, d.port, PathSettings)
+		b, refusal := runCoapClient(t, bin, "-m", "put", "-t", "60", "-b", "1024", "-f", file, uri)
+		if refusal != "" {
+			t.Fatalf("refused: %q", refusal)
+		}
+		resp, err := agent.DecodeResponse(b)
+		if err != nil {
+			t.Fatalf("decode %x: %v", b, err)
+		}
+		if resp.Err != nil || !bytes.Equal(resp.Hash, req.Hash) {
+			t.Fatalf("answer %+v (err %v), want hash %x", resp, resp.Err, req.Hash)
+		}
+		got, _ := d.dev.Settings(context.Background())
+		if got["setpoint"] != uint64(22) {
+			t.Fatalf("device holds %v after the PUT", got)
+		}
+	})
+}
