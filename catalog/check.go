@@ -174,9 +174,9 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 	seenRef := map[dedupe.Ref]bool{}
 	_ = tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
 		obj := s.path + ": piece " + s.pieceID(k)
-		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
-			report(Problem{Object: obj, Err: fmt.Errorf("%w: record does not decode: %v", ErrCorrupt, err)})
+		r, err := decodeRecord(v)
+		if err != nil {
+			report(Problem{Object: obj, Err: err})
 			return nil
 		}
 		p, err := r.piece(s.pieceID(k))

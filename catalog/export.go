@@ -155,16 +155,16 @@ func (c *Catalog) dump() (dump, error) {
 func (c *Catalog) dumpShard(tx *bbolt.Tx, s *shard, d *dump) error {
 	seen := map[dedupe.Ref]bool{}
 	return tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
-		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("catalog: export: piece %s: %w: %v", s.pieceID(k), ErrCorrupt, err)
+		r, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("catalog: export: piece %s: %w", s.pieceID(k), err)
 		}
 		p, err := r.piece(s.pieceID(k))
 		if err != nil {
 			return err
 		}
 		pd := pieceDump{ID: p.ID, Catalog: s.name, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner,
-			Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: r.Ref, Group: p.Group, Job: p.Job,
+			Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: r.Ref.String(), Group: p.Group, Job: p.Job,
 			Tag: p.Tag, Optional: p.Optional}
 		if !p.Expiry.IsZero() {
 			pd.Expiry = fmtTime(p.Expiry)
@@ -176,7 +176,7 @@ func (c *Catalog) dumpShard(tx *bbolt.Tx, s *shard, d *dump) error {
 			if err != nil {
 				return fmt.Errorf("catalog: export: piece %s: %w", p.ID, err)
 			}
-			d.Content = append(d.Content, contentDump{Ref: r.Ref, Data: data})
+			d.Content = append(d.Content, contentDump{Ref: r.Ref.String(), Data: data})
 		}
 		return nil
 	})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -56,45 +55,6 @@ type Piece struct {
 	Tag                                             tagmatch.Tag
 	Ref                                             dedupe.Ref
 	Optional                                        map[string]string
-}
-
-// record is a piece as stored.
-type record struct {
-	Client   string            `json:"c"`
-	Name     string            `json:"n"`
-	Type     string            `json:"ty,omitempty"`
-	Owner    string            `json:"o,omitempty"`
-	Location string            `json:"l,omitempty"`
-	Group    string            `json:"g,omitempty"`
-	Job      string            `json:"j,omitempty"`
-	Time     int64             `json:"t"`
-	Expiry   int64             `json:"e,omitempty"`
-	Size     int64             `json:"s"`
-	Tag      tagmatch.Tag      `json:"tag,omitempty"`
-	Ref      string            `json:"r"`
-	Optional map[string]string `json:"opt,omitempty"`
-}
-
-func (r record) piece(id string) (Piece, error) {
-	ref, err := dedupe.ParseRef(r.Ref)
-	if err != nil {
-		return Piece{}, fmt.Errorf("piece %s: %w: content reference: %v", id, ErrCorrupt, err)
-	}
-	p := Piece{ID: id, Client: r.Client, Name: r.Name, Type: r.Type, Owner: r.Owner, Location: r.Location,
-		Group: r.Group, Job: r.Job, Time: time.Unix(0, r.Time).UTC(), Size: r.Size, Tag: r.Tag, Ref: ref, Optional: r.Optional}
-	if r.Expiry != 0 {
-		p.Expiry = time.Unix(0, r.Expiry).UTC()
-	}
-	return p, nil
-}
-
-func toRecord(p Piece) record {
-	r := record{Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location, Group: p.Group,
-		Job: p.Job, Time: p.Time.UnixNano(), Size: p.Size, Tag: p.Tag, Ref: p.Ref.String(), Optional: p.Optional}
-	if !p.Expiry.IsZero() {
-		r.Expiry = p.Expiry.UnixNano()
-	}
-	return r
 }
 
 // timeKey orders times as unsigned bytes, negative times included.
@@ -237,6 +197,9 @@ func (c *Catalog) route(pieces []NewPiece) (map[*shard][]int, error) {
 
 func (c *Catalog) ingestTx(tx *bbolt.Tx, s *shard, pieces []NewPiece, idx []int, out []Piece, now time.Time) error {
 	pb := tx.Bucket(bktPieces)
+	// Keys of these two only ever grow: fill their pages.
+	pb.FillPercent = 0.95
+	tx.Bucket(bktIdxTime).FillPercent = 0.95
 	for _, i := range idx {
 		np := pieces[i]
 		ref, _, err := c.store.Put(tx, np.Content)
@@ -267,11 +230,7 @@ func (c *Catalog) ingestTx(tx *bbolt.Tx, s *shard, pieces []NewPiece, idx []int,
 }
 
 func putRecord(tx *bbolt.Tx, key []byte, r record) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := tx.Bucket(bktPieces).Put(key, v); err != nil {
+	if err := tx.Bucket(bktPieces).Put(key, r.encode()); err != nil {
 		return err
 	}
 	for _, ik := range indexKeys(r, key) {
@@ -293,11 +252,7 @@ func (c *Catalog) deleteRecord(tx *bbolt.Tx, key []byte, r record) (int64, error
 			return 0, err
 		}
 	}
-	ref, err := dedupe.ParseRef(r.Ref)
-	if err != nil {
-		return 0, fmt.Errorf("%w: content reference: %v", ErrCorrupt, err)
-	}
-	return c.store.Release(tx, ref)
+	return c.store.Release(tx, r.Ref)
 }
 
 func getRecord(tx *bbolt.Tx, key []byte) (record, bool, error) {
@@ -309,11 +264,8 @@ func getRecord(tx *bbolt.Tx, key []byte) (record, bool, error) {
 	if v == nil {
 		return record{}, false, nil
 	}
-	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
-		return record{}, true, fmt.Errorf("%w: record does not decode: %v", ErrCorrupt, err)
-	}
-	return r, true, nil
+	r, err := decodeRecord(v)
+	return r, true, err
 }
 
 // Piece returns the piece with this id, or ErrNotFound.

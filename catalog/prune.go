@@ -160,9 +160,9 @@ func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (Pru
 func (s *shard) series(tx *bbolt.Tx) (map[string][]Piece, error) {
 	out := map[string][]Piece{}
 	err := tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
-		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("catalog: %s: piece %s: %w: %v", s.label(), s.pieceID(k), ErrCorrupt, err)
+		r, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("catalog: %s: piece %s: %w", s.label(), s.pieceID(k), err)
 		}
 		p, err := r.piece(s.pieceID(k))
 		if err != nil {

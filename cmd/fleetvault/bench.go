@@ -13,6 +13,7 @@ func newBenchCommand(a *app) *cobra.Command {
 	c.AddCommand(
 		// benchmark subcommands are added here, one line each
 		newBenchDedupeCommand(a),
+		newBenchCatalogCommand(a),
 	)
 	return c
 }
