@@ -38,6 +38,9 @@ type Options struct {
 	// after it has been acknowledged. It owns payload. Publishing from it is
 	// allowed; blocking in it stalls this connection.
 	OnMessage func(c *Conn, topic string, payload []byte)
+	// OnClose is called once, on the reader goroutine, when a connection that
+	// Dial returned ends, with the reason (ErrClosed after Close or Drop).
+	OnClose func(c *Conn, err error)
 	// ReadBufferSize of the connection's reader; default 1024.
 	ReadBufferSize int
 	// Dialer dials the broker; default a net.Dialer with a 10s timeout.
@@ -253,6 +256,9 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 	}
 	c.shutdown(err)
 	close(c.done)
+	if c.opts.OnClose != nil {
+		c.opts.OnClose(c, c.Err())
+	}
 }
 
 func (c *Conn) receive(pk *packets.Packet) {
@@ -338,10 +344,10 @@ func (c *Conn) Close() error {
 }
 
 // Drop closes the connection without DISCONNECT, as a device that loses
-// power would; the broker sees the connection end.
+// power would; the broker sees the connection end. It does not wait for the
+// reader to end (it may be called from OnMessage): Done tells when it has.
 func (c *Conn) Drop() {
 	c.shutdown(ErrClosed)
-	<-c.done
 }
 
 // shutdown closes the socket once, keeping the first reason; the reader then

@@ -94,6 +94,7 @@ func TestDropAndBrokerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Drop()
+	<-c.Done()
 	if !errors.Is(c.Err(), ErrClosed) {
 		t.Errorf("Err after Drop = %v", c.Err())
 	}
