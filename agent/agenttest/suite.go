@@ -34,6 +34,9 @@ type Env interface {
 // a loaded machine does not fail the suite, yet a lost answer does.
 const callTimeout = 15 * time.Second
 
+// concurrentDevices is how many devices the Concurrent case calls at once.
+const concurrentDevices = 20
+
 // Run runs every conformance case, each as a subtest with a fresh Env.
 func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	cases := []struct {
@@ -59,6 +62,19 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t)) })
 	}
+}
+
+// DeviceIDs returns every device id the suite passes to AddDevice, for
+// brokers whose credentials must be known before they start.
+func DeviceIDs() []string {
+	var ids []string
+	for i := 1; i <= 12; i++ {
+		ids = append(ids, fmt.Sprintf("home%04d-climate", i))
+	}
+	for i := range concurrentDevices {
+		ids = append(ids, fmt.Sprintf("home%04d-climate", 100+i))
+	}
+	return ids
 }
 
 // Tag returns the tag of the i-th test device: Acme climate control, zone
@@ -278,7 +294,7 @@ func testUnreachable(t *testing.T, env Env) {
 }
 
 func testConcurrent(t *testing.T, env Env) {
-	const devices, calls = 20, 200
+	const devices, calls = concurrentDevices, 200
 	bases := make([]identifiers.ID, devices)
 	for i := range devices {
 		_, bases[i] = startDevice(t, env, fmt.Sprintf("home%04d-climate", 100+i), 100+i)

@@ -3,6 +3,7 @@ package agenttest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,9 @@ type memEnv struct{ tr *memTransport }
 func (e memEnv) Transport() agent.Transport { return e.tr }
 
 func (e memEnv) AddDevice(t *testing.T, id string, dev agent.Device) identifiers.ID {
+	if !slices.Contains(DeviceIDs(), id) {
+		t.Errorf("the suite uses device id %s, which DeviceIDs does not list", id)
+	}
 	e.tr.mu.Lock()
 	defer e.tr.mu.Unlock()
 	e.tr.devices[id] = agent.NewHandler(id, dev, agent.HandlerOptions{})
