@@ -325,9 +325,8 @@ func TestPresence(t *testing.T) {
 	mustConnect(t, url, "fleetvault", "fleetvault", "pw-server") // servers are not reported
 	dev := mustConnect(t, url, "home1-thermo", "home1-thermo", "pw-thermo")
 	poll(t, "device online", func() bool { return b.Connected("home1-thermo") })
-	if s := b.Stats(); s.Connected != 2 {
-		t.Errorf("Connected %d, want 2", s.Connected)
-	}
+	// CONNACK is sent just before the session-established hook runs, so poll.
+	poll(t, "two clients counted", func() bool { return b.Stats().Connected == 2 })
 	dev.Disconnect(100)
 	poll(t, "device offline", func() bool { return !b.Connected("home1-thermo") })
 	mu.Lock()
@@ -339,12 +338,37 @@ func TestPresence(t *testing.T) {
 
 func TestTakeoverKeepsDeviceOnline(t *testing.T) {
 	b, _ := fleet(t)
+	var mu sync.Mutex
+	var events []string
+	record := func(e string) func(string) {
+		return func(string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	}
+	b.OnConnect(record("up"))
+	b.OnDisconnect(record("down"))
 	url := brokertest.URL(b)
-	mustConnect(t, url, "home1-thermo", "home1-thermo", "pw-thermo")
+	lost := make(chan struct{})
+	mustConnect(t, url, "home1-thermo", "home1-thermo", "pw-thermo", func(o *paho.ClientOptions) {
+		o.SetConnectionLostHandler(func(paho.Client, error) { close(lost) })
+	})
 	second := mustConnect(t, url, "home1-thermo", "home1-thermo", "pw-thermo")
-	poll(t, "one connection", func() bool { return b.Stats().Connected == 1 })
-	if !b.Connected("home1-thermo") || !second.IsConnectionOpen() {
-		t.Error("the newer connection must be the one online")
+	select {
+	case <-lost:
+	case <-time.After(waitFor):
+		t.Fatal("the first connection was not taken over")
+	}
+	poll(t, "two connects reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(strings.Join(events, ","), "up") == 2
+	})
+	if err := publish(t, second, broker.ResponseTopic("home1-thermo"), 1, "still here"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := append([]string(nil), events...)
+	mu.Unlock()
+	if got[len(got)-1] != "up" || !b.Connected("home1-thermo") || b.Stats().Connected != 1 {
+		t.Errorf("events %v, connected %v, count %d: the newer connection must stay online", got, b.Connected("home1-thermo"), b.Stats().Connected)
 	}
 }
 
