@@ -40,6 +40,9 @@ const (
 // single read buffer, so it can afford the largest UDP payload.
 const transportMaxDatagram = 64 << 10
 
+// socketBuffer is the kernel buffer the transport asks for its socket.
+const socketBuffer = 4 << 20
+
 // TransportOptions tune a Transport. The zero value is usable.
 type TransportOptions struct {
 	Logger *slog.Logger
@@ -114,6 +117,11 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coap: transport: listen %s: %w", opts.Listen, err)
 	}
+	// Answers from thousands of devices arrive on this one socket: a deep
+	// receive buffer keeps bursts from being dropped (and retransmitted 2 s
+	// later). The kernel caps it at net.core.rmem_max.
+	_ = conn.SetReadBuffer(socketBuffer)
+	_ = conn.SetWriteBuffer(socketBuffer)
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	t := &Transport{
