@@ -4,7 +4,8 @@ import mqtt "github.com/mochi-mqtt/server/v2"
 
 // OnConnect registers fn to be called with a device's client id each time the
 // device connects (after authentication, when its session is established).
-// Connections with a server identity are not reported. fn is called on the
+// Connections with a server identity are not reported. mochi sends CONNACK
+// just before, so the device may already be publishing. fn is called on the
 // connection's goroutine, so it must not block; for one client id, calls to
 // the OnConnect and OnDisconnect functions come in order.
 func (b *Broker) OnConnect(fn func(clientID string)) {
