@@ -277,7 +277,7 @@ func (m *Matcher) Match(device Tag) Result {
 	if len(m.cands) == 0 {
 		return Result{Outcome: NoMatch, Reason: "the backup group has no pieces"}
 	}
-	var buf [4]uint64
+	var buf [16]uint64 // up to 1024 candidates without allocating
 	var acc bitset
 	if m.words <= len(buf) {
 		acc = buf[:m.words]
