@@ -162,8 +162,9 @@ func checkResources(tx *bbolt.Tx, path string, report func(Problem)) {
 	}
 }
 
-// checkPieces checks records against indexes both ways and, with readData,
-// that each piece's content is present and sound.
+// checkPieces checks records against the indexes both ways, each client's
+// chain against its pieces and, with readData, that each piece's content is
+// present and sound.
 func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, report func(Problem)) {
 	for _, name := range catalogBuckets {
 		if tx.Bucket(name) == nil {
@@ -172,6 +173,8 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 		}
 	}
 	seenRef := map[dedupe.Ref]bool{}
+	perClient := map[string]int{}
+	want := map[string]bool{} // client-level index entries the pieces need
 	_ = tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
 		obj := s.path + ": piece " + s.pieceID(k)
 		r, err := decodeRecord(v)
@@ -179,33 +182,67 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 			report(Problem{Object: obj, Err: err})
 			return nil
 		}
-		p, err := r.piece(s.pieceID(k))
-		if err != nil {
-			report(Problem{Object: obj, Err: err})
-			return nil
+		perClient[r.Client]++
+		if tx.Bucket(bktIdxTime).Get(timeEntry(r, k)) == nil {
+			report(Problem{Object: obj, Err: fmt.Errorf("%w: missing from index %s", ErrCorrupt, bktIdxTime)})
 		}
-		for _, ik := range indexKeys(r, k) {
-			if tx.Bucket(ik[0]).Get(ik[1]) == nil {
-				report(Problem{Object: obj, Err: fmt.Errorf("%w: missing from index %s", ErrCorrupt, ik[0])})
+		for _, e := range clientEntries(r) {
+			id := string(e[0]) + "\x00" + string(e[1])
+			if !want[id] && tx.Bucket(e[0]).Get(e[1]) == nil {
+				report(Problem{Object: obj, Err: fmt.Errorf("%w: missing from index %s", ErrCorrupt, e[0])})
 			}
+			want[id] = true
 		}
-		if readData && !seenRef[p.Ref] {
-			seenRef[p.Ref] = true
-			if _, err := store.Get(tx, p.Ref); err != nil {
-				report(Problem{Object: obj + " content " + p.Ref.String(), Err: err})
+		if readData && !seenRef[r.Ref] {
+			seenRef[r.Ref] = true
+			if _, err := store.Get(tx, r.Ref); err != nil {
+				report(Problem{Object: obj + " content " + r.Ref.String(), Err: err})
 			}
 		}
 		return nil
 	})
-	for _, idx := range [][]byte{bktIdxClient, bktIdxGroup, bktIdxTag, bktIdxTime} {
+	s.checkChains(tx, perClient, report)
+	for _, idx := range [][]byte{bktIdxGroup, bktIdxTag} {
 		_ = tx.Bucket(idx).ForEach(func(k, _ []byte) error {
-			if !indexEntrySound(tx, idx, k) {
-				report(Problem{Object: fmt.Sprintf("%s: index %s entry %q", s.path, idx, k), Err: fmt.Errorf("%w: no such piece", ErrCorrupt)})
+			if !want[string(idx)+"\x00"+string(k)] {
+				report(Problem{Object: fmt.Sprintf("%s: index %s entry %q", s.path, idx, k), Err: fmt.Errorf("%w: no piece needs it", ErrCorrupt)})
 			}
 			return nil
 		})
 	}
-	checkRestores(tx, s.path, report)
+	_ = tx.Bucket(bktIdxTime).ForEach(func(k, _ []byte) error {
+		ok := false
+		if len(k) == 16 {
+			r, found, err := getRecord(tx, k[8:])
+			ok = err == nil && found && bytes.Equal(timeEntry(r, k[8:]), k)
+		}
+		if !ok {
+			report(Problem{Object: fmt.Sprintf("%s: index %s entry %x", s.path, bktIdxTime, k), Err: fmt.Errorf("%w: no such piece", ErrCorrupt)})
+		}
+		return nil
+	})
+}
+
+// checkChains walks every client's chain: it must reach exactly the
+// client's pieces, newest first.
+func (s *shard) checkChains(tx *bbolt.Tx, perClient map[string]int, report func(Problem)) {
+	_ = tx.Bucket(bktLatest).ForEach(func(k, _ []byte) error {
+		client := string(k)
+		n := 0
+		err := walkChain(tx, client, func([]byte, record) (bool, error) { n++; return false, nil })
+		obj := fmt.Sprintf("%s: pieces of client %s", s.path, client)
+		switch {
+		case err != nil:
+			report(Problem{Object: obj, Err: err})
+		case n != perClient[client]:
+			report(Problem{Object: obj, Err: fmt.Errorf("%w: chain reaches %d pieces, the catalog has %d", ErrCorrupt, n, perClient[client])})
+		}
+		delete(perClient, client)
+		return nil
+	})
+	for client, n := range perClient {
+		report(Problem{Object: fmt.Sprintf("%s: pieces of client %s", s.path, client), Err: fmt.Errorf("%w: %d pieces but no newest-piece entry", ErrCorrupt, n)})
+	}
 }
 
 func checkRestores(tx *bbolt.Tx, path string, report func(Problem)) {
@@ -224,23 +261,4 @@ func checkRestores(tx *bbolt.Tx, path string, report func(Problem)) {
 			return nil
 		})
 	}
-}
-
-// indexEntrySound reports whether an index entry belongs to a stored piece
-// (one that yields exactly this entry).
-func indexEntrySound(tx *bbolt.Tx, idx, k []byte) bool {
-	if len(k) < 16 {
-		return false
-	}
-	key := k[len(k)-8:]
-	r, ok, err := getRecord(tx, key)
-	if err != nil || !ok {
-		return false
-	}
-	for _, ik := range indexKeys(r, key) {
-		if bytes.Equal(ik[0], idx) && bytes.Equal(ik[1], k) {
-			return true
-		}
-	}
-	return false
 }

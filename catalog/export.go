@@ -320,7 +320,7 @@ func (c *Catalog) loadPieces(tx *bbolt.Tx, s *shard, pieces []pieceDump, content
 				return err
 			}
 		}
-		if err := putRecord(tx, key, toRecord(p)); err != nil {
+		if err := storePiece(tx, key, toRecord(p)); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,17 +15,20 @@ import (
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
-// Catalog file buckets. Index keys end in an 8-byte time and the 8-byte
-// piece key, so each index is ordered by time within its prefix.
+// Catalog file buckets. Each client's pieces form a chain, newest first:
+// idx/latest holds the head, each record the key of the next older one. A
+// backup of many clients so appends to pieces and idx/time and touches one
+// small idx/latest entry per client, instead of rewriting index pages spread
+// over the whole file (see docs/spec/catalog.md, "bbolt layout").
 var (
-	bktPieces    = []byte("pieces")     // piece key (8-byte sequence) -> record (JSON)
-	bktIdxClient = []byte("idx/client") // client 0 time key -> nothing
-	bktIdxGroup  = []byte("idx/group")  // group 0 client 0 time key -> nothing
-	bktIdxTag    = []byte("idx/tag")    // tagkey 0 tagvalue 0 group 0 time key -> nothing
-	bktIdxTime   = []byte("idx/time")   // time key -> nothing
+	bktPieces   = []byte("pieces")     // piece key (8-byte sequence) -> record
+	bktIdxTime  = []byte("idx/time")   // time key -> nothing
+	bktLatest   = []byte("idx/latest") // client -> key of its newest piece
+	bktIdxGroup = []byte("idx/group")  // group 0 client -> nothing: clients with pieces in the group
+	bktIdxTag   = []byte("idx/tag")    // tagkey 0 tagvalue 0 group 0 client -> nothing
 )
 
-var catalogBuckets = [][]byte{bktPieces, bktIdxClient, bktIdxGroup, bktIdxTag, bktIdxTime, bktRestores, bktIdxRestoreDevice, bktIdxRestoreJob}
+var catalogBuckets = [][]byte{bktPieces, bktIdxTime, bktLatest, bktIdxGroup, bktIdxTag, bktRestores, bktIdxRestoreDevice, bktIdxRestoreJob}
 
 func initCatalog(tx *bbolt.Tx, store *dedupe.Store) error {
 	for _, b := range catalogBuckets {
@@ -89,30 +91,6 @@ func (c *Catalog) lookupID(id string) (*shard, []byte, error) {
 		return nil, nil, fmt.Errorf("catalog: piece %s: %w", id, ErrNotFound)
 	}
 	return s, binary.BigEndian.AppendUint64(nil, n), nil
-}
-
-// indexKeys lists the index entries of a piece stored under key.
-func indexKeys(r record, key []byte) [][2][]byte {
-	tk := timeKey(time.Unix(0, r.Time))
-	suffix := append(tk[:], key...)
-	join := func(parts ...string) []byte {
-		var b bytes.Buffer
-		for _, p := range parts {
-			b.WriteString(p)
-			b.WriteByte(0)
-		}
-		b.Write(suffix)
-		return b.Bytes()
-	}
-	keys := [][2][]byte{
-		{bktIdxClient, join(r.Client)},
-		{bktIdxGroup, join(r.Group, r.Client)},
-		{bktIdxTime, append([]byte(nil), suffix...)},
-	}
-	for _, a := range r.Tag {
-		keys = append(keys, [2][]byte{bktIdxTag, join(a.Key, a.Value, r.Group)})
-	}
-	return keys
 }
 
 func validatePiece(i int, p NewPiece) error {
@@ -197,9 +175,7 @@ func (c *Catalog) route(pieces []NewPiece) (map[*shard][]int, error) {
 
 func (c *Catalog) ingestTx(tx *bbolt.Tx, s *shard, pieces []NewPiece, idx []int, out []Piece, now time.Time) error {
 	pb := tx.Bucket(bktPieces)
-	// Keys of these two only ever grow: fill their pages.
-	pb.FillPercent = 0.95
-	tx.Bucket(bktIdxTime).FillPercent = 0.95
+	fillAppendOnly(tx)
 	for _, i := range idx {
 		np := pieces[i]
 		ref, _, err := c.store.Put(tx, np.Content)
@@ -221,38 +197,12 @@ func (c *Catalog) ingestTx(tx *bbolt.Tx, s *shard, pieces []NewPiece, idx []int,
 		if !np.Expiry.IsZero() {
 			p.Expiry = np.Expiry.UTC()
 		}
-		if err := putRecord(tx, key, toRecord(p)); err != nil {
+		if err := storePiece(tx, key, toRecord(p)); err != nil {
 			return err
 		}
 		out[i] = p
 	}
 	return nil
-}
-
-func putRecord(tx *bbolt.Tx, key []byte, r record) error {
-	if err := tx.Bucket(bktPieces).Put(key, r.encode()); err != nil {
-		return err
-	}
-	for _, ik := range indexKeys(r, key) {
-		if err := tx.Bucket(ik[0]).Put(ik[1], nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// deleteRecord removes a piece and its index entries and releases its
-// content; it returns the bytes freed in the content store.
-func (c *Catalog) deleteRecord(tx *bbolt.Tx, key []byte, r record) (int64, error) {
-	if err := tx.Bucket(bktPieces).Delete(key); err != nil {
-		return 0, err
-	}
-	for _, ik := range indexKeys(r, key) {
-		if err := tx.Bucket(ik[0]).Delete(ik[1]); err != nil {
-			return 0, err
-		}
-	}
-	return c.store.Release(tx, r.Ref)
 }
 
 func getRecord(tx *bbolt.Tx, key []byte) (record, bool, error) {

@@ -235,31 +235,37 @@ func decide(ps []Piece, rule *KeepRule, now time.Time) ([]PrunedPiece, int) {
 	return gone, kept
 }
 
-// remove deletes pieces in transactions of at most 10,000.
+// remove deletes pieces, a transaction per 10,000 clients' worth.
 func (c *Catalog) remove(ctx context.Context, s *shard, gone []PrunedPiece) (int64, error) {
+	byClient := map[string]map[string]bool{}
+	var clients []string
+	for _, p := range gone {
+		_, key, err := c.lookupID(p.ID)
+		if err != nil {
+			return 0, err
+		}
+		if byClient[p.Client] == nil {
+			byClient[p.Client] = map[string]bool{}
+			clients = append(clients, p.Client)
+		}
+		byClient[p.Client][string(key)] = true
+	}
+	sort.Strings(clients)
 	var freed int64
-	for len(gone) > 0 {
+	for len(clients) > 0 {
 		if err := ctx.Err(); err != nil {
 			return freed, err
 		}
-		n := min(len(gone), 10000)
-		part := gone[:n]
-		gone = gone[n:]
+		n := min(len(clients), 10000)
+		part := clients[:n]
+		clients = clients[n:]
 		var f int64
 		err := update(s.db, "catalog: prune "+s.label(), func(tx *bbolt.Tx) error {
 			f = 0
-			for _, p := range part {
-				_, key, err := c.lookupID(p.ID)
+			for _, client := range part {
+				n, err := c.pruneClient(tx, client, byClient[client])
 				if err != nil {
-					return err
-				}
-				r, ok, err := getRecord(tx, key)
-				if err != nil || !ok {
-					continue
-				}
-				n, err := c.deleteRecord(tx, key, r)
-				if err != nil {
-					return fmt.Errorf("piece %s: %w", p.ID, err)
+					return fmt.Errorf("client %s: %w", client, err)
 				}
 				f += n
 			}

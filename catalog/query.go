@@ -86,68 +86,93 @@ func prefixOf(parts ...string) []byte {
 }
 
 func (s *shard) query(tx *bbolt.Tx, q Query) ([]Piece, error) {
-	var (
-		bkt    []byte
-		prefix []byte
-		exact  bool // entries under prefix end in exactly time+key: reverse walk in time order
-	)
+	var clients []string
 	switch {
 	case q.Client != "":
-		bkt, prefix, exact = bktIdxClient, prefixOf(q.Client), true
+		clients = []string{q.Client}
 	case q.TagKey != "" && q.Group != "":
-		bkt, prefix, exact = bktIdxTag, prefixOf(q.TagKey, q.TagValue, q.Group), true
+		clients = clientsUnder(tx, bktIdxTag, prefixOf(q.TagKey, q.TagValue, q.Group), false)
 	case q.TagKey != "":
-		bkt, prefix = bktIdxTag, prefixOf(q.TagKey, q.TagValue)
+		clients = clientsUnder(tx, bktIdxTag, prefixOf(q.TagKey, q.TagValue), true)
 	case q.Group != "":
-		bkt, prefix = bktIdxGroup, prefixOf(q.Group)
+		clients = clientsUnder(tx, bktIdxGroup, prefixOf(q.Group), false)
 	default:
-		bkt, prefix, exact = bktIdxTime, nil, true
+		return s.byTime(tx, q)
 	}
+	var out []Piece
+	for _, client := range clients {
+		n := 0
+		err := walkChain(tx, client, func(k []byte, r record) (bool, error) {
+			t := time.Unix(0, r.Time)
+			if !q.From.IsZero() && t.Before(q.From) {
+				return true, nil
+			}
+			p, err := r.piece(s.pieceID(k))
+			if err != nil || !q.match(p) {
+				return false, err
+			}
+			out = append(out, p)
+			n++
+			return q.Limit > 0 && n >= q.Limit, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
+		}
+	}
+	sortNewest(out)
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// clientsUnder lists the clients of client-level index entries under
+// prefix; with skipGroup the entries hold "group 0 client" after it.
+func clientsUnder(tx *bbolt.Tx, bkt, prefix []byte, skipGroup bool) []string {
 	b := tx.Bucket(bkt)
+	if b == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	cur := b.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		rest := k[len(prefix):]
+		if skipGroup {
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 {
+				continue
+			}
+			rest = rest[i+1:]
+		}
+		if c := string(rest); !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// byTime walks the time index newest first.
+func (s *shard) byTime(tx *bbolt.Tx, q Query) ([]Piece, error) {
+	var out []Piece
+	b := tx.Bucket(bktIdxTime)
 	if b == nil {
 		return nil, nil
 	}
-	var out []Piece
-	emit := func(h hit) (bool, error) {
+	err := reverseRange(b.Cursor(), nil, q.From, q.To, func(h hit) (bool, error) {
 		r, ok, err := getRecord(tx, h.key)
 		if err != nil || !ok {
-			return false, fmt.Errorf("catalog: %s: index entry for piece %s: %w", s.label(), s.pieceID(h.key), orMissing(err))
+			return false, fmt.Errorf("catalog: %s: time index entry for piece %s: %w", s.label(), s.pieceID(h.key), orMissing(err))
 		}
 		p, err := r.piece(s.pieceID(h.key))
 		if err != nil {
 			return false, err
 		}
-		if q.match(p) {
-			out = append(out, p)
-		}
+		out = append(out, p)
 		return q.Limit > 0 && len(out) >= q.Limit, nil
-	}
-	if exact {
-		return out, reverseRange(b.Cursor(), prefix, q.From, q.To, emit)
-	}
-	var hits []hit
-	cur := b.Cursor()
-	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
-		if len(k) < len(prefix)+16 {
-			continue
-		}
-		h := hit{t: k[len(k)-16 : len(k)-8], key: k[len(k)-8:]}
-		if q.inTime(keyTime(h.t)) {
-			hits = append(hits, h)
-		}
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		if c := bytes.Compare(hits[i].t, hits[j].t); c != 0 {
-			return c > 0
-		}
-		return bytes.Compare(hits[i].key, hits[j].key) > 0
 	})
-	for _, h := range hits {
-		if stop, err := emit(h); err != nil || stop {
-			return out, err
-		}
-	}
-	return out, nil
+	return out, err
 }
 
 func orMissing(err error) error {
@@ -224,40 +249,23 @@ func (c *Catalog) Candidates(group string) ([]Piece, error) {
 	return out, nil
 }
 
-// candidates seeks, per client of the group, straight to its newest entry.
+// candidates walks, per client of the group, its chain to its newest piece
+// in the group (normally the head).
 func (s *shard) candidates(tx *bbolt.Tx, group string, fn func(Piece)) error {
-	b := tx.Bucket(bktIdxGroup)
-	if b == nil {
-		return nil
-	}
-	prefix := prefixOf(group)
-	cur := b.Cursor()
-	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
-		rest := k[len(prefix):]
-		end := bytes.IndexByte(rest, 0)
-		if end < 0 || len(rest) != end+17 {
-			return fmt.Errorf("catalog: %s: %w: bad group index key %q", s.label(), ErrCorrupt, k)
-		}
-		client := rest[:end]
-		cp := append(append([]byte(nil), prefix...), client...)
-		var newest hit
-		err := reverseRange(b.Cursor(), append(cp, 0), time.Time{}, time.Time{}, func(h hit) (bool, error) {
-			newest = h
-			return true, nil
+	for _, client := range clientsUnder(tx, bktIdxGroup, prefixOf(group), false) {
+		err := walkChain(tx, client, func(k []byte, r record) (bool, error) {
+			if r.Group != group {
+				return false, nil
+			}
+			p, err := r.piece(s.pieceID(k))
+			if err == nil {
+				fn(p)
+			}
+			return true, err
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("catalog: %s: %w", s.label(), err)
 		}
-		r, ok, err := getRecord(tx, newest.key)
-		if err != nil || !ok {
-			return fmt.Errorf("catalog: %s: group index entry for piece %s: %w", s.label(), s.pieceID(newest.key), orMissing(err))
-		}
-		p, err := r.piece(s.pieceID(newest.key))
-		if err != nil {
-			return err
-		}
-		fn(p)
-		k, _ = cur.Seek(append(cp, 1)) // past every entry of this client
 	}
 	return nil
 }

@@ -149,3 +149,33 @@ func TestRestoreHistory(t *testing.T) {
 		t.Fatalf("event without outcome: %v", err)
 	}
 }
+
+// TestIngestOutOfOrder backfills older pieces after newer ones: each
+// client's chain must stay in time order.
+func TestIngestOutOfOrder(t *testing.T) {
+	c, _ := mustCreate(t, Options{})
+	ps := fixturePieces(3, 6)
+	order := []int{5, 0, 3, 1, 4, 2} // backup index per round
+	for _, i := range order {
+		var batch []NewPiece
+		for cl := 0; cl < 3; cl++ {
+			batch = append(batch, ps[cl*6+i])
+		}
+		mustIngest(t, c, batch)
+	}
+	for _, client := range []string{"home1", "home2", "home3"} {
+		got, err := c.Pieces(Query{Client: client})
+		if err != nil || len(got) != 6 {
+			t.Fatalf("%s: %d pieces, %v", client, len(got), err)
+		}
+		for i, p := range got {
+			if want := t0.Add(time.Duration(5-i) * time.Hour); !p.Time.Equal(want) {
+				t.Fatalf("%s piece %d at %v, want %v", client, i, p.Time, want)
+			}
+		}
+	}
+	var problems []Problem
+	if err := c.Check(true, func(p Problem) { problems = append(problems, p) }); err != nil || len(problems) > 0 {
+		t.Fatalf("check: %v %v", err, problems)
+	}
+}

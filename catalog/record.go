@@ -14,7 +14,8 @@ import (
 // form (docs/spec/catalog.md, "bbolt layout"): a version byte (1); client,
 // name, type, owner, location, group and job as uvarint-length-prefixed
 // strings; time and expiry as varint Unix nanoseconds (expiry 0: none); size
-// as uvarint; the 32-byte content hash; the tag as a uvarint count of
+// as uvarint; the 32-byte content hash; the key of the client's previous
+// piece (uvarint length 0 or 8, then the key); the tag as a uvarint count of
 // key/value string pairs; the optional fields likewise, sorted by key.
 type record struct {
 	Client, Name, Type, Owner, Location, Group, Job string
@@ -23,6 +24,7 @@ type record struct {
 	Tag                                             tagmatch.Tag
 	Ref                                             dedupe.Ref
 	Optional                                        map[string]string
+	Prev                                            []byte // the client's next older piece; nil for its oldest
 }
 
 const recordVersion = 1
@@ -61,6 +63,8 @@ func (r record) encode() []byte {
 	b = binary.AppendVarint(b, r.Expiry)
 	b = binary.AppendUvarint(b, uint64(r.Size))
 	b = append(b, r.Ref[:]...)
+	b = binary.AppendUvarint(b, uint64(len(r.Prev)))
+	b = append(b, r.Prev...)
 	b = binary.AppendUvarint(b, uint64(len(r.Tag)))
 	for _, a := range r.Tag {
 		b = appendString(appendString(b, a.Key), a.Value)
@@ -154,6 +158,14 @@ func decodeRecord(b []byte) (record, error) {
 	if d.err == nil {
 		copy(r.Ref[:], d.b)
 		d.b = d.b[len(r.Ref):]
+	}
+	switch n := d.uvarint("previous piece"); {
+	case d.err != nil || n == 0:
+	case n != 8 || len(d.b) < 8:
+		d.fail("previous piece")
+	default:
+		r.Prev = append([]byte(nil), d.b[:8]...)
+		d.b = d.b[8:]
 	}
 	if n := d.count("tag"); n > 0 {
 		r.Tag = make(tagmatch.Tag, n)
