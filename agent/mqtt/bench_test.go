@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/agent/agenttest"
 	"github.com/fleetvault/fleetvault/broker/brokertest"
@@ -29,9 +31,11 @@ var (
 func BenchmarkProbe(b *testing.B) {
 	n := *benchDevices
 	creds := newFleetCreds(b)
-	url := brokertest.URL(brokertest.Start(b, creds))
+	var url string
 	if *benchOpen {
 		url, _ = startOpenBroker(b)
+	} else {
+		url = brokertest.URL(brokertest.Start(b, creds))
 	}
 	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", Password: "server-secret", AtMostOnce: *benchQoS0})
 	if err != nil {
@@ -57,13 +61,20 @@ func BenchmarkProbe(b *testing.B) {
 	}
 	waitFor(b, fmt.Sprintf("%d devices online", n), func() bool { return online.Load() >= int64(n) })
 
+	runProbes(b, tr, targets)
+}
+
+// runProbes reads the tags of targets round robin, -bench.inflight at a time.
+func runProbes(b *testing.B, tr *Transport, targets []identifiers.ID) {
+	ctx := context.Background()
+	n := uint64(len(targets))
 	b.ReportAllocs()
 	b.SetParallelism(max(1, *benchInFlight/max(1, runtimeProcs())))
 	b.ResetTimer()
 	var next atomic.Uint64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			i := next.Add(1) % uint64(n)
+			i := next.Add(1) % n
 			resp, err := tr.Do(ctx, targets[i], &agent.Request{})
 			if err != nil {
 				b.Error(err)
@@ -83,3 +94,48 @@ func BenchmarkProbe(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkProbeFleet is BenchmarkProbe with the devices answered by one
+// responder client subscribed to every request topic (so the open broker,
+// no ACL): it measures the server transport and the broker at fleet sizes
+// that thousands of paho clients could not reach on a small machine.
+//
+//	go test -run '^$' -bench ProbeFleet -benchtime 50000x ./agent/mqtt -bench.devices 10000
+func BenchmarkProbeFleet(b *testing.B) {
+	n := *benchDevices
+	url, _ := startOpenBroker(b)
+	handlers := make(map[string]*agent.Handler, n)
+	targets := make([]identifiers.ID, n)
+	for i := range n {
+		id := fmt.Sprintf("fleet%05d-climate", i)
+		targets[i] = identifiers.ReadTag("mqtt", id, 0)
+		handlers[id] = agent.NewHandler(id, agenttest.NewMemDevice(agenttest.Tag(i), agent.Settings{"setpoint": 20}), agent.HandlerOptions{})
+	}
+	qos := byte(1)
+	if *benchQoS0 {
+		qos = 0
+	}
+	responder := paho.NewClient(clientOptions(url, "responder", "responder", "", nil, 0))
+	if err := connect(b.Context(), responder, url); err != nil {
+		b.Fatal(err)
+	}
+	defer responder.Disconnect(0)
+	ctx := context.Background()
+	err := subscribe(responder, agent.RequestWildcard, qos, func(c paho.Client, m paho.Message) {
+		dev, _ := agent.ParseRequestTopic(m.Topic())
+		if h := handlers[dev]; h != nil {
+			if out, ok := h.HandleBytes(ctx, m.Payload()); ok {
+				c.Publish(agent.ResponseTopic(dev), qos, false, out)
+			}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", AtMostOnce: *benchQoS0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	runProbes(b, tr, targets)
+}
