@@ -63,15 +63,18 @@ func newEnvOptions(t *testing.T, url string, opts TransportOptions, password fun
 	}
 	t.Cleanup(func() { tr.Close() })
 	e := &env{url: url, tr: tr, password: password, waiting: map[string]chan struct{}{}}
-	tr.OnOnline(func(device string) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if ch, ok := e.waiting[device]; ok {
-			close(ch)
-			delete(e.waiting, device)
-		}
-	})
+	tr.OnOnline(e.online)
 	return e
+}
+
+// online wakes AddDevice when a device announces itself.
+func (e *env) online(device string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ch, ok := e.waiting[device]; ok {
+		close(ch)
+		delete(e.waiting, device)
+	}
 }
 
 func (e *env) Transport() agent.Transport { return e.tr }

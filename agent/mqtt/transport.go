@@ -60,7 +60,9 @@ const shardCount = 64 // spreads the pending-call map's lock
 // Transport is the server side of the protocol over MQTT. It implements
 // agent.Transport and agent.PresenceNotifier.
 type Transport struct {
-	client paho.Client
+	client paho.Client // nil for an inline transport
+	inline Inline      // nil for a paho transport
+	unsub  func()      // ends the inline subscription
 	qos    byte
 	prefix string // random, so correlation ids are unique across transports
 	next   atomic.Uint64
@@ -107,20 +109,13 @@ func NewTransport(ctx context.Context, opts TransportOptions) (*Transport, error
 	if err != nil {
 		return nil, err
 	}
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("mqtt: random correlation prefix: %w", err)
-	}
-	t := &Transport{qos: qos, prefix: hex.EncodeToString(rnd[:]) + "-", log: opts.Logger, done: make(chan struct{})}
-	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
-	}
-	for i := range t.shards {
-		t.shards[i].calls = make(map[uint64]*call)
+	t, err := newTransport(qos, opts.Logger)
+	if err != nil {
+		return nil, err
 	}
 	clientID := opts.ClientID
 	if clientID == "" {
-		clientID = orDefault(opts.Username, "fleetvault-server") + ":" + hex.EncodeToString(rnd[:3])
+		clientID = orDefault(opts.Username, "fleetvault-server") + ":" + t.prefix[:6]
 	}
 	subscribed := make(chan error, 1)
 	po := clientOptions(opts.BrokerURL, clientID, opts.Username, opts.Password, opts.TLSConfig, opts.ConnectTimeout)
@@ -149,6 +144,22 @@ func NewTransport(ctx context.Context, opts TransportOptions) (*Transport, error
 	if err != nil {
 		t.client.Disconnect(0)
 		return nil, fmt.Errorf("mqtt: subscribe to %s at %s: %w", agent.ResponseWildcard, opts.BrokerURL, err)
+	}
+	return t, nil
+}
+
+// newTransport returns a Transport without its client.
+func newTransport(qos byte, log *slog.Logger) (*Transport, error) {
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("mqtt: random correlation prefix: %w", err)
+	}
+	t := &Transport{qos: qos, prefix: hex.EncodeToString(rnd[:]) + "-", log: log, done: make(chan struct{})}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	for i := range t.shards {
+		t.shards[i].calls = make(map[uint64]*call)
 	}
 	return t, nil
 }
@@ -190,9 +201,22 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 	sh.calls[n] = c
 	sh.mu.Unlock()
 
-	tok := t.client.Publish(agent.RequestTopic(device), t.qos, false, payload)
-	t.sent.Add(1)
-	published := tok.Done()
+	var tok paho.Token
+	var published <-chan struct{}
+	if t.inline != nil {
+		err = t.inline.Publish(agent.RequestTopic(device), payload, t.qos)
+		t.sent.Add(1)
+		if err != nil {
+			if resp := t.abandon(n, c); resp != nil {
+				return resp, nil
+			}
+			return nil, fmt.Errorf("mqtt: publish to %s: %w: %v", device, agent.ErrUnreachable, err)
+		}
+	} else {
+		tok = t.client.Publish(agent.RequestTopic(device), t.qos, false, payload)
+		t.sent.Add(1)
+		published = tok.Done()
+	}
 	for {
 		select {
 		case resp := <-c.ch:
@@ -242,14 +266,18 @@ func (t *Transport) release(c *call) {
 }
 
 // onMessage runs on its own goroutine for each message (OrderMatters is off).
-func (t *Transport) onMessage(_ paho.Client, m paho.Message) {
+func (t *Transport) onMessage(_ paho.Client, m paho.Message) { t.deliver(m.Topic(), m.Payload()) }
+
+// deliver hands a message from a response topic to the call waiting for it,
+// or drops and counts it. It never blocks.
+func (t *Transport) deliver(topic string, payload []byte) {
 	t.received.Add(1)
-	device, ok := agent.ParseResponseTopic(m.Topic())
+	device, ok := agent.ParseResponseTopic(topic)
 	if !ok {
-		t.drop(&t.dropTopic, DropTopic, m.Topic(), "")
+		t.drop(&t.dropTopic, DropTopic, topic, "")
 		return
 	}
-	resp, err := agent.DecodeResponse(m.Payload())
+	resp, err := agent.DecodeResponse(payload)
 	if err != nil {
 		t.drop(&t.dropMalformed, DropMalformed, device, err.Error())
 		return
@@ -329,6 +357,10 @@ func (t *Transport) Stats() Stats {
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
 		close(t.done)
+		if t.inline != nil {
+			t.unsub()
+			return
+		}
 		t.client.Disconnect(250)
 	})
 	return nil
