@@ -7,20 +7,17 @@ import (
 	"github.com/fleetvault/fleetvault/catalog"
 )
 
-// credentials lets the embedded broker authenticate devices against the
-// resource database, and the server's own in-process identity.
+// credentials lets the embedded broker authenticate identities in the
+// resource database: devices, and servers (role "server") that connect over
+// the network, e.g. a second Fleetvault process.
 type credentials struct {
-	c      *catalog.Catalog
-	server broker.Identity
+	c *catalog.Catalog
 }
 
 var _ broker.Credentials = (*credentials)(nil)
 
-// Lookup finds username: the server identity, or a device with a password.
+// Lookup finds the identity named username that has a password.
 func (cr *credentials) Lookup(username string) (broker.Identity, bool, error) {
-	if username == cr.server.Name {
-		return cr.server, true, nil
-	}
 	d, err := cr.c.Device(username)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return broker.Identity{}, false, nil

@@ -42,6 +42,11 @@ type Options struct {
 
 	CoAPListen string // local UDP address of the CoAP transport; "" any free port
 
+	// HTTPAddr serves the HTTP API (Handler) there when set; TokenFile is its
+	// API token file, by default api-tokens.yaml beside the MBR.
+	HTTPAddr  string
+	TokenFile string
+
 	Logger *slog.Logger
 }
 
@@ -55,6 +60,7 @@ type Server struct {
 	CoAP *coap.Transport
 
 	brokerURL string
+	api       *apiState // HTTP API and metrics (api_server.go)
 	log       *slog.Logger
 	closers   []func() error
 }
@@ -80,16 +86,19 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, err
 	}
 	s.closers = append(s.closers, s.Catalog.Close)
+	s.initAPI(opts)
 
-	user, password := opts.BrokerUser, opts.BrokerPassword
 	if opts.BrokerURL == "" {
-		if user, password, err = s.startBroker(opts); err != nil {
+		// With the embedded broker the server speaks to it in process: no
+		// TCP connection, and no client queue for thousands of answers to fill.
+		if err = s.startBroker(opts); err != nil {
 			return s, err
 		}
+		s.MQTT, err = mqtt.NewInlineTransport(s.Broker, 1, s.log)
 	} else {
 		s.brokerURL = opts.BrokerURL
+		s.MQTT, err = mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: s.brokerURL, Username: opts.BrokerUser, Password: opts.BrokerPassword, TLSConfig: opts.BrokerTLS, Logger: s.log})
 	}
-	s.MQTT, err = mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: s.brokerURL, Username: user, Password: password, TLSConfig: opts.BrokerTLS, Logger: s.log})
 	if err != nil {
 		return s, fmt.Errorf("connect to the MQTT broker at %s: %w", s.brokerURL, err)
 	}
@@ -106,49 +115,51 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		JournalPath: mbr.Path(mbr.Journal),
 		Catalog:     store,
 		Directory:   store,
-		Transports: map[string]agent.Transport{
+		Transports: s.instrument(map[string]agent.Transport{
 			"": s.MQTT, "mqtt": s.MQTT, "mqtts": s.MQTT,
 			"coap": s.CoAP, "coaps": s.CoAP,
-		},
+		}),
 		Logger: s.log,
 	})
 	if err != nil {
 		return s, err
 	}
 	s.closers = append(s.closers, s.Engine.Close)
-	if _, err := s.Engine.Resume(ctx); err != nil {
+	jobs, err := s.Engine.Resume(ctx)
+	if err != nil {
 		return s, fmt.Errorf("resume jobs: %w", err)
+	}
+	s.trackJobs(jobs)
+	if err := s.startHTTP(opts); err != nil {
+		return s, err
 	}
 	return s, nil
 }
 
 // startBroker runs the embedded broker, authenticating devices against the
-// resource database and the server with a secret made for this process.
-func (s *Server) startBroker(opts Options) (user, password string, err error) {
-	user, password = "fleetvault-server", broker.NewSecret()
-	hash, err := broker.HashPassword(password)
-	if err != nil {
-		return "", "", err
-	}
+// resource database. The server itself needs no credentials: it publishes
+// and subscribes in process.
+func (s *Server) startBroker(opts Options) error {
 	addr := opts.MQTTAddr
 	if addr == "" {
 		addr = "127.0.0.1:1883"
 	}
+	var err error
 	s.Broker, err = broker.New(broker.Options{
 		TCPAddr: addr, TLSAddr: opts.MQTTTLSAddr, CertFile: opts.CertFile, KeyFile: opts.KeyFile,
 		SelfSigned: opts.SelfSigned, WSAddr: opts.WSAddr, AllowAnonymous: opts.AllowAnonymous,
-		Credentials: &credentials{c: s.Catalog, server: broker.Identity{Name: user, Role: broker.RoleServer, PasswordHash: hash}},
+		Credentials: &credentials{c: s.Catalog},
 		Logger:      s.log,
 	})
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	if err := s.Broker.Start(context.Background()); err != nil { // Close stops it
-		return "", "", fmt.Errorf("start the embedded MQTT broker on %s: %w", addr, err)
+		return fmt.Errorf("start the embedded MQTT broker on %s: %w", addr, err)
 	}
 	s.closers = append(s.closers, s.Broker.Close)
 	s.brokerURL = "mqtt://" + hostPort(s.Broker.Addr())
-	return user, password, nil
+	return nil
 }
 
 func hostPort(a net.Addr) string {
