@@ -7,6 +7,7 @@ import "github.com/spf13/cobra"
 func commands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCommand(a),
+		newDemoCommand(a),
 		newBenchCommand(a),
 		newInitCommand(a),
 		newCheckCommand(a),
