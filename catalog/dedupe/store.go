@@ -50,6 +50,10 @@ func New(opts Options) *Store {
 	if s.threshold == 0 {
 		s.threshold = DefaultChunkThreshold
 	}
+	if s.threshold > maxRecordRaw {
+		s.err = fmt.Errorf("dedupe: chunk threshold %d over the largest inline object, %d bytes", s.threshold, maxRecordRaw)
+		return s
+	}
 	level := opts.ZstdLevel
 	if level == 0 {
 		level = DefaultZstdLevel
@@ -200,6 +204,9 @@ func (s *Store) Put(tx *bbolt.Tx, data []byte) (ref Ref, added bool, err error) 
 func (s *Store) putObject(b buckets, ref Ref, data []byte, d *Stats) error {
 	var rec []byte
 	if s.threshold < 0 || len(data) <= s.threshold {
+		if len(data) > maxRecordRaw {
+			return fmt.Errorf("content of %d bytes is over %d, the most stored whole (chunking is off)", len(data), maxRecordRaw)
+		}
 		rec = encodeInline(s.compress(data))
 	} else {
 		pieces := s.split.split(data)
@@ -305,7 +312,7 @@ func (s *Store) get(b buckets, ref Ref) ([]byte, error) {
 			return nil, fmt.Errorf("dedupe: get object %s: %w", ref, err)
 		}
 	} else {
-		data = make([]byte, 0, o.size)
+		data = make([]byte, 0, min(o.size, maxRecordRaw)) // o.size is not trusted yet
 		for i, c := range o.chunks {
 			if data, err = s.readChunk(b, data, c); err != nil {
 				return nil, fmt.Errorf("dedupe: get object %s: chunk %d %w", ref, i, err)

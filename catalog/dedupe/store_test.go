@@ -460,6 +460,7 @@ func TestBadOptionsAndUninitialised(t *testing.T) {
 		{"unknown chunker", Options{Chunker: "gzip"}},
 		{"level too high", Options{ZstdLevel: 23}},
 		{"level negative", Options{ZstdLevel: -1}},
+		{"threshold over the inline limit", Options{ChunkThreshold: maxRecordRaw + 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
