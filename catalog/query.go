@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"container/heap"
 	"fmt"
 	"sort"
 	"time"
@@ -99,29 +100,70 @@ func (s *shard) query(tx *bbolt.Tx, q Query) ([]Piece, error) {
 	default:
 		return s.byTime(tx, q)
 	}
-	var out []Piece
+	return s.mergeChains(tx, clients, q)
+}
+
+// chainIter walks one client's chain.
+type chainIter struct {
+	key []byte
+	r   record
+}
+
+type chainHeap []*chainIter
+
+func (h chainHeap) Len() int           { return len(h) }
+func (h chainHeap) Less(i, j int) bool { return newer(h[i].r.Time, h[i].key, h[j].r.Time, h[j].key) }
+func (h chainHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *chainHeap) Push(x any)        { *h = append(*h, x.(*chainIter)) }
+func (h *chainHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// mergeChains merges the clients' chains newest first, so a query with a
+// limit reads about limit + len(clients) records whatever the history.
+func (s *shard) mergeChains(tx *bbolt.Tx, clients []string, q Query) ([]Piece, error) {
+	h := make(chainHeap, 0, len(clients))
+	lb := tx.Bucket(bktLatest)
 	for _, client := range clients {
-		n := 0
-		err := walkChain(tx, client, func(k []byte, r record) (bool, error) {
-			t := time.Unix(0, r.Time)
-			if !q.From.IsZero() && t.Before(q.From) {
-				return true, nil
-			}
-			p, err := r.piece(s.pieceID(k))
-			if err != nil || !q.match(p) {
-				return false, err
-			}
-			out = append(out, p)
-			n++
-			return q.Limit > 0 && n >= q.Limit, nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
+		k := lb.Get([]byte(client))
+		if k == nil {
+			continue
 		}
+		r, ok, err := getRecord(tx, k)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("catalog: %s: client %s: newest piece %x: %w", s.label(), client, k, orMissing(err))
+		}
+		h = append(h, &chainIter{key: k, r: r})
 	}
-	sortNewest(out)
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
+	heap.Init(&h)
+	var out []Piece
+	for h.Len() > 0 && (q.Limit <= 0 || len(out) < q.Limit) {
+		it := h[0]
+		if !q.From.IsZero() && time.Unix(0, it.r.Time).Before(q.From) {
+			heap.Pop(&h) // the rest of this chain is older still
+			continue
+		}
+		if p, err := it.r.piece(s.pieceID(it.key)); err != nil {
+			return nil, err
+		} else if q.match(p) {
+			out = append(out, p)
+		}
+		if it.r.Prev == nil {
+			heap.Pop(&h)
+			continue
+		}
+		prev, ok, err := getRecord(tx, it.r.Prev)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("catalog: %s: client %s: piece %x: %w", s.label(), it.r.Client, it.r.Prev, orMissing(err))
+		}
+		if !newer(it.r.Time, it.key, prev.Time, it.r.Prev) || prev.Client != it.r.Client {
+			return nil, fmt.Errorf("catalog: %s: %w: client %s: chain broken at piece %x", s.label(), ErrCorrupt, it.r.Client, it.r.Prev)
+		}
+		it.key, it.r = it.r.Prev, prev
+		heap.Fix(&h, 0)
 	}
 	return out, nil
 }

@@ -117,7 +117,8 @@ func piece(cfg Config, i int) catalog.NewPiece {
 	client := i % cfg.Clients
 	round := i / cfg.Clients
 	group := client % cfg.Groups
-	model := client % cfg.Models
+	// Within a group, clients have different models, as reference devices do.
+	model := (client / cfg.Groups) % cfg.Models
 	zone := "North"
 	if group%2 == 1 {
 		zone = "South"
@@ -170,7 +171,7 @@ func measure(c *catalog.Catalog, cfg Config, res *Result) error {
 	if res.TagInGroup, err = timeIt(cfg.Queries, func() (int, error) {
 		client := rng.IntN(cfg.Clients) // a group and a model that it holds
 		ps, err := c.Pieces(catalog.Query{Group: fmt.Sprintf("group%05d", client%cfg.Groups), TagKey: tagmatch.KeyModel,
-			TagValue: fmt.Sprintf("T%02d", client%cfg.Models), Limit: cfg.Limit})
+			TagValue: fmt.Sprintf("T%02d", (client/cfg.Groups)%cfg.Models), Limit: cfg.Limit})
 		if err == nil && len(ps) == 0 {
 			err = fmt.Errorf("bench catalog: tag query found nothing")
 		}
