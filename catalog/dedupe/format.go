@@ -38,7 +38,7 @@ const (
 // Decoder limits: a record claiming more is corrupt, not a reason to allocate.
 const (
 	maxRecordRaw  = 64 << 20 // raw length of one inline object or chunk: bounds what a damaged record can make a reader allocate
-	maxObjectSize = 1 << 40 // total length of a chunked object
+	maxObjectSize = 1 << 40  // total length of a chunked object
 	hashLen       = 32
 )
 
