@@ -15,7 +15,28 @@
 //
 //	mqtt://home1-thermo?READ:SETTINGS?TAG            the device's tag
 //	mqtt://home1-thermo?READ:SETTINGS?SETTINGS       its settings and their hash
+//	mqtt://home1-thermo?READ:SETTINGS?TAG+SETTINGS   both, in one round trip
 //	mqtt://home1-thermo?WRITE:SETTINGS?TAG+SETTINGS  apply settings, answer the applied hash
 //
-// The normative text is docs/spec/agent-protocol.md.
+// # Device side
+//
+// A device maker implements Device and wraps it in a Handler, which checks
+// that a request is for this device, answers reads, applies a write once per
+// job id (a repeat is a no-op success, other settings under the same job a
+// conflict) and answers the hash of what the device then holds. Transports
+// feed it bytes (HandleBytes) and send its Hello when they connect:
+//
+//	h := agent.NewHandler("home1-thermo", thermostat, agent.HandlerOptions{})
+//	err := mqtt.Serve(ctx, h, mqtt.DeviceOptions{BrokerURL: url, Password: pw})
+//
+// # Server side
+//
+// Transport carries a request to a device and brings back its answer; the
+// implementations are in agent/mqtt and agent/coap, and both pass the
+// conformance suite in agent/agenttest. Over MQTT, requests go to
+// RequestTopic(device) and answers come back on ResponseTopic(device); the
+// server subscribes once to ResponseWildcard.
+//
+// The normative text is docs/spec/agent-protocol.md; its test vectors,
+// docs/spec/vectors/agent.json, are checked by this package's tests.
 package agent
