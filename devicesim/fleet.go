@@ -58,14 +58,15 @@ type Stats struct {
 
 // Fleet is a running set of simulated devices.
 type Fleet struct {
-	spec  *Spec
-	opts  Options
-	seed  uint64
-	log   *slog.Logger
-	addr  string // broker host:port
-	devs  []*Device
-	byID  map[string]*Device
-	links []link
+	spec    *Spec
+	opts    Options
+	seed    uint64
+	log     *slog.Logger
+	addr    string // broker host:port
+	hasMQTT bool
+	devs    []*Device
+	byID    map[string]*Device
+	links   []link
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,6 +77,7 @@ type Fleet struct {
 	mu      sync.Mutex
 	started bool
 	closed  bool
+	echo    atomic.Bool
 
 	online, offline, waiting                     atomic.Int64
 	requests, answered, ignored, writes, reboots atomic.Uint64
@@ -125,6 +127,7 @@ func New(spec *Spec, opts Options) (*Fleet, error) {
 		f.devs = append(f.devs, d)
 		f.byID[d.info.ID] = d
 	}
+	f.echo.Store(opts.Echo)
 	if err := f.makeLinks(); err != nil {
 		f.Close()
 		return nil, err
@@ -136,13 +139,7 @@ func (f *Fleet) makeLinks() error {
 	for _, d := range f.devs {
 		switch d.info.Transport {
 		case TransportMQTT:
-			if f.addr == "" {
-				addr, err := brokerAddr(f.opts.BrokerURL)
-				if err != nil {
-					return err
-				}
-				f.addr = addr
-			}
+			f.hasMQTT = true
 			f.links = append(f.links, newMQTTLink(f, d))
 		case TransportCoAP:
 			if f.group == nil {
@@ -155,14 +152,31 @@ func (f *Fleet) makeLinks() error {
 			f.links = append(f.links, l)
 		}
 	}
+	if f.opts.BrokerURL != "" {
+		return f.SetBrokerURL(f.opts.BrokerURL)
+	}
+	return nil
+}
+
+// SetBrokerURL sets the broker MQTT devices connect to, before Start: a
+// caller can make the fleet, provision the broker with its devices, then
+// start the broker and the fleet.
+func (f *Fleet) SetBrokerURL(u string) error {
+	addr, err := brokerAddr(u)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return errors.New("devicesim: the broker of a started fleet cannot change")
+	}
+	f.addr = addr
 	return nil
 }
 
 // brokerAddr turns mqtt://host:port, tcp://host:port or host:port into host:port.
 func brokerAddr(s string) (string, error) {
-	if s == "" {
-		return "", errors.New("devicesim: the fleet has MQTT devices: a broker URL is needed (mqtt://host:port)")
-	}
 	hostport := s
 	if u, err := url.Parse(s); err == nil && u.Scheme != "" && u.Host != "" {
 		switch u.Scheme {
@@ -201,6 +215,10 @@ func (f *Fleet) Start(ctx context.Context) error {
 	if f.started || f.closed {
 		f.mu.Unlock()
 		return errors.New("devicesim: fleet already started or closed")
+	}
+	if f.hasMQTT && f.addr == "" {
+		f.mu.Unlock()
+		return errors.New("devicesim: the fleet has MQTT devices: a broker URL is needed (Options.BrokerURL or SetBrokerURL, mqtt://host:port)")
 	}
 	f.started = true
 	f.mu.Unlock()
@@ -259,6 +277,11 @@ func (f *Fleet) WaitOnline(ctx context.Context) error {
 		}
 	}
 }
+
+// SetEcho switches MQTT devices between answering requests (false) and
+// publishing them back untouched (true), for measuring the transport's
+// ceiling with the same connections.
+func (f *Fleet) SetEcho(on bool) { f.echo.Store(on) }
 
 // Devices lists the fleet's devices in file order.
 func (f *Fleet) Devices() []DeviceInfo {

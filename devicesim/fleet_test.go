@@ -26,24 +26,25 @@ type env struct {
 // from Devices before the fleet starts), the fleet and an agent/mqtt transport.
 func startMQTT(t *testing.T, spec *Spec, opts Options) env {
 	t.Helper()
-	f, err := New(spec, Options{BrokerURL: "mqtt://127.0.0.1:1", Seed: opts.Seed}) // only to list the devices
-	if err != nil {
-		t.Fatal(err)
-	}
-	devs := map[string]string{}
-	for _, d := range f.Devices() {
-		devs[d.ID] = d.Password
-	}
-	f.Close()
-	b := brokertest.Start(t, brokertest.Credentials(t, devs, map[string]string{"server": "server-pw"}))
-	opts.BrokerURL = brokertest.URL(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	fl, err := Start(ctx, spec, opts)
+	fl, err := New(spec, opts) // first the devices, to provision the broker
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fl.Close() })
+	devs := map[string]string{}
+	for _, d := range fl.Devices() {
+		devs[d.ID] = d.Password
+	}
+	b := brokertest.Start(t, brokertest.Credentials(t, devs, map[string]string{"server": "server-pw"}))
+	opts.BrokerURL = brokertest.URL(b)
+	if err := fl.SetBrokerURL(opts.BrokerURL); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := fl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: opts.BrokerURL, Username: "server", Password: "server-pw"})
 	if err != nil {
 		t.Fatal(err)

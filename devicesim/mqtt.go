@@ -118,7 +118,7 @@ func (l *mqttLink) onClose(c *leanmqtt.Conn, err error) {
 func (l *mqttLink) onMessage(c *leanmqtt.Conn, _ string, payload []byte) {
 	f := l.f
 	f.requests.Add(1)
-	if f.opts.Echo {
+	if f.echo.Load() {
 		if c.Publish(l.resTopic, payload, 1) == nil {
 			f.answered.Add(1)
 		}

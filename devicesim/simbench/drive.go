@@ -1,0 +1,107 @@
+package simbench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/devicesim"
+	"github.com/fleetvault/fleetvault/identifiers"
+)
+
+// exchangeTimeout bounds one round trip in a measurement.
+const exchangeTimeout = 10 * time.Second
+
+// Count is the outcome of one measurement.
+type Count struct {
+	Requests uint64  // round trips completed
+	Errors   uint64  // round trips that failed (timeout, refusal)
+	Seconds  float64 // how long it ran
+}
+
+// PerSecond is the rate of completed round trips.
+func (c Count) PerSecond() float64 {
+	if c.Seconds <= 0 {
+		return 0
+	}
+	return float64(c.Requests) / c.Seconds
+}
+
+// drive runs concurrency workers for d, each doing one exchange at a time
+// with the targets in turn, so at most concurrency are outstanding.
+func drive(ctx context.Context, d time.Duration, concurrency, targets int, do func(ctx context.Context, i int) error) (Count, error) {
+	if targets == 0 {
+		return Count{}, fmt.Errorf("simbench: no device to measure against")
+	}
+	if concurrency <= 0 {
+		concurrency = 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var next, ok, failed atomic.Uint64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)-1) % targets
+				ectx, ecancel := context.WithTimeout(context.Background(), exchangeTimeout)
+				err := do(ectx, i)
+				ecancel()
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	c := Count{Requests: ok.Load(), Errors: failed.Load(), Seconds: time.Since(start).Seconds()}
+	if c.Requests == 0 && c.Errors > 0 {
+		return c, fmt.Errorf("simbench: every round trip failed, the first with: %v", firstErr.Load())
+	}
+	return c, nil
+}
+
+// healthy lists the identifiers of the fleet's devices of a transport that
+// have no fault and should be answering.
+func healthy(fleet *devicesim.Fleet, transport string) []identifiers.ID {
+	var out []identifiers.ID
+	for _, d := range fleet.Devices() {
+		if d.Transport == transport && d.Faults == (devicesim.DeviceFaults{}) {
+			out = append(out, d.Identifier)
+		}
+	}
+	return out
+}
+
+// Probe measures READ:SETTINGS?TAG round trips through tr against the
+// fleet's healthy devices of transport for d, with at most concurrency
+// outstanding. A device's refusal counts as an error.
+func Probe(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, transport string, d time.Duration, concurrency int) (Count, error) {
+	targets := healthy(fleet, transport)
+	for i := range targets {
+		targets[i].Method, targets[i].Params, targets[i].Location = agent.MethodRead, []string{agent.ParamSettings}, agent.LocTag
+	}
+	return drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
+		resp, err := tr.Do(ctx, targets[i], &agent.Request{})
+		if err != nil {
+			return err
+		}
+		if resp.Err != nil {
+			return resp.Err
+		}
+		if len(resp.Tag) == 0 {
+			return fmt.Errorf("simbench: %s answered no tag", targets[i].Address)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,141 @@
+package simbench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/devicesim"
+)
+
+// Broker is an MQTT broker and the server identity to use on it.
+type Broker struct {
+	URL      string // mqtt://host:port
+	Username string // an identity with the server role
+	Password string
+}
+
+// echoShards spreads the ceiling's pending map over several locks.
+const echoShards = 64
+
+type echoShard struct {
+	mu      sync.Mutex
+	pending map[uint64]chan struct{}
+}
+
+// MQTTCeiling measures the MQTT ceiling: a server-side paho client, set up as
+// agent/mqtt's transport sets up its own (MQTT 3.1.1, QoS 1, one goroutine per
+// message), publishes 8-byte requests to the fleet's healthy MQTT devices,
+// which publish them back untouched (Fleet.SetEcho) through the same broker
+// and lean clients. At most concurrency requests are outstanding. It returns
+// round trips per second.
+func MQTTCeiling(ctx context.Context, b Broker, fleet *devicesim.Fleet, d time.Duration, concurrency int) (float64, error) {
+	c, err := MQTTCeilingCount(ctx, b, fleet, d, concurrency)
+	return c.PerSecond(), err
+}
+
+// MQTTCeilingCount is MQTTCeiling with the full count.
+func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d time.Duration, concurrency int) (Count, error) {
+	targets := healthy(fleet, devicesim.TransportMQTT)
+	topics := make([]string, len(targets))
+	for i, t := range targets {
+		topics[i] = agent.RequestTopic(t.Address)
+	}
+	var shards [echoShards]echoShard
+	for i := range shards {
+		shards[i].pending = map[uint64]chan struct{}{}
+	}
+	onMessage := func(_ paho.Client, m paho.Message) {
+		p := m.Payload()
+		if len(p) != 8 {
+			return // a presence announcement, or an agent answer from before the switch
+		}
+		n := binary.BigEndian.Uint64(p)
+		sh := &shards[n%echoShards]
+		sh.mu.Lock()
+		ch := sh.pending[n]
+		delete(sh.pending, n)
+		sh.mu.Unlock()
+		if ch != nil {
+			ch <- struct{}{}
+		}
+	}
+	client, err := connectPaho(ctx, b, "ceiling", onMessage)
+	if err != nil {
+		return Count{}, err
+	}
+	defer client.Disconnect(100)
+
+	fleet.SetEcho(true)
+	defer fleet.SetEcho(false)
+	var seq atomic.Uint64
+	return drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
+		n := seq.Add(1)
+		ch := make(chan struct{}, 1)
+		sh := &shards[n%echoShards]
+		sh.mu.Lock()
+		sh.pending[n] = ch
+		sh.mu.Unlock()
+		var p [8]byte
+		binary.BigEndian.PutUint64(p[:], n)
+		tok := client.Publish(topics[i], 1, false, p[:])
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			sh.mu.Lock()
+			delete(sh.pending, n)
+			sh.mu.Unlock()
+			if err := tok.Error(); err != nil {
+				return fmt.Errorf("simbench: publish to %s: %w", topics[i], err)
+			}
+			return fmt.Errorf("simbench: no echo from %s: %w", targets[i].Address, agent.ErrTimeout)
+		}
+	})
+}
+
+// connectPaho connects a server-side paho client subscribed to every
+// device's response topic, with the options agent/mqtt's transport uses.
+func connectPaho(ctx context.Context, b Broker, role string, fn paho.MessageHandler) (paho.Client, error) {
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	subscribed := make(chan error, 1)
+	po := paho.NewClientOptions().AddBroker(b.URL).
+		SetClientID(b.Username + ":" + role + "-" + hex.EncodeToString(rnd[:])).
+		SetUsername(b.Username).SetPassword(b.Password).
+		SetProtocolVersion(4).SetCleanSession(true).SetOrderMatters(false).
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second)
+	po.SetOnConnectHandler(func(c paho.Client) {
+		tok := c.Subscribe(agent.ResponseWildcard, 1, fn)
+		tok.Wait()
+		subscribed <- tok.Error()
+	})
+	client := paho.NewClient(po)
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("simbench: connect to %s as %s: %w", b.URL, b.Username, err)
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			client.Disconnect(0)
+			return nil, fmt.Errorf("simbench: subscribe to %s: %w", agent.ResponseWildcard, err)
+		}
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	return client, nil
+}

@@ -1,0 +1,259 @@
+package simbench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/agent/coap"
+	"github.com/fleetvault/fleetvault/agent/mqtt"
+	"github.com/fleetvault/fleetvault/broker"
+	"github.com/fleetvault/fleetvault/devicesim"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Devices     int
+	Duration    time.Duration // of each measurement; default 10s
+	Warmup      time.Duration // before each measurement; default 2s
+	Concurrency int           // outstanding round trips at most; default 256
+	// BrokerCommand returns the command that runs the MQTT broker in a child
+	// process (one that calls ServeBroker with credentialsFile). Nil runs the
+	// broker in this process, which then needs two descriptors per device.
+	BrokerCommand func(credentialsFile string) *exec.Cmd
+	Logger        *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	} else if c.Warmup == 0 {
+		c.Warmup = 2 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Result is what `fleetvault bench mqtt|coap --json` prints.
+type Result struct {
+	Transport       string  `json:"transport"`
+	Devices         int     `json:"devices"`
+	Concurrency     int     `json:"concurrency"`
+	CeilingRTPerSec float64 `json:"ceiling_rt_per_s"`
+	ProbeRTPerSec   float64 `json:"probe_rt_per_s"`
+	Ratio           float64 `json:"ratio"`
+	RSSMB           float64 `json:"rss_mb"`                  // this process: devices and server side
+	BrokerRSSMB     float64 `json:"broker_rss_mb,omitempty"` // the broker's process, when separate
+	HeapMB          float64 `json:"heap_mb"`
+	Goroutines      int     `json:"goroutines"`
+	StartSeconds    float64 `json:"start_seconds"` // bringing the fleet online
+	Seconds         float64 `json:"seconds"`       // of the probe measurement
+	Requests        uint64  `json:"requests"`      // probes completed
+	Errors          uint64  `json:"errors"`        // probes failed
+	CeilingRequests uint64  `json:"ceiling_requests"`
+	CeilingErrors   uint64  `json:"ceiling_errors"`
+}
+
+// FleetSpec returns a fleet of n identical, fault-free devices on transport.
+func FleetSpec(n int, transport string) (*devicesim.Spec, error) {
+	yaml := fmt.Sprintf(`name: bench-%[2]s
+seed: 1
+types:
+  - name: sensor
+    transport: %[2]s
+    tag: {manufacturer: Acme Corp., product: climate control, model: xyz, firmware: "2.1.0", zone: "{zone}"}
+    settings:
+      factory: {setpoint_c: 20, mode: auto, name: "{id}", schedule: [{at: "06:30", c: 20}, {at: "22:00", c: 17}]}
+groups:
+  - name: bench
+    sites: %[1]d
+    site: "dev{n:06}"
+    vars: {zone: {choice: [North, South]}}
+    devices: [{type: sensor}]
+`, n, transport)
+	return devicesim.Parse("bench.yaml", []byte(yaml))
+}
+
+func randomSecret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// RunMQTT starts cfg.Devices MQTT devices and a broker, then measures the
+// ceiling (MQTTCeiling) and the probes (agent/mqtt transport) in turn.
+func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	spec, err := FleetSpec(cfg.Devices, devicesim.TransportMQTT)
+	if err != nil {
+		return nil, err
+	}
+	fleet, err := devicesim.New(spec, devicesim.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer fleet.Close()
+	server := Broker{Username: "bench-server", Password: randomSecret()}
+	var brokerProc *BrokerProcess
+	if cfg.BrokerCommand != nil {
+		dir, err := os.MkdirTemp("", "fleetvault-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		creds := filepath.Join(dir, "credentials.yaml")
+		if err := WriteCredentials(creds, fleet.Devices(), map[string]string{server.Username: server.Password}); err != nil {
+			return nil, err
+		}
+		if brokerProc, err = StartBrokerProcess(ctx, cfg.BrokerCommand(creds)); err != nil {
+			return nil, err
+		}
+		defer brokerProc.Close()
+		server.URL = brokerProc.URL
+	} else {
+		url, stop, err := startBroker(ctx, fleet.Devices(), server)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		server.URL = url
+	}
+	if err := fleet.SetBrokerURL(server.URL); err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	if err := startAndWait(ctx, fleet); err != nil {
+		return nil, err
+	}
+	res := &Result{Transport: "mqtt", Devices: cfg.Devices, Concurrency: cfg.Concurrency, StartSeconds: time.Since(started).Seconds()}
+	cfg.Logger.Info("simbench: fleet online", "devices", cfg.Devices, "seconds", res.StartSeconds)
+
+	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: server.URL, Username: server.Username, Password: server.Password})
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+	if _, err := MQTTCeilingCount(ctx, server, fleet, cfg.Warmup, cfg.Concurrency); err != nil {
+		return nil, fmt.Errorf("simbench: ceiling warm-up: %w", err)
+	}
+	ceiling, err := MQTTCeilingCount(ctx, server, fleet, cfg.Duration, cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	probe, err := measureProbe(ctx, cfg, tr, fleet, devicesim.TransportMQTT)
+	if err != nil {
+		return nil, err
+	}
+	res.fill(ceiling, probe)
+	if brokerProc != nil {
+		res.BrokerRSSMB = brokerProc.RSSMB()
+	}
+	return res, nil
+}
+
+// RunCoAP measures the CoAP ceiling (CoAPCeiling, against endpoints of its
+// own), then starts cfg.Devices CoAP devices and measures the probes (agent/coap
+// transport). The two never run at once, so one process holds one socket per
+// device at a time.
+func RunCoAP(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	ceiling, err := CoAPCeilingCount(ctx, cfg.Devices, "127.0.0.1", cfg.Duration, cfg.Warmup, cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := FleetSpec(cfg.Devices, devicesim.TransportCoAP)
+	if err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	fleet, err := devicesim.New(spec, devicesim.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer fleet.Close()
+	if err := startAndWait(ctx, fleet); err != nil {
+		return nil, err
+	}
+	res := &Result{Transport: "coap", Devices: cfg.Devices, Concurrency: cfg.Concurrency, StartSeconds: time.Since(started).Seconds()}
+	tr, err := coap.NewTransport(coap.TransportOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+	probe, err := measureProbe(ctx, cfg, tr, fleet, devicesim.TransportCoAP)
+	if err != nil {
+		return nil, err
+	}
+	res.fill(ceiling, probe)
+	return res, nil
+}
+
+func measureProbe(ctx context.Context, cfg Config, tr agent.Transport, fleet *devicesim.Fleet, transport string) (Count, error) {
+	if _, err := Probe(ctx, tr, fleet, transport, cfg.Warmup, cfg.Concurrency); err != nil {
+		return Count{}, fmt.Errorf("simbench: probe warm-up: %w", err)
+	}
+	return Probe(ctx, tr, fleet, transport, cfg.Duration, cfg.Concurrency)
+}
+
+func (r *Result) fill(ceiling, probe Count) {
+	r.CeilingRTPerSec, r.CeilingRequests, r.CeilingErrors = ceiling.PerSecond(), ceiling.Requests, ceiling.Errors
+	r.ProbeRTPerSec, r.Requests, r.Errors, r.Seconds = probe.PerSecond(), probe.Requests, probe.Errors, probe.Seconds
+	if r.CeilingRTPerSec > 0 {
+		r.Ratio = r.ProbeRTPerSec / r.CeilingRTPerSec
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.RSSMB, r.HeapMB, r.Goroutines = RSSMB(0), float64(ms.HeapInuse)/(1<<20), runtime.NumGoroutine()
+}
+
+func startAndWait(ctx context.Context, fleet *devicesim.Fleet) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if err := fleet.Start(ctx); err != nil {
+		return err
+	}
+	return fleet.WaitOnline(ctx)
+}
+
+// startBroker runs the embedded broker in this process.
+func startBroker(ctx context.Context, devices []devicesim.DeviceInfo, server Broker) (string, func(), error) {
+	creds := broker.StaticCredentials{}
+	add := func(name, pw string, role broker.Role) error {
+		h, err := broker.HashPassword(pw)
+		creds[name] = broker.Identity{Name: name, Role: role, PasswordHash: h}
+		return err
+	}
+	for _, d := range devices {
+		if err := add(d.ID, d.Password, broker.RoleDevice); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := add(server.Username, server.Password, broker.RoleServer); err != nil {
+		return "", nil, err
+	}
+	b, err := broker.New(broker.Options{TCPAddr: "127.0.0.1:0", Credentials: creds})
+	if err != nil {
+		return "", nil, err
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	if err := b.Start(bctx); err != nil {
+		cancel()
+		return "", nil, err
+	}
+	return "mqtt://" + b.Addr().String(), func() { cancel(); b.Close() }, nil
+}
