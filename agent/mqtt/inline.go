@@ -1,8 +1,6 @@
 package mqtt
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 
@@ -29,17 +27,11 @@ func NewInlineTransport(b Inline, qos byte, log *slog.Logger) (*Transport, error
 	if err != nil {
 		return nil, err
 	}
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("mqtt: random correlation prefix: %w", err)
+	t, err := newTransport(qos, log)
+	if err != nil {
+		return nil, err
 	}
-	t := &Transport{inline: b, qos: qos, prefix: hex.EncodeToString(rnd[:]) + "-", log: log, done: make(chan struct{})}
-	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
-	}
-	for i := range t.shards {
-		t.shards[i].calls = make(map[uint64]*call)
-	}
+	t.inline = b
 	t.unsub, err = b.Subscribe(agent.ResponseWildcard, t.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: subscribe to %s in process: %w", agent.ResponseWildcard, err)
