@@ -1,0 +1,291 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// APIPrefix is where the authenticated JSON API lives.
+const APIPrefix = "/api/v1"
+
+// Limits on request bodies. An import may carry many devices.
+const (
+	maxJSONBody   = 1 << 20  // 1 MiB
+	maxImportBody = 32 << 20 // 32 MiB
+)
+
+// route is one entry of the API's route table. The OpenAPI test enumerates
+// this table, so every route lives here and nowhere else.
+type route struct {
+	method  string
+	pattern string // a net/http pattern path, {name} for a wildcard
+	open    bool   // no token needed
+	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+// routes is the whole HTTP API.
+func routes() []route {
+	return []route{
+		{method: "GET", pattern: "/healthz", open: true, handle: (*Server).handleHealthz},
+		{method: "GET", pattern: "/metrics", open: true, handle: (*Server).handleMetrics},
+
+		{method: "GET", pattern: APIPrefix + "/devices", handle: (*Server).handleListDevices},
+		{method: "POST", pattern: APIPrefix + "/devices", handle: (*Server).handleAddDevices},
+		{method: "POST", pattern: APIPrefix + "/devices/import", handle: (*Server).handleImportDevices},
+		{method: "GET", pattern: APIPrefix + "/devices/{id}", handle: (*Server).handleGetDevice},
+		{method: "DELETE", pattern: APIPrefix + "/devices/{id}", handle: (*Server).handleDeleteDevice},
+
+		{method: "GET", pattern: APIPrefix + "/groups", handle: (*Server).handleListGroups},
+		{method: "POST", pattern: APIPrefix + "/groups", handle: (*Server).handleCreateGroup},
+		{method: "GET", pattern: APIPrefix + "/groups/{name}", handle: (*Server).handleGetGroup},
+		{method: "POST", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleAddMembers},
+		{method: "DELETE", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleRemoveMembers},
+
+		{method: "GET", pattern: APIPrefix + "/backups", handle: (*Server).handleListBackups},
+		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*Server).handleDiffBackups},
+		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*Server).handleGetBackup},
+
+		{method: "GET", pattern: APIPrefix + "/jobs", handle: (*Server).handleListJobs},
+		{method: "POST", pattern: APIPrefix + "/jobs", handle: (*Server).handleStartJob},
+		{method: "GET", pattern: APIPrefix + "/jobs/{id}", handle: (*Server).handleGetJob},
+		{method: "GET", pattern: APIPrefix + "/jobs/{id}/events", handle: (*Server).handleJobEvents},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*Server).handleCancelJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*Server).handlePauseJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*Server).handleResumeJob},
+
+		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*Server).handleExport},
+	}
+}
+
+// Handler returns the HTTP API: /healthz and /metrics are open, everything
+// under /api/v1 needs an "Authorization: Bearer <token>" header with a token
+// from the installation's token file (see Tokens).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes() {
+		h := s.wrap(rt)
+		mux.Handle(rt.method+" "+rt.pattern, h)
+	}
+	// Anything else under the API prefix is a JSON 404, not the mux's text one.
+	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *Server, _ http.ResponseWriter, r *http.Request) error {
+		return errNotFound("no API route %s %s; see docs/api.md for the routes and their methods", r.Method, r.URL.Path)
+	}}))
+	return mux
+}
+
+// wrap adds authentication, panic safety and error rendering to a handler.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("api: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
+				writeError(w, &apiError{status: http.StatusInternalServerError, msg: "internal error in the server; see its log"})
+			}
+		}()
+		if !rt.open {
+			if err := s.authenticate(r); err != nil {
+				s.writeErr(w, r, err)
+				return
+			}
+		}
+		if err := rt.handle(s, w, r); err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		s.log.Debug("api", "method", r.Method, "path", r.URL.Path, "elapsed", time.Since(start))
+	})
+}
+
+// authenticate checks the bearer token.
+func (s *Server) authenticate(r *http.Request) error {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return &apiError{status: http.StatusUnauthorized, msg: "missing API token: send the header \"Authorization: Bearer <token>\" with a token from fleetvault token create"}
+	}
+	if s.api == nil || s.api.tokens == nil {
+		return &apiError{status: http.StatusUnauthorized, msg: "this server has no API token file; create a token with fleetvault token create"}
+	}
+	name, err := s.api.tokens.Verify(strings.TrimSpace(token))
+	if err != nil {
+		if errors.Is(err, ErrBadToken) {
+			return &apiError{status: http.StatusUnauthorized, msg: "invalid or revoked API token: create one with fleetvault token create --name NAME"}
+		}
+		return fmt.Errorf("check the API token: %w", err)
+	}
+	s.log.Debug("api: authenticated", "token", name)
+	return nil
+}
+
+// apiError is an error with an HTTP status and a message for a person.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errBadRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func errNotFound(format string, args ...any) error {
+	return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func errConflict(format string, args ...any) error {
+	return &apiError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}
+	}
+	writeError(w, ae)
+}
+
+func writeError(w http.ResponseWriter, ae *apiError) {
+	msg := ae.msg
+	if msg == "" {
+		msg = http.StatusText(ae.status)
+	}
+	if ae.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fleetvault"`)
+	}
+	writeJSON(w, ae.status, ErrorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+// readBody reads a request body up to limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body is larger than %d bytes; send less at once", limit)}
+	}
+	if err != nil {
+		return nil, errBadRequest("read the request body: %v", err)
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON body into v strictly: unknown fields and
+// trailing data are refused, naming what was wrong.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := readBody(w, r, maxJSONBody)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(b, v)
+}
+
+func decodeStrict(b []byte, v any) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errBadRequest("the request body is empty; send a JSON document")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errBadRequest("bad JSON body: %s", describeJSONError(err))
+	}
+	if dec.More() {
+		return errBadRequest("bad JSON body: unexpected data after the JSON document")
+	}
+	return nil
+}
+
+// describeJSONError turns a decoding error into a sentence naming the field.
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "the document"
+		}
+		return fmt.Sprintf("field %q must be %s, not a JSON %s", field, jsonTypeName(te.Type.Kind().String()), te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Sprintf("unknown field %s; check its spelling against docs/api.md", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the document ends early"
+	}
+	return err.Error()
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	}
+	return "a number"
+}
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status    string `json:"status"`
+	Broker    string `json:"broker"`
+	Jobs      int    `json:"running_jobs"`
+	DRMode    bool   `json:"dr_mode"`
+	UptimeSec int64  `json:"uptime_s"`
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
+	recs, err := s.Engine.Jobs()
+	if err != nil {
+		return fmt.Errorf("read the job journal: %w", err)
+	}
+	running := 0
+	for _, r := range recs {
+		if !r.State.Final() {
+			running++
+		}
+	}
+	h := Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.Catalog.DRMode()}
+	if s.api != nil {
+		h.UptimeSec = int64(time.Since(s.api.started).Seconds())
+	}
+	writeJSON(w, http.StatusOK, h)
+	return nil
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	if s.api == nil {
+		return errNotFound("this server has no metrics")
+	}
+	s.trackRunningJobs()
+	promhttp.HandlerFor(s.api.metrics.registry, promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
+	return nil
+}
