@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -52,8 +53,11 @@ func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) e
 	opts.ReadOnly = true
 	c, err := Open(mbrPath, opts)
 	if err != nil {
-		report(Problem{Object: mbrPath, Err: err})
-		return nil
+		if errors.Is(err, ErrCorrupt) {
+			report(Problem{Object: mbrPath, Err: err})
+			return nil
+		}
+		return err // e.g. locked by a running server: not damage
 	}
 	defer c.Close()
 	return c.Check(readData, report)

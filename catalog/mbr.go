@@ -153,6 +153,9 @@ func WriteMBR(path string, m MBR) error {
 type InitOptions struct {
 	Server   string // this site's backup server address
 	DRServer string // the DR site's backup server address, if any
+	// Catalogs are other catalogs besides the default, name -> path
+	// (relative to dir), e.g. one per catalog server.
+	Catalogs map[string]string
 }
 
 // Init creates a fresh installation in dir (created if missing): an empty
@@ -169,7 +172,10 @@ func Init(dir string, opts InitOptions) (string, error) {
 	m := MBR{
 		Version: MBRVersion, Server: opts.Server, DRServer: opts.DRServer,
 		Resources: "resources.db", Catalog: "catalog.db", Journal: "jobs.db", Methods: "methods",
-		dir: dir,
+		Catalogs: opts.Catalogs, dir: dir,
+	}
+	if err := m.validate(); err != nil {
+		return "", fmt.Errorf("catalog: init %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(m.Path(m.Methods), 0o755); err != nil {
 		return "", fmt.Errorf("catalog: init %s: %w", dir, err)

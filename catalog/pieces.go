@@ -66,10 +66,6 @@ func timeKey(t time.Time) [8]byte {
 	return k
 }
 
-func keyTime(k []byte) time.Time {
-	return time.Unix(0, int64(binary.BigEndian.Uint64(k)^(1<<63))).UTC()
-}
-
 // pieceID formats a shard's piece key as an installation-wide id.
 func (s *shard) pieceID(key []byte) string {
 	id := fmt.Sprintf("%016x", key)
