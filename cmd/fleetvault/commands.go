@@ -9,6 +9,7 @@ func commands(a *app) []*cobra.Command {
 		newVersionCommand(a),
 		newDemoCommand(a),
 		newBenchCommand(a),
+		newSimCommand(a),
 		newInitCommand(a),
 		newCheckCommand(a),
 		newCatalogCommand(a),

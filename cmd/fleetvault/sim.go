@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/devicesim"
+	"github.com/fleetvault/fleetvault/examples/fleets"
+)
+
+type simOptions struct {
+	fleet       string
+	broker      string
+	coapHost    string
+	seed        uint64
+	devicesOut  string
+	summary     time.Duration
+	duration    time.Duration
+	mqttVersion int
+}
+
+func newSimCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "sim --fleet FILE --broker URL [flags]",
+		Short: "Run a simulated fleet of MQTT and CoAP devices until interrupted",
+		Long: `sim runs the devices of a fleet file (see examples/fleets/README.md): each
+MQTT device connects to --broker as its own client (client id and username
+its device id, password its secret) and answers the media-agent protocol on
+fleetvault/v1/<id>/req; each CoAP device listens on its own port of
+--coap-host. Faults in the fleet file (offline, late, slow, drop, reject,
+corrupt, reboot) are played out. --fleet takes a path or the name of a
+shipped fleet (model-house, offices, faults).
+
+--devices-out writes the device list (id, password, identifier, tag, group,
+type) as YAML before the devices connect, so a server and its broker can
+import them: the devices keep retrying until their credentials work. The
+same --fleet and --seed always give the same devices and secrets.
+
+A summary is logged every --summary; SIGINT or SIGTERM (or --duration) stops
+the fleet.
+
+Example:
+
+  fleetvault sim --fleet examples/fleets/model-house.yaml \
+      --broker mqtt://127.0.0.1:1883 --devices-out devices.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o := simOptions{fleet: a.v.GetString("fleet"), broker: a.v.GetString("broker"),
+				coapHost: a.v.GetString("coap-host"), seed: a.v.GetUint64("seed"),
+				devicesOut: a.v.GetString("devices-out"), summary: a.v.GetDuration("summary"),
+				duration: a.v.GetDuration("duration"), mqttVersion: a.v.GetInt("mqtt-version")}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runSim(ctx, a, o)
+		},
+	}
+	f := c.Flags()
+	f.String("fleet", "", "fleet file, or the name of a shipped fleet (required)")
+	f.String("broker", "", "MQTT broker the devices connect to, mqtt://host:port (needed for MQTT devices)")
+	f.String("coap-host", "127.0.0.1", "address CoAP devices listen on, each on a port of its own")
+	f.Uint64("seed", 0, "seed of the fleet (0: the fleet file's)")
+	f.String("devices-out", "", "write the device list (with secrets) to this YAML file")
+	f.Duration("summary", 10*time.Second, "log a summary this often")
+	f.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	f.Int("mqtt-version", 4, "MQTT protocol version of the devices: 4 (3.1.1) or 5")
+	return c
+}
+
+func runSim(ctx context.Context, a *app, o simOptions) error {
+	if o.fleet == "" {
+		return usageError{fmt.Errorf("sim: --fleet is required (a fleet file, or one of %v)", fleets.Names())}
+	}
+	if o.mqttVersion != 4 && o.mqttVersion != 5 {
+		return usageError{fmt.Errorf("sim: --mqtt-version %d: expected 4 or 5", o.mqttVersion)}
+	}
+	spec, err := loadSimFleet(o.fleet)
+	if err != nil {
+		return err
+	}
+	fleet, err := devicesim.New(spec, devicesim.Options{BrokerURL: o.broker, CoAPHost: o.coapHost, Seed: o.seed,
+		Logger: a.log, MQTTVersion: byte(o.mqttVersion)})
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+	if o.devicesOut != "" {
+		if err := writeDeviceList(o.devicesOut, spec.Name, fleet); err != nil {
+			return err
+		}
+		a.log.Info("sim: device list written", "file", o.devicesOut, "devices", len(fleet.Devices()))
+	}
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	if err := fleet.Start(ctx); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	go func() {
+		if fleet.WaitOnline(ctx) == nil {
+			logSimSummary(a, fleet, "sim: every device due is online")
+		}
+	}()
+	if o.summary <= 0 {
+		o.summary = 10 * time.Second
+	}
+	t := time.NewTicker(o.summary)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			logSimSummary(a, fleet, "sim: stopping")
+			return nil
+		case <-t.C:
+			logSimSummary(a, fleet, "sim: summary")
+		}
+	}
+}
+
+func logSimSummary(a *app, f *devicesim.Fleet, msg string) {
+	s := f.Stats()
+	a.log.Info(msg, "fleet", f.Spec().Name, "devices", s.Devices, "online", s.Online, "offline", s.Offline,
+		"waiting", s.Waiting, "requests", s.Requests, "answered", s.Answered, "ignored", s.Ignored,
+		"writes", s.Writes, "reboots", s.Reboots, "connects", s.Connects, "connect_errors", s.ConnectErrors)
+}
+
+// loadSimFleet reads a fleet file, or a shipped fleet by name.
+func loadSimFleet(name string) (*devicesim.Spec, error) {
+	if _, err := os.Stat(name); err == nil {
+		return devicesim.Load(name)
+	}
+	b, err := fleets.Read(name)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w (or give the path of a fleet file)", err)
+	}
+	return devicesim.Parse(name+".yaml", b)
+}
+
+// writeDeviceList writes the list atomically, readable by its owner only:
+// it holds the devices' secrets.
+func writeDeviceList(path, name string, f *devicesim.Fleet) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".devices-*.yaml")
+	if err != nil {
+		return fmt.Errorf("sim: write device list: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := devicesim.WriteDeviceList(tmp, name, f.Seed(), f.Devices()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sim: write device list %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("sim: write device list %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("sim: write device list: %w", err)
+	}
+	return nil
+}
