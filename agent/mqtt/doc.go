@@ -26,6 +26,12 @@
 // Stats, never delivered. Correlation ids carry a random per-transport prefix
 // so two servers on one broker do not take each other's answers.
 //
+// A broker queues a bounded number of messages per client and drops the rest
+// silently; every answer goes to the server's one client, so Transport keeps
+// at most TransportOptions.MaxInFlight calls outstanding (DefaultMaxInFlight,
+// which fits the shipped Mosquitto configuration). With the embedded broker in
+// the same process, NewInlineTransport avoids the queue altogether.
+//
 // paho runs about a dozen goroutines per client: simulate large fleets with a
 // leaner client (package devicesim), not with Serve.
 package mqtt

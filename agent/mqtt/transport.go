@@ -35,7 +35,19 @@ type TransportOptions struct {
 	AtMostOnce bool
 	// ConnectTimeout bounds each connection attempt (default 10s).
 	ConnectTimeout time.Duration
+	// MaxInFlight caps the calls waiting for an answer at once; further calls
+	// wait for a slot (within their context). A broker queues a bounded number
+	// of messages per client (Mosquitto's max_inflight_messages plus
+	// max_queued_messages, the embedded broker's pending-write limit) and
+	// silently drops what does not fit: all answers go to the server's one
+	// client, so more outstanding calls than that queue holds lose answers
+	// under a burst. 0 means DefaultMaxInFlight; negative means no cap.
+	MaxInFlight int
 }
+
+// DefaultMaxInFlight fits the shipped Mosquitto configuration (20 in flight
+// plus 100 queued) and the embedded broker's per-client queue.
+const DefaultMaxInFlight = 100
 
 // Reasons a received message is dropped, as counted in Stats.Dropped.
 const (
@@ -71,6 +83,7 @@ type Transport struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	slots     chan struct{} // one per call in flight; nil: no cap
 
 	mu     sync.Mutex
 	online []func(device string)
@@ -112,6 +125,12 @@ func NewTransport(ctx context.Context, opts TransportOptions) (*Transport, error
 	t, err := newTransport(qos, opts.Logger)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case opts.MaxInFlight == 0:
+		t.slots = make(chan struct{}, DefaultMaxInFlight)
+	case opts.MaxInFlight > 0:
+		t.slots = make(chan struct{}, opts.MaxInFlight)
 	}
 	clientID := opts.ClientID
 	if clientID == "" {
@@ -185,6 +204,16 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 	device := target.Address
 	if err := agent.CheckDeviceID(device); err != nil {
 		return nil, fmt.Errorf("mqtt: identifier %s: %w", target, err)
+	}
+	if t.slots != nil {
+		select {
+		case t.slots <- struct{}{}:
+			defer func() { <-t.slots }()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("mqtt: %s: %w (%w, waiting for one of %d call slots)", device, agent.ErrTimeout, ctx.Err(), cap(t.slots))
+		case <-t.done:
+			return nil, fmt.Errorf("mqtt: %s: %w", device, agent.ErrClosed)
+		}
 	}
 	n := t.next.Add(1)
 	req.ID = t.prefix + strconv.FormatUint(n, 36)

@@ -228,3 +228,52 @@ func FuzzOnMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestMaxInFlight: with every slot taken by an unanswered call, the next
+// call waits for one, and ends with its context.
+func TestMaxInFlight(t *testing.T) {
+	tr, c := newFakeTransport(t)
+	tr.slots = make(chan struct{}, 2)
+	var mu sync.Mutex
+	var pending []*agent.Request
+	c.answer = func(_ string, req *agent.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		pending = append(pending, req)
+	}
+	results := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := tr.Do(t.Context(), identifiers.ReadTag("mqtt", "d1", 0), &agent.Request{})
+			results <- err
+		}()
+	}
+	waitFor(t, "two calls in flight", func() bool { mu.Lock(); defer mu.Unlock(); return len(pending) == 2 })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := tr.Do(ctx, identifiers.ReadTag("mqtt", "d1", 0), &agent.Request{}); !errors.Is(err, agent.ErrTimeout) {
+		t.Fatalf("third call: %v, want ErrTimeout while waiting for a slot", err)
+	}
+	mu.Lock()
+	if len(pending) != 2 {
+		t.Errorf("the third call was published without a slot")
+	}
+	for _, req := range pending {
+		deliver(t, tr, agent.ResponseTopic("d1"), &agent.Response{ID: req.ID, Device: "d1"})
+	}
+	mu.Unlock()
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	// The slots are free again: the next call is published (and, unanswered, times out).
+	ctx, cancel = context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	tr.Do(ctx, identifiers.ReadTag("mqtt", "d1", 0), &agent.Request{})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(pending) != 3 {
+		t.Errorf("%d calls published, want 3 once the slots were released", len(pending))
+	}
+}
