@@ -3,6 +3,7 @@ package dedupe
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/klauspost/compress/zstd"
@@ -361,8 +362,11 @@ func (s *Store) Release(tx *bbolt.Tx, ref Ref) (freed int64, err error) {
 		return 0, fmt.Errorf("dedupe: release object %s: %w", ref, ErrNotFound)
 	}
 	count, err := decodeCount(c)
-	if err != nil || count == 0 {
-		return 0, fmt.Errorf("dedupe: release object %s: reference count: %w: %v", ref, ErrCorrupt, err)
+	if err == nil && count == 0 {
+		err = errors.New("zero")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("dedupe: release object %s: reference count: %w: %w", ref, ErrCorrupt, err)
 	}
 	rec := b.objects.Get(ref[:])
 	if rec == nil {
@@ -419,8 +423,11 @@ func releaseChunk(b buckets, h Ref, d *Stats) (int64, error) {
 		return 0, fmt.Errorf("chunk %s: %w: reference count missing", h, ErrCorrupt)
 	}
 	count, err := decodeCount(c)
-	if err != nil || count == 0 {
-		return 0, fmt.Errorf("chunk %s: reference count: %w: %v", h, ErrCorrupt, err)
+	if err == nil && count == 0 {
+		err = errors.New("zero")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("chunk %s: reference count: %w: %w", h, ErrCorrupt, err)
 	}
 	if count > 1 {
 		return 0, b.chunkRefs.Put(h[:], encodeCount(count-1))

@@ -489,3 +489,26 @@ func TestBadOptionsAndUninitialised(t *testing.T) {
 		}
 	})
 }
+
+func TestReleaseOfDamagedObjectChangesNothing(t *testing.T) {
+	db, s := mustOpen(t, Options{})
+	large := largeSettings(t, 30, 3000)
+	ref, _ := put(t, db, s, large)
+	before := stats(t, db, s)
+	err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketObjects).Put(ref[:], []byte{formatVersion, kindChunked, 0xff})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		_, err := s.Release(tx, ref)
+		return err
+	})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), ref.String()) {
+		t.Fatalf("release of a damaged object: %v; want ErrCorrupt naming %s", err, ref)
+	}
+	if after := stats(t, db, s); after != before {
+		t.Fatalf("stats changed: %+v, was %+v", after, before)
+	}
+}

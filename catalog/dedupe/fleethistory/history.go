@@ -159,12 +159,15 @@ func (h *History) Day(d int, fn func(Record) error) error {
 			}
 		}
 	}
+	// The nightly run backs devices up one after another over an hour, so
+	// records arrive in time order, as at a real backup server.
 	day := h.cfg.Start.Add(time.Duration(d) * 24 * time.Hour)
+	step := time.Hour / time.Duration(len(h.devices))
 	for i := range h.devices {
 		dev := &h.devices[i]
 		err := fn(Record{
 			Day: d, Device: deviceName(i), Type: types[dev.typ].product,
-			Time: day.Add(time.Duration(i%3600) * time.Second), Tag: dev.tag, Settings: dev.doc,
+			Time: day.Add(time.Duration(i) * step), Tag: dev.tag, Settings: dev.doc,
 		})
 		if err != nil {
 			return err
