@@ -20,7 +20,7 @@ var (
 	benchDevices  = flag.Int("bench.devices", 1000, "paho device clients in BenchmarkProbe")
 	benchQoS0     = flag.Bool("bench.qos0", false, "QoS 0 instead of 1 in BenchmarkProbe")
 	benchOpen     = flag.Bool("bench.open", false, "use a bare mochi broker without auth in BenchmarkProbe")
-	benchInFlight = flag.Int("bench.inflight", 512, "concurrent probes in BenchmarkProbe")
+	benchInFlight = flag.Int("bench.inflight", DefaultMaxInFlight, "concurrent probes (and the transport's MaxInFlight) in BenchmarkProbe*")
 )
 
 // BenchmarkProbe measures READ:SETTINGS?TAG round trips per second through
@@ -37,7 +37,7 @@ func BenchmarkProbe(b *testing.B) {
 	} else {
 		url = brokertest.URL(brokertest.Start(b, creds))
 	}
-	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", Password: "server-secret", AtMostOnce: *benchQoS0})
+	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", Password: "server-secret", AtMostOnce: *benchQoS0, MaxInFlight: *benchInFlight})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func BenchmarkProbeFleet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", AtMostOnce: *benchQoS0})
+	tr, err := NewTransport(b.Context(), TransportOptions{BrokerURL: url, Username: "fleetvault", AtMostOnce: *benchQoS0, MaxInFlight: *benchInFlight})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,7 +84,8 @@ type Transport struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
-	slots     chan struct{} // one per call in flight; nil: no cap
+	slots     chan struct{}  // one per call in flight; nil: no cap
+	inbox     chan inMessage // paho's messages, to the decode workers
 
 	mu     sync.Mutex
 	online []func(device string)
@@ -96,6 +98,12 @@ var (
 	_ agent.Transport        = (*Transport)(nil)
 	_ agent.PresenceNotifier = (*Transport)(nil)
 )
+
+// inMessage is a message from a response topic, waiting to be decoded.
+type inMessage struct {
+	topic   string
+	payload []byte
+}
 
 type shard struct {
 	mu    sync.Mutex
@@ -151,6 +159,7 @@ func NewTransport(ctx context.Context, opts TransportOptions) (*Transport, error
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		t.log.Warn("mqtt: connection to broker lost; reconnecting", "broker", opts.BrokerURL, "err", err)
 	})
+	t.startWorkers()
 	t.client = paho.NewClient(po)
 	if err := connect(ctx, t.client, opts.BrokerURL); err != nil {
 		return nil, err
@@ -294,8 +303,34 @@ func (t *Transport) release(c *call) {
 	callPool.Put(c)
 }
 
-// onMessage runs on its own goroutine for each message (OrderMatters is off).
-func (t *Transport) onMessage(_ paho.Client, m paho.Message) { t.deliver(m.Topic(), m.Payload()) }
+// onMessage runs on its own goroutine for each message (OrderMatters is
+// off). It hands the message to a decode worker: decoding on paho's fresh
+// goroutine would grow its small stack for every message, which costs more
+// than the decoding itself.
+func (t *Transport) onMessage(_ paho.Client, m paho.Message) {
+	select {
+	case t.inbox <- inMessage{m.Topic(), m.Payload()}:
+	case <-t.done:
+	}
+}
+
+// startWorkers starts the goroutines that decode and deliver paho's
+// messages; they stop when the transport closes.
+func (t *Transport) startWorkers() {
+	t.inbox = make(chan inMessage, 1024)
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		go func() {
+			for {
+				select {
+				case m := <-t.inbox:
+					t.deliver(m.topic, m.payload)
+				case <-t.done:
+					return
+				}
+			}
+		}()
+	}
+}
 
 // deliver hands a message from a response topic to the call waiting for it,
 // or drops and counts it. It never blocks.

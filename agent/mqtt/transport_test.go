@@ -69,6 +69,8 @@ func newFakeTransport(t *testing.T) (*Transport, *fakeClient) {
 	}
 	c := &fakeClient{t: tr}
 	tr.client = c
+	tr.startWorkers()
+	t.Cleanup(func() { tr.Close() })
 	return tr, c
 }
 
@@ -79,7 +81,7 @@ func deliver(t *testing.T, tr *Transport, topic string, r *agent.Response) {
 		t.Error(err)
 		return
 	}
-	tr.onMessage(nil, fakeMessage{topic: topic, payload: b})
+	tr.deliver(topic, b)
 }
 
 func TestDoPaths(t *testing.T) {
@@ -217,7 +219,7 @@ func FuzzOnMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
 		tr, _ := newFakeTransport(t)
 		tr.OnOnline(func(string) {})
-		tr.onMessage(nil, fakeMessage{topic: topic, payload: payload})
+		tr.deliver(topic, payload)
 		st := tr.Stats()
 		var dropped uint64
 		for _, n := range st.Dropped {
@@ -276,4 +278,22 @@ func TestMaxInFlight(t *testing.T) {
 	if len(pending) != 3 {
 		t.Errorf("%d calls published, want 3 once the slots were released", len(pending))
 	}
+}
+
+// TestWorkersDeliver: a message paho hands over reaches the waiting call
+// through the decode workers.
+func TestWorkersDeliver(t *testing.T) {
+	tr, c := newFakeTransport(t)
+	c.answer = func(_ string, req *agent.Request) {
+		b, _ := agent.EncodeResponse(&agent.Response{ID: req.ID, Device: "d1"})
+		go tr.onMessage(nil, fakeMessage{topic: agent.ResponseTopic("d1"), payload: b})
+	}
+	for range 50 {
+		resp, err := tr.Do(t.Context(), identifiers.ReadTag("mqtt", "d1", 0), &agent.Request{})
+		if err != nil || resp.Device != "d1" {
+			t.Fatalf("Do: %v %+v", err, resp)
+		}
+	}
+	tr.Close()
+	tr.onMessage(nil, fakeMessage{topic: agent.ResponseTopic("d1"), payload: []byte{0xa0}}) // after Close: must not block
 }
