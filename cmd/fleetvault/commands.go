@@ -10,6 +10,8 @@ func commands(a *app) []*cobra.Command {
 		newDemoCommand(a),
 		newBenchCommand(a),
 		newSimCommand(a),
+		newServeCommand(a),
+		newTokenCommand(a),
 		newInitCommand(a),
 		newCheckCommand(a),
 		newCatalogCommand(a),

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/server"
 )
 
 func newInitCommand(a *app) *cobra.Command {
@@ -41,5 +42,10 @@ func runInit(a *app, dir string, opts catalog.InitOptions) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "created installation %s\nmaster backup record: %s\nuse it with: --mbr %s  or  export FLEETVAULT_MBR=%s\n", dir, mbr, mbr, mbr)
+	token, err := server.OpenTokens(server.TokenFile(mbr)).Create("admin")
+	if err != nil {
+		return fmt.Errorf("init: create the admin API token: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "admin API token (shown only now; store it safely): %s\n", token)
 	return nil
 }

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/fleetvault/fleetvault/server"
+)
+
+// serveKeys maps configuration keys (fleetvault.yaml, FLEETVAULT_* variables)
+// to serve's flags. Flags win over the environment, which wins over the file.
+var serveKeys = []struct{ key, flag string }{
+	{"http.addr", "http"},
+	{"http.token_file", "token-file"},
+	{"broker.addr", "mqtt"},
+	{"broker.tls_addr", "mqtt-tls"},
+	{"broker.cert", "cert"},
+	{"broker.key", "key"},
+	{"broker.self_signed", "tls-self-signed"},
+	{"broker.ws_addr", "ws"},
+	{"broker.allow_anonymous", "allow-anonymous"},
+	{"broker.url", "broker-url"},
+	{"broker.user", "broker-user"},
+	{"broker.password", "broker-password"},
+	{"broker.ca", "broker-ca"},
+	{"coap.listen", "coap"},
+	{"site_address", "site-address"},
+}
+
+func newServeCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve --mbr FILE [--http ADDR] [--mqtt ADDR] [--broker-url URL ...]",
+		Short: "Run the Fleetvault server: broker, transports, job engine and HTTP API",
+		Long: `serve runs an installation as one process: the catalog and resource database
+named by the MBR, the embedded MQTT broker (or a connection to an external one
+with --broker-url), the MQTT and CoAP transports, the group-restore engine and
+the HTTP API (docs/api.md) with Prometheus metrics on /metrics.
+
+Jobs that were running when the server last stopped are resumed. SIGINT or
+SIGTERM stops the server gracefully: running jobs stop where they stand and
+stay resumable in the journal.
+
+The API needs a token: fleetvault init creates an admin token, and
+fleetvault token create --name NAME makes more. Every flag has a
+configuration key (see fleetvault.yaml): http.addr, broker.addr, broker.url...`,
+		Example: `  fleetvault serve --mbr /var/lib/fleetvault/fleetvault.mbr
+  fleetvault serve --mbr fv/fleetvault.mbr --http 0.0.0.0:8686 --mqtt-tls :8883 --tls-self-signed
+  fleetvault serve --mbr fv/fleetvault.mbr --broker-url mqtts://emqx:8883 --broker-user fleetvault-server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := serveConfig(a, cmd)
+			if err != nil {
+				return err
+			}
+			opts, err := serveOptions(a, v)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, a, opts)
+		},
+	}
+	f := c.Flags()
+	f.String("http", "127.0.0.1:8686", "HTTP API address (the article's BUI port); \"\" for none (config: http.addr)")
+	f.String("token-file", "", "API token file (default: api-tokens.yaml beside the MBR) (config: http.token_file)")
+	f.String("mqtt", "127.0.0.1:1883", "embedded broker's MQTT TCP address (config: broker.addr)")
+	f.String("mqtt-tls", "", "embedded broker's MQTT over TLS address, e.g. :8883 (config: broker.tls_addr)")
+	f.String("cert", "", "TLS certificate file (PEM) for --mqtt-tls (config: broker.cert)")
+	f.String("key", "", "TLS private key file (PEM) for --mqtt-tls (config: broker.key)")
+	f.Bool("tls-self-signed", false, "make a self-signed certificate for --mqtt-tls (config: broker.self_signed)")
+	f.String("ws", "", "embedded broker's MQTT over WebSocket address (config: broker.ws_addr)")
+	f.Bool("allow-anonymous", false, "let clients without credentials connect to the embedded broker (config: broker.allow_anonymous)")
+	f.String("broker-url", "", "external MQTT broker, mqtt://host:port or mqtts://host:port, instead of the embedded one (config: broker.url)")
+	f.String("broker-user", "", "the server's username at the external broker (config: broker.user)")
+	f.String("broker-password", "", "the server's password at the external broker; prefer FLEETVAULT_BROKER_PASSWORD (config: broker.password)")
+	f.String("broker-ca", "", "CA certificate file (PEM) to trust for an mqtts:// external broker (config: broker.ca)")
+	f.String("coap", "", "local UDP address of the CoAP transport (default: any free port) (config: coap.listen)")
+	f.String("site-address", "", "this host's server address; equal to the MBR's dr_server means DR mode (config: site_address)")
+	return c
+}
+
+// serveConfig reads serve's keys into a viper of their own: the root's
+// automatic flag bindings use flat names ("http"), which would shadow the
+// nested keys of the configuration file ("http.addr").
+func serveConfig(a *app, cmd *cobra.Command) (*viper.Viper, error) {
+	v := viper.New()
+	v.SetEnvPrefix("FLEETVAULT")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if f := a.v.ConfigFileUsed(); f != "" {
+		v.SetConfigFile(f)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("configuration file %s: %v", f, err)
+		}
+	}
+	for _, k := range serveKeys {
+		if err := v.BindPFlag(k.key, cmd.Flags().Lookup(k.flag)); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// serveOptions gathers server.Options from flags, environment and file,
+// refusing combinations that cannot work.
+func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
+	mbr, err := mbrPath(a)
+	if err != nil {
+		return server.Options{}, err
+	}
+	o := server.Options{
+		MBR: mbr, SiteAddress: v.GetString("site_address"),
+		HTTPAddr: v.GetString("http.addr"), TokenFile: v.GetString("http.token_file"),
+		MQTTAddr: v.GetString("broker.addr"), MQTTTLSAddr: v.GetString("broker.tls_addr"),
+		CertFile: v.GetString("broker.cert"), KeyFile: v.GetString("broker.key"), SelfSigned: v.GetBool("broker.self_signed"),
+		WSAddr: v.GetString("broker.ws_addr"), AllowAnonymous: v.GetBool("broker.allow_anonymous"),
+		BrokerURL: v.GetString("broker.url"), BrokerUser: v.GetString("broker.user"), BrokerPassword: v.GetString("broker.password"),
+		CoAPListen: v.GetString("coap.listen"), Logger: a.log,
+	}
+	if o.MQTTTLSAddr != "" && !o.SelfSigned && (o.CertFile == "" || o.KeyFile == "") {
+		return o, usageError{errors.New("serve: --mqtt-tls needs --cert and --key, or --tls-self-signed")}
+	}
+	if o.MQTTTLSAddr == "" && (o.CertFile != "" || o.KeyFile != "" || o.SelfSigned) {
+		return o, usageError{errors.New("serve: --cert, --key and --tls-self-signed apply to --mqtt-tls; give its address too")}
+	}
+	if o.BrokerURL == "" && (o.BrokerUser != "" || o.BrokerPassword != "") {
+		return o, usageError{errors.New("serve: --broker-user and --broker-password apply to --broker-url; give the external broker's URL too")}
+	}
+	if ca := v.GetString("broker.ca"); ca != "" {
+		if o.BrokerURL == "" {
+			return o, usageError{errors.New("serve: --broker-ca applies to --broker-url; give the external broker's URL too")}
+		}
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return o, configError(v.ConfigFileUsed(), "broker.ca", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, configError(v.ConfigFileUsed(), "broker.ca", fmt.Errorf("%s holds no PEM certificate", ca))
+		}
+		o.BrokerTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
+}
+
+// runServe starts the server and blocks until ctx ends, then stops it.
+func runServe(ctx context.Context, a *app, opts server.Options) error {
+	s, err := server.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "fleetvault server running (installation %s)\n", opts.MBR)
+	if s.Broker != nil {
+		fmt.Fprintf(a.stdout, "  MQTT broker (embedded): %s\n", s.BrokerURL())
+		if addr := s.Broker.TLSAddr(); addr != nil {
+			fmt.Fprintf(a.stdout, "  MQTT over TLS:          mqtts://%s\n", addr)
+		}
+		if addr := s.Broker.WSAddr(); addr != nil {
+			fmt.Fprintf(a.stdout, "  MQTT over WebSocket:    ws://%s\n", addr)
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "  MQTT broker (external): %s\n", s.BrokerURL())
+	}
+	if addr := s.HTTPAddr(); addr != nil {
+		fmt.Fprintf(a.stdout, "  HTTP API:               http://%s/api/v1 (metrics on /metrics)\n", addr)
+		if ts, err := s.Tokens().List(); err == nil && len(ts) == 0 {
+			fmt.Fprintf(a.stdout, "  no API tokens yet: create one with fleetvault token create --name admin --mbr %s\n", opts.MBR)
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "  HTTP API:               off (enable with --http ADDR)\n")
+	}
+	a.log.Info("server started", "mbr", opts.MBR, "broker", s.BrokerURL())
+	<-ctx.Done()
+	a.log.Info("stopping the server; running jobs stay resumable")
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("serve: stop: %w", err)
+	}
+	fmt.Fprintln(a.stdout, "fleetvault server stopped")
+	return nil
+}
