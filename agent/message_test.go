@@ -307,3 +307,28 @@ func FuzzDecodeSettings(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanID: the id scan agrees with the full decoder on every message the
+// decoder accepts, and never panics on the rest.
+func FuzzScanID(f *testing.F) {
+	seed, _ := EncodeRequest(&Request{ID: "c1", Ident: "d1?READ:SETTINGS?TAG", Job: "j"})
+	f.Add(seed)
+	f.Add([]byte{0xa2, 0x61, 0x78, 0x81, 0x01, 0x62, 0x69, 0x64, 0x61, 0x41})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		id := scanID(msg)
+		if req, err := DecodeRequest(msg); err == nil && req.ID != id {
+			t.Fatalf("scanID = %q, the decoder read id %q", id, req.ID)
+		}
+	})
+}
+
+func TestKeysAreCaseSensitive(t *testing.T) {
+	// {"v": 1, "ID": "upper", "id": "lower"}: "ID" is an unknown key.
+	req, err := DecodeRequest(cborHex(t, "a3 61 76 01 62 49 44 65 75 70 70 65 72 62 69 64 65 6c 6f 77 65 72"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.ID != "lower" {
+		t.Errorf("id = %q, want lower", req.ID)
+	}
+}
