@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -34,13 +35,36 @@ func timeEntry(r record, key []byte) []byte {
 	return append(tk[:], key...)
 }
 
+// headValue is an idx/latest value: the newest piece's key and time, so a
+// merge of many clients' chains starts without reading their records.
+func headValue(key []byte, t int64) []byte {
+	tk := timeKey(time.Unix(0, t))
+	return append(append(make([]byte, 0, 16), key...), tk[:]...)
+}
+
+// headOf returns a client's newest piece key and time, or a nil key.
+func headOf(lb *bbolt.Bucket, client string) ([]byte, int64, error) {
+	v := lb.Get([]byte(client))
+	if v == nil {
+		return nil, 0, nil
+	}
+	if len(v) != 16 {
+		return nil, 0, fmt.Errorf("%w: client %s: newest-piece entry is %d bytes, want 16", ErrCorrupt, client, len(v))
+	}
+	return v[:8], int64(binary.BigEndian.Uint64(v[8:]) ^ (1 << 63)), nil
+}
+
 // storePiece writes a new piece under key: linked into its client's chain
 // (usually as the new head), its time entry, and any client-level index
 // entries not there yet (an existing entry is not rewritten, so its page
 // stays clean).
 func storePiece(tx *bbolt.Tx, key []byte, r record) error {
 	lb := tx.Bucket(bktLatest)
-	head := bytes.Clone(lb.Get([]byte(r.Client)))
+	head, _, err := headOf(lb, r.Client)
+	if err != nil {
+		return err
+	}
+	head = bytes.Clone(head)
 	var headRec record
 	if head != nil {
 		var ok bool
@@ -51,7 +75,7 @@ func storePiece(tx *bbolt.Tx, key []byte, r record) error {
 	}
 	if head == nil || newer(r.Time, key, headRec.Time, head) {
 		r.Prev = head
-		if err := lb.Put([]byte(r.Client), key); err != nil {
+		if err := lb.Put([]byte(r.Client), headValue(key, r.Time)); err != nil {
 			return err
 		}
 	} else if err := insertOlder(tx, key, &r, head, headRec); err != nil {
@@ -104,7 +128,10 @@ func walkChain(tx *bbolt.Tx, client string, fn func(key []byte, r record) (bool,
 	if lb == nil {
 		return nil
 	}
-	k := lb.Get([]byte(client))
+	k, _, err := headOf(lb, client)
+	if err != nil {
+		return err
+	}
 	var last record
 	var lastKey []byte
 	for k != nil {
@@ -184,7 +211,7 @@ func (c *Catalog) pruneClient(tx *bbolt.Tx, client string, gone map[string]bool)
 	if len(kept) == 0 {
 		err = lb.Delete([]byte(client))
 	} else {
-		err = lb.Put([]byte(client), kept[0].key)
+		err = lb.Put([]byte(client), headValue(kept[0].key, kept[0].r.Time))
 	}
 	if err != nil {
 		return freed, err

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -44,8 +46,8 @@ type dump struct {
 	Groups      []groupDump       `json:"groups"`
 	Replication []ruleRecord      `json:"replication"`
 	KeepRules   []KeepRule        `json:"keep_rules"`
-	Pieces      []pieceDump       `json:"pieces"`
-	Content     []contentDump     `json:"content"`
+	Pieces      []pieceDump       `json:"pieces,omitempty"`
+	Content     []contentDump     `json:"content,omitempty"`
 	Restores    []RestoreEvent    `json:"restores"`
 }
 
@@ -93,22 +95,75 @@ func (c *Catalog) Export(w io.Writer, format string) error {
 	if format != FormatSQL && format != FormatJSON {
 		return fmt.Errorf("catalog: export: %w: format %q is not sql or json", ErrInvalid, format)
 	}
-	d, err := c.dump()
+	d, err := c.dumpResources()
 	if err != nil {
 		return err
 	}
 	if format == FormatSQL {
-		return writeSQL(w, d)
+		return writeSQL(w, d, c.eachContent, c.eachPiece)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(d); err != nil {
+	return writeJSON(w, d, c.eachContent, c.eachPiece)
+}
+
+// writeJSON writes the dump object with pieces and content streamed, so an
+// export of a large catalog does not hold it in memory.
+func writeJSON(w io.Writer, d dump, content func(func(contentDump) error) error, pieces func(func(pieceDump) error) error) error {
+	bw := bufio.NewWriter(w)
+	head, err := json.Marshal(d) // pieces and content are nil: "pieces":null,"content":null
+	if err != nil {
+		return fmt.Errorf("catalog: export: %w", err)
+	}
+	head = bytes.TrimSuffix(head, []byte("}"))
+	bw.Write(head)
+	for _, part := range []struct {
+		name string
+		each func(func(any) error) error
+	}{
+		{"pieces", func(fn func(any) error) error { return pieces(func(p pieceDump) error { return fn(p) }) }},
+		{"content", func(fn func(any) error) error { return content(func(c contentDump) error { return fn(c) }) }},
+	} {
+		fmt.Fprintf(bw, ",\n%q:[", part.name)
+		n := 0
+		err := part.each(func(v any) error {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				bw.WriteString(",")
+			}
+			n++
+			bw.WriteString("\n")
+			_, err = bw.Write(b)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("catalog: export: %w", err)
+		}
+		bw.WriteString("]")
+	}
+	bw.WriteString("}\n")
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("catalog: export: %w", err)
 	}
 	return nil
 }
 
+// dump is the whole installation in memory (for tests and small catalogs).
 func (c *Catalog) dump() (dump, error) {
+	d, err := c.dumpResources()
+	if err != nil {
+		return d, err
+	}
+	if err := c.eachPiece(func(p pieceDump) error { d.Pieces = append(d.Pieces, p); return nil }); err != nil {
+		return d, err
+	}
+	err = c.eachContent(func(cd contentDump) error { d.Content = append(d.Content, cd); return nil })
+	return d, err
+}
+
+// dumpResources is everything but pieces and content.
+func (c *Catalog) dumpResources() (dump, error) {
 	d := dump{Format: DumpFormat, Version: DumpVersion, MBR: map[string]string{
 		"version": strconv.Itoa(c.mbr.Version), "server": c.mbr.Server, "dr_server": c.mbr.DRServer,
 		"resources": c.mbr.Resources, "catalog": c.mbr.Catalog, "journal": c.mbr.Journal, "methods": c.mbr.Methods,
@@ -144,42 +199,62 @@ func (c *Catalog) dump() (dump, error) {
 		return d, err
 	}
 	sort.Slice(d.Restores, func(i, j int) bool { return d.Restores[i].ID < d.Restores[j].ID })
-	for _, s := range c.shards {
-		if err := view(s.db, "catalog: export "+s.label(), func(tx *bbolt.Tx) error { return c.dumpShard(tx, s, &d) }); err != nil {
-			return d, err
-		}
-	}
 	return d, nil
 }
 
-func (c *Catalog) dumpShard(tx *bbolt.Tx, s *shard, d *dump) error {
-	seen := map[dedupe.Ref]bool{}
-	return tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
-		r, err := decodeRecord(v)
-		if err != nil {
-			return fmt.Errorf("catalog: export: piece %s: %w", s.pieceID(k), err)
-		}
-		p, err := r.piece(s.pieceID(k))
+// eachPiece streams every piece of every catalog, in id order per catalog.
+func (c *Catalog) eachPiece(fn func(pieceDump) error) error {
+	for _, s := range c.shards {
+		err := view(s.db, "catalog: export "+s.label(), func(tx *bbolt.Tx) error {
+			return tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
+				r, err := decodeRecord(v)
+				if err != nil {
+					return fmt.Errorf("catalog: export: piece %s: %w", s.pieceID(k), err)
+				}
+				p, _ := r.piece(s.pieceID(k))
+				pd := pieceDump{ID: p.ID, Catalog: s.name, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner,
+					Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: r.Ref.String(), Group: p.Group, Job: p.Job,
+					Tag: p.Tag, Optional: p.Optional}
+				if !p.Expiry.IsZero() {
+					pd.Expiry = fmtTime(p.Expiry)
+				}
+				return fn(pd)
+			})
+		})
 		if err != nil {
 			return err
 		}
-		pd := pieceDump{ID: p.ID, Catalog: s.name, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner,
-			Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: r.Ref.String(), Group: p.Group, Job: p.Job,
-			Tag: p.Tag, Optional: p.Optional}
-		if !p.Expiry.IsZero() {
-			pd.Expiry = fmtTime(p.Expiry)
+	}
+	return nil
+}
+
+// eachContent streams each distinct content object the pieces refer to,
+// once, hash-checked.
+func (c *Catalog) eachContent(fn func(contentDump) error) error {
+	seen := map[dedupe.Ref]bool{}
+	for _, s := range c.shards {
+		err := view(s.db, "catalog: export "+s.label(), func(tx *bbolt.Tx) error {
+			return tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
+				r, err := decodeRecord(v)
+				if err != nil {
+					return fmt.Errorf("catalog: export: piece %s: %w", s.pieceID(k), err)
+				}
+				if seen[r.Ref] {
+					return nil
+				}
+				seen[r.Ref] = true
+				data, err := c.store.Get(tx, r.Ref)
+				if err != nil {
+					return fmt.Errorf("catalog: export: piece %s: %w", s.pieceID(k), err)
+				}
+				return fn(contentDump{Ref: r.Ref.String(), Data: data})
+			})
+		})
+		if err != nil {
+			return err
 		}
-		d.Pieces = append(d.Pieces, pd)
-		if !seen[p.Ref] {
-			seen[p.Ref] = true
-			data, err := c.store.Get(tx, p.Ref)
-			if err != nil {
-				return fmt.Errorf("catalog: export: piece %s: %w", p.ID, err)
-			}
-			d.Content = append(d.Content, contentDump{Ref: r.Ref.String(), Data: data})
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Import reads an export (FormatSQL or FormatJSON) into this installation:

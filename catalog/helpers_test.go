@@ -61,3 +61,5 @@ func mustIngest(t testing.TB, c *Catalog, ps []NewPiece) []Piece {
 }
 
 func sha256sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func timeStep(i int) time.Duration { return time.Duration(i) * time.Minute }

@@ -23,7 +23,7 @@ import (
 var (
 	bktPieces   = []byte("pieces")     // piece key (8-byte sequence) -> record
 	bktIdxTime  = []byte("idx/time")   // time key -> nothing
-	bktLatest   = []byte("idx/latest") // client -> key of its newest piece
+	bktLatest   = []byte("idx/latest") // client -> key and time key of its newest piece
 	bktIdxGroup = []byte("idx/group")  // group 0 client -> nothing: clients with pieces in the group
 	bktIdxTag   = []byte("idx/tag")    // tagkey 0 tagvalue 0 group 0 client -> nothing
 )

@@ -103,16 +103,18 @@ func (s *shard) query(tx *bbolt.Tx, q Query) ([]Piece, error) {
 	return s.mergeChains(tx, clients, q)
 }
 
-// chainIter walks one client's chain.
+// chainIter walks one client's chain; its record is read only when needed.
 type chainIter struct {
-	key []byte
-	r   record
+	client string
+	key    []byte
+	t      int64
+	r      *record
 }
 
 type chainHeap []*chainIter
 
 func (h chainHeap) Len() int           { return len(h) }
-func (h chainHeap) Less(i, j int) bool { return newer(h[i].r.Time, h[i].key, h[j].r.Time, h[j].key) }
+func (h chainHeap) Less(i, j int) bool { return newer(h[i].t, h[i].key, h[j].t, h[j].key) }
 func (h chainHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *chainHeap) Push(x any)        { *h = append(*h, x.(*chainIter)) }
 func (h *chainHeap) Pop() any {
@@ -122,29 +124,35 @@ func (h *chainHeap) Pop() any {
 	return x
 }
 
-// mergeChains merges the clients' chains newest first, so a query with a
-// limit reads about limit + len(clients) records whatever the history.
+// mergeChains merges the clients' chains newest first. The heads' times
+// come from idx/latest, so a query with a limit reads about limit records
+// (plus one per chain it advances), however many clients and pieces.
 func (s *shard) mergeChains(tx *bbolt.Tx, clients []string, q Query) ([]Piece, error) {
 	h := make(chainHeap, 0, len(clients))
 	lb := tx.Bucket(bktLatest)
 	for _, client := range clients {
-		k := lb.Get([]byte(client))
-		if k == nil {
-			continue
+		k, t, err := headOf(lb, client)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
 		}
-		r, ok, err := getRecord(tx, k)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("catalog: %s: client %s: newest piece %x: %w", s.label(), client, k, orMissing(err))
+		if k != nil {
+			h = append(h, &chainIter{client: client, key: k, t: t})
 		}
-		h = append(h, &chainIter{key: k, r: r})
 	}
 	heap.Init(&h)
 	var out []Piece
 	for h.Len() > 0 && (q.Limit <= 0 || len(out) < q.Limit) {
 		it := h[0]
-		if !q.From.IsZero() && time.Unix(0, it.r.Time).Before(q.From) {
+		if !q.From.IsZero() && time.Unix(0, it.t).Before(q.From) {
 			heap.Pop(&h) // the rest of this chain is older still
 			continue
+		}
+		if it.r == nil {
+			r, ok, err := getRecord(tx, it.key)
+			if err != nil || !ok || r.Client != it.client || r.Time != it.t {
+				return nil, fmt.Errorf("catalog: %s: %w: client %s: chain piece %x: %w", s.label(), ErrCorrupt, it.client, it.key, orMissing(err))
+			}
+			it.r = &r
 		}
 		if p, err := it.r.piece(s.pieceID(it.key)); err != nil {
 			return nil, err
@@ -157,12 +165,12 @@ func (s *shard) mergeChains(tx *bbolt.Tx, clients []string, q Query) ([]Piece, e
 		}
 		prev, ok, err := getRecord(tx, it.r.Prev)
 		if err != nil || !ok {
-			return nil, fmt.Errorf("catalog: %s: client %s: piece %x: %w", s.label(), it.r.Client, it.r.Prev, orMissing(err))
+			return nil, fmt.Errorf("catalog: %s: client %s: piece %x: %w", s.label(), it.client, it.r.Prev, orMissing(err))
 		}
-		if !newer(it.r.Time, it.key, prev.Time, it.r.Prev) || prev.Client != it.r.Client {
-			return nil, fmt.Errorf("catalog: %s: %w: client %s: chain broken at piece %x", s.label(), ErrCorrupt, it.r.Client, it.r.Prev)
+		if !newer(it.t, it.key, prev.Time, it.r.Prev) || prev.Client != it.client {
+			return nil, fmt.Errorf("catalog: %s: %w: client %s: chain broken at piece %x", s.label(), ErrCorrupt, it.client, it.r.Prev)
 		}
-		it.key, it.r = it.r.Prev, prev
+		it.key, it.t, it.r = it.r.Prev, prev.Time, &prev
 		heap.Fix(&h, 0)
 	}
 	return out, nil

@@ -16,7 +16,7 @@ import (
 
 // writeSQL writes d as portable SQL: the schema, then one INSERT per row,
 // in one transaction, parents before children.
-func writeSQL(w io.Writer, d dump) error {
+func writeSQL(w io.Writer, d dump, content func(func(contentDump) error) error, pieces func(func(pieceDump) error) error) error {
 	sw := &sqlWriter{w: bufio.NewWriter(w)}
 	sw.raw("-- Fleetvault catalog export: docs/spec/catalog.md. Load with sqlite3 or psql.\nBEGIN;\n\n")
 	sw.raw(Schema)
@@ -55,23 +55,15 @@ func writeSQL(w io.Writer, d dump) error {
 		sw.insert("keep_rules", []string{"scope_kind", "scope_name", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"},
 			kind, name, int64(r.Last), int64(r.Daily), int64(r.Weekly), int64(r.Monthly), int64(r.Yearly))
 	}
-	for _, cd := range d.Content {
+	err := content(func(cd contentDump) error {
 		sw.insert("content", []string{"content_hash", "size", "data_base64"}, cd.Ref, int64(len(cd.Data)), base64.StdEncoding.EncodeToString(cd.Data))
+		return sw.err
+	})
+	if err == nil {
+		err = pieces(func(p pieceDump) error { sw.piece(p); return sw.err })
 	}
-	for _, p := range d.Pieces {
-		var expiry any
-		if p.Expiry != "" {
-			expiry = p.Expiry
-		}
-		sw.insert("pieces", []string{"id", "catalog_name", "client", "piece_name", "piece_type", "piece_owner", "backup_location",
-			"backup_time", "expiry_time", "size", "content_hash", "backup_group", "job_id"},
-			p.ID, p.Catalog, p.Client, p.Name, p.Type, p.Owner, p.Location, p.Time, expiry, p.Size, p.Ref, p.Group, p.Job)
-		for i, a := range p.Tag {
-			sw.insert("piece_tags", []string{"piece_id", "ordinal", "tag_key", "tag_value"}, p.ID, int64(i), a.Key, a.Value)
-		}
-		for _, k := range sortedKeys(p.Optional) {
-			sw.insert("piece_optional", []string{"piece_id", "opt_key", "opt_value"}, p.ID, k, p.Optional[k])
-		}
+	if err != nil {
+		return fmt.Errorf("catalog: export sql: %w", err)
 	}
 	for _, e := range d.Restores {
 		sw.insert("restores", []string{"id", "device_id", "piece_id", "content_hash", "job_id", "restore_time", "outcome", "detail"},
@@ -85,6 +77,22 @@ func writeSQL(w io.Writer, d dump) error {
 		return fmt.Errorf("catalog: export sql: %w", err)
 	}
 	return nil
+}
+
+func (sw *sqlWriter) piece(p pieceDump) {
+	var expiry any
+	if p.Expiry != "" {
+		expiry = p.Expiry
+	}
+	sw.insert("pieces", []string{"id", "catalog_name", "client", "piece_name", "piece_type", "piece_owner", "backup_location",
+		"backup_time", "expiry_time", "size", "content_hash", "backup_group", "job_id"},
+		p.ID, p.Catalog, p.Client, p.Name, p.Type, p.Owner, p.Location, p.Time, expiry, p.Size, p.Ref, p.Group, p.Job)
+	for i, a := range p.Tag {
+		sw.insert("piece_tags", []string{"piece_id", "ordinal", "tag_key", "tag_value"}, p.ID, int64(i), a.Key, a.Value)
+	}
+	for _, k := range sortedKeys(p.Optional) {
+		sw.insert("piece_optional", []string{"piece_id", "opt_key", "opt_value"}, p.ID, k, p.Optional[k])
+	}
 }
 
 type sqlWriter struct {
