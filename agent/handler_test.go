@@ -331,3 +331,20 @@ func FuzzHandleBytes(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkHandleBytes(b *testing.B) {
+	dev := &fakeDevice{tag: testTag, settings: Settings{"setpoint": 20, "mode": "auto"}}
+	h := NewHandler("home1-climate", dev, HandlerOptions{})
+	for _, loc := range []string{LocTag, LocSettings} {
+		b.Run(loc, func(b *testing.B) {
+			msg, _ := EncodeRequest(&Request{ID: "5f2a9c01e4b7-1", Ident: "mqtt://home1-climate?READ:SETTINGS?" + loc})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := h.HandleBytes(ctx, msg); !ok {
+					b.Fatal("dropped")
+				}
+			}
+		})
+	}
+}
