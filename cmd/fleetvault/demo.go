@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"time"
 
@@ -192,30 +191,4 @@ func countTargets(w *scenario.World) int {
 		}
 	}
 	return n
-}
-
-// printOutcomes prints the counts and, for each state but restored, up to
-// three devices with their reasons.
-func printOutcomes(w io.Writer, p grouprestore.Progress, devs []grouprestore.DeviceOutcome) {
-	fmt.Fprintf(w, "  %s in %.1fs\n", countsLine(p.Counts), p.Elapsed.Seconds())
-	byState := map[grouprestore.State][]grouprestore.DeviceOutcome{}
-	for _, d := range devs {
-		if d.State != grouprestore.Restored {
-			byState[d.State] = append(byState[d.State], d)
-		}
-	}
-	states := make([]string, 0, len(byState))
-	for s := range byState {
-		states = append(states, string(s))
-	}
-	sort.Strings(states)
-	for _, s := range states {
-		ds := byState[grouprestore.State(s)]
-		for _, d := range ds[:min(3, len(ds))] {
-			fmt.Fprintf(w, "    %-10s %s: %s\n", s, d.Device, d.Reason)
-		}
-		if len(ds) > 3 {
-			fmt.Fprintf(w, "    %-10s ... and %d more\n", s, len(ds)-3)
-		}
-	}
 }

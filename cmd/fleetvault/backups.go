@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/server"
+	"github.com/fleetvault/fleetvault/tagmatch"
+)
+
+// backupStore lists, shows and compares backups.
+type backupStore interface {
+	Backups(ctx context.Context, q server.BackupQuery) ([]server.Backup, error)
+	Backup(ctx context.Context, id string) (server.Backup, error)
+	DiffBackups(ctx context.Context, a, b string) (server.Diff, error)
+}
+
+func newBackupsCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "backups",
+		Short: "List, show and compare backups (data pieces) in the catalog",
+		Long: `backups reads the backup catalog: every backup is one settings document of
+one device at one time, with the device's tag.` + directStoreHelp + exitCodesHelp,
+		Args: cobra.NoArgs,
+	}
+	addServerFlags(c, true)
+	c.AddCommand(newBackupsListCommand(a), newBackupsShowCommand(a), newBackupsDiffCommand(a))
+	return c
+}
+
+func newBackupsListCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "list [--client C] [--group G] [--tag KEY=VALUE] [--limit N]",
+		Short: "List backups, newest first",
+		Long:  `list prints backups, newest first, filtered by client, backup group or tag.` + directStoreHelp + exitCodesHelp,
+		Example: `  fleetvault backups list --group "Backup Group for Reference IoT from model House"
+  fleetvault backups list --tag zone=South --limit 10 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := server.BackupQuery{Client: a.v.GetString("client"), Group: a.v.GetString("group"), Tag: a.v.GetString("tag"), Limit: a.v.GetInt("limit")}
+			if q.Tag != "" {
+				if k, _, ok := strings.Cut(q.Tag, "="); !ok || strings.TrimSpace(k) == "" {
+					return usageError{fmt.Errorf("backups list: --tag %q is not KEY=VALUE, e.g. --tag zone=South", q.Tag)}
+				}
+			}
+			if q.Limit < 1 || q.Limit > 10000 {
+				return usageError{fmt.Errorf("backups list: --limit %d: give 1 to 10000", q.Limit)}
+			}
+			return runBackupsList(cmd.Context(), a, newRemote(cmd, a), q, a.v.GetBool("json"))
+		},
+	}
+	f := c.Flags()
+	f.String("client", "", "only this device's backups")
+	f.String("group", "", "only this backup group's backups")
+	f.String("tag", "", "only backups whose tag has KEY=VALUE")
+	f.Int("limit", 100, "at most this many backups (1 to 10000)")
+	f.Bool("json", false, "print the backups as a JSON array")
+	return c
+}
+
+func runBackupsList(ctx context.Context, a *app, r remote, q server.BackupQuery, asJSON bool) error {
+	var bs []server.Backup
+	err := withStore(a, r, true, func(s store) error {
+		var err error
+		bs, err = s.Backups(ctx, q)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if bs == nil {
+			bs = []server.Backup{}
+		}
+		return writeJSON(a.stdout, bs)
+	}
+	return renderBackups(a.stdout, bs)
+}
+
+func renderBackups(w io.Writer, bs []server.Backup) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tCLIENT\tGROUP\tTIME\tSIZE\tTAG")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", b.ID, b.Client, b.Group, b.Time.UTC().Format(time.RFC3339), b.Size, b.Tag.String())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d backup(s)\n", len(bs))
+	return nil
+}
+
+func newBackupsShowCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show one backup with its settings",
+		Long:    `show prints a backup's catalog record and its settings as JSON.` + directStoreHelp + exitCodesHelp,
+		Example: `  fleetvault backups show p-000001-0001`,
+		Args:    exactArgs(1, "backups show needs one backup id; list them with fleetvault backups list"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackupsShow(cmd.Context(), a, newRemote(cmd, a), args[0], a.v.GetBool("json"))
+		},
+	}
+	c.Flags().Bool("json", false, "print the backup as JSON")
+	return c
+}
+
+func runBackupsShow(ctx context.Context, a *app, r remote, id string, asJSON bool) error {
+	var b server.Backup
+	err := withStore(a, r, true, func(s store) error {
+		var err error
+		b, err = s.Backup(ctx, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, b)
+	}
+	return renderBackup(a.stdout, b)
+}
+
+func renderBackup(w io.Writer, b server.Backup) error {
+	tw := newTable(w)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	row("ID", b.ID)
+	row("Client", b.Client)
+	row("Name", b.Name)
+	row("Type", b.Type)
+	row("Group", b.Group)
+	row("Job", b.Job)
+	row("Owner", b.Owner)
+	row("Location", b.Location)
+	row("Time", b.Time.UTC().Format(time.RFC3339))
+	if b.Expiry != nil {
+		row("Expiry", b.Expiry.UTC().Format(time.RFC3339))
+	}
+	row("Size", strconv.FormatInt(b.Size, 10))
+	row("Tag", b.Tag.String())
+	row("Hash", b.Hash)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "Settings:")
+	s, err := json.MarshalIndent(b.Settings, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  %s\n", s)
+	return nil
+}
+
+func newBackupsDiffCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "diff A B",
+		Short: "Show what backup B changes relative to backup A",
+		Long: `diff compares two backups' settings key by key: + added in B, - removed in
+B, ~ changed (from A's value to B's). Paths are JSON Pointers into the
+settings. The exit status is 0 whether or not they differ.` + directStoreHelp + exitCodesHelp,
+		Example: `  fleetvault backups diff p-000001-0001 p-000007-0001`,
+		Args:    exactArgs(2, "backups diff needs two backup ids, e.g. fleetvault backups diff ID-A ID-B"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackupsDiff(cmd.Context(), a, newRemote(cmd, a), args[0], args[1], a.v.GetBool("json"))
+		},
+	}
+	c.Flags().Bool("json", false, "print the difference as JSON")
+	return c
+}
+
+func runBackupsDiff(ctx context.Context, a *app, r remote, ida, idb string, asJSON bool) error {
+	var d server.Diff
+	err := withStore(a, r, true, func(s store) error {
+		var err error
+		d, err = s.DiffBackups(ctx, ida, idb)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, d)
+	}
+	return renderDiff(a.stdout, d)
+}
+
+func renderDiff(w io.Writer, d server.Diff) error {
+	if d.Same {
+		_, err := fmt.Fprintf(w, "%s and %s hold the same settings\n", d.A, d.B)
+		return err
+	}
+	fmt.Fprintf(w, "--- %s\n+++ %s\n", d.A, d.B)
+	for _, c := range d.Added {
+		fmt.Fprintf(w, "+ %s: %s\n", c.Path, jsonText(c.To))
+	}
+	for _, c := range d.Removed {
+		fmt.Fprintf(w, "- %s: %s\n", c.Path, jsonText(c.From))
+	}
+	for _, c := range d.Changed {
+		fmt.Fprintf(w, "~ %s: %s -> %s\n", c.Path, jsonText(c.From), jsonText(c.To))
+	}
+	_, err := fmt.Fprintf(w, "%d added, %d removed, %d changed\n", len(d.Added), len(d.Removed), len(d.Changed))
+	return err
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// Backups lists backups directly, as GET /backups does.
+func (l *localStore) Backups(_ context.Context, bq server.BackupQuery) ([]server.Backup, error) {
+	q := catalog.Query{Client: bq.Client, Group: bq.Group, From: bq.From, To: bq.To, Limit: bq.Limit}
+	if bq.Tag != "" {
+		k, v, _ := strings.Cut(bq.Tag, "=")
+		q.TagKey, q.TagValue = tagmatch.NormalizeKey(strings.TrimSpace(k)), strings.TrimSpace(v)
+	}
+	ps, err := l.c.Pieces(q)
+	if err != nil {
+		return nil, fmt.Errorf("query backups: %w", err)
+	}
+	out := make([]server.Backup, len(ps))
+	for i, p := range ps {
+		out[i] = localBackupView(p)
+	}
+	return out, nil
+}
+
+// Backup returns one backup with its settings, as GET /backups/{id} does.
+func (l *localStore) Backup(_ context.Context, id string) (server.Backup, error) {
+	p, settings, err := l.backupWithSettings(id)
+	if err != nil {
+		return server.Backup{}, err
+	}
+	b := localBackupView(p)
+	b.Settings = jsonValue(settings)
+	return b, nil
+}
+
+// DiffBackups compares two backups' settings, as GET /backups/diff does.
+func (l *localStore) DiffBackups(_ context.Context, a, b string) (server.Diff, error) {
+	_, sa, err := l.backupWithSettings(a)
+	if err != nil {
+		return server.Diff{}, err
+	}
+	_, sb, err := l.backupWithSettings(b)
+	if err != nil {
+		return server.Diff{}, err
+	}
+	d := server.Diff{A: a, B: b, Added: []server.Change{}, Removed: []server.Change{}, Changed: []server.Change{}}
+	diffValues("", jsonValue(sa), jsonValue(sb), &d)
+	d.Same = len(d.Added)+len(d.Removed)+len(d.Changed) == 0
+	return d, nil
+}
+
+func (l *localStore) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
+	p, err := l.c.Piece(id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return p, nil, fmt.Errorf("no backup %q; list them with fleetvault backups list", id)
+	}
+	if err != nil {
+		return p, nil, fmt.Errorf("look up backup %s: %w", id, err)
+	}
+	content, err := l.c.Content(p.Ref)
+	if err != nil {
+		return p, nil, fmt.Errorf("read the settings of backup %s: %w", id, err)
+	}
+	settings, err := agent.DecodeSettings(content)
+	if err != nil {
+		return p, nil, fmt.Errorf("decode the settings of backup %s: %w", id, err)
+	}
+	return p, settings, nil
+}
+
+func localBackupView(p catalog.Piece) server.Backup {
+	b := server.Backup{ID: p.ID, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location,
+		Group: p.Group, Job: p.Job, Time: p.Time, Size: p.Size, Tag: p.Tag, Hash: p.Ref.String(), Optional: p.Optional}
+	if !p.Expiry.IsZero() {
+		e := p.Expiry
+		b.Expiry = &e
+	}
+	if b.Tag == nil {
+		b.Tag = tagmatch.Tag{}
+	}
+	return b
+}
+
+// diffValues records how b differs from a under path (a JSON Pointer),
+// recursing into objects; arrays and scalars are compared whole.
+func diffValues(path string, a, b any, d *server.Diff) {
+	ma, aok := a.(map[string]any)
+	mb, bok := b.(map[string]any)
+	if !aok || !bok {
+		if !reflect.DeepEqual(a, b) {
+			d.Changed = append(d.Changed, server.Change{Path: path, From: a, To: b})
+		}
+		return
+	}
+	keys := make([]string, 0, len(ma)+len(mb))
+	for k := range ma {
+		keys = append(keys, k)
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := path + "/" + strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+		va, ina := ma[k]
+		vb, inb := mb[k]
+		switch {
+		case !ina:
+			d.Added = append(d.Added, server.Change{Path: p, To: vb})
+		case !inb:
+			d.Removed = append(d.Removed, server.Change{Path: p, From: va})
+		default:
+			diffValues(p, va, vb, d)
+		}
+	}
+}
+
+// jsonValue turns a decoded CBOR value into one encoding/json can write.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[k] = jsonValue(val)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[fmt.Sprint(k)] = jsonValue(val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = jsonValue(val)
+		}
+		return out
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return x
+	case float32:
+		return jsonValue(float64(x))
+	case big.Int:
+		return x.String()
+	case *big.Int:
+		return x.String()
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case nil, bool, string, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return x
+	}
+	return fmt.Sprint(v)
+}

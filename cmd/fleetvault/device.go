@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/broker"
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/server"
+	"github.com/fleetvault/fleetvault/tagmatch"
+)
+
+// deviceStore lists and adds devices.
+type deviceStore interface {
+	Devices(ctx context.Context, group string) ([]server.Device, error)
+	AddDevices(ctx context.Context, devices []server.NewDevice, replace bool) (server.AddDevicesResult, error)
+}
+
+const directStoreHelp = `
+It talks to the server given by --server; when no server answers there, it
+works on the installation given by --mbr directly (which a running server
+holds locked: then point --server at it).`
+
+func newDeviceCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "device",
+		Short: "Add, import and list the devices of the resource database",
+		Long: `device manages the devices Fleetvault backs up and restores to: their ids,
+identifiers (where and how to reach them), passwords for the MQTT broker,
+tags and device groups.` + directStoreHelp + exitCodesHelp,
+		Args: cobra.NoArgs,
+	}
+	addServerFlags(c, true)
+	c.AddCommand(newDeviceAddCommand(a), newDeviceImportCommand(a), newDeviceListCommand(a))
+	return c
+}
+
+func newDeviceAddCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "add ID [--identifier URI] [--password P] [--tag 'k=v; k=v'] [--group G]",
+		Short: "Add one device; a password is generated and printed once unless given",
+		Long: `add registers one device. Without --password a password is generated and
+printed this once (it is stored hashed): configure the device with it, it is
+what the device logs in to the MQTT broker with. Without --identifier the
+device is reached as mqtt://ID. --group also adds it to that device group,
+creating the group when missing.` + directStoreHelp + exitCodesHelp,
+		Example: `  fleetvault device add home1-thermostat --tag 'manufacturer=Acme Corp.; model=xyz; zone=South' --group "Backup Group of Devices"
+  fleetvault device add lab-lock --identifier coap://10.10.11.44:5683 --password s3cret`,
+		Args: exactArgs(1, "device add needs one device id, e.g. fleetvault device add home1-thermostat"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nd := server.NewDevice{ID: args[0], Identifier: a.v.GetString("identifier"), Password: a.v.GetString("password"),
+				Group: a.v.GetString("group"), Domain: a.v.GetString("domain"), Category: a.v.GetString("category"), Owner: a.v.GetString("owner")}
+			if t := a.v.GetString("tag"); t != "" {
+				tag, err := tagmatch.ParseKV(t)
+				if err != nil {
+					return usageError{fmt.Errorf("device add: --tag %q: %v (write it as 'manufacturer=Acme Corp.; model=xyz; zone=South')", t, err)}
+				}
+				nd.Tag = tag
+			}
+			return runDeviceAdd(cmd.Context(), a, newRemote(cmd, a), []server.NewDevice{nd}, a.v.GetBool("replace"), a.v.GetBool("json"))
+		},
+	}
+	f := c.Flags()
+	f.String("identifier", "", "how to reach the device, e.g. mqtt://ID or coap://host:port (default mqtt://ID)")
+	f.String("password", "", "the device's MQTT password (default: generate one and print it once)")
+	f.String("tag", "", "the device's tag, 'key=value; key=value'")
+	f.String("group", "", "also add the device to this device group (created if missing)")
+	f.String("domain", "", "the device's domain, e.g. a region")
+	f.String("category", "", "the device's category, e.g. critical")
+	f.String("owner", "", "the device's data owner")
+	f.Bool("replace", false, "overwrite a device with the same id")
+	f.Bool("json", false, "print the result as JSON")
+	return c
+}
+
+func newDeviceImportCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Add the devices of a CSV or YAML device list",
+		Long: `import adds every device of FILE in one transaction: all or none.
+
+A YAML file is a list of devices (or {devices: [...]}) with the keys id,
+password, identifier, tag, group, type, domain, category, owner: the format
+fleetvault sim --devices-out writes. A CSV file has a header line naming its
+columns among id, password, identifier, group, tag, domain, category, owner,
+type. A tag is written 'key=value; key=value'. Devices without a password get
+one generated, printed this once. The format follows the file name (.csv,
+.yaml, .yml, .json); - reads YAML or CSV from standard input.` + directStoreHelp + exitCodesHelp,
+		Example: `  fleetvault sim --fleet model-house --broker mqtt://127.0.0.1:1883 --devices-out devices.yaml &
+  fleetvault device import devices.yaml
+  fleetvault device import --replace homes.csv`,
+		Args: exactArgs(1, "device import needs one file, e.g. fleetvault device import devices.yaml"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nds, err := readDeviceList(args[0], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return runDeviceAdd(cmd.Context(), a, newRemote(cmd, a), nds, a.v.GetBool("replace"), a.v.GetBool("json"))
+		},
+	}
+	c.Flags().Bool("replace", false, "overwrite devices with the same ids")
+	c.Flags().Bool("json", false, "print the result as JSON")
+	return c
+}
+
+// readDeviceList reads and parses a device list file (- is stdin).
+func readDeviceList(name string, stdin io.Reader) ([]server.NewDevice, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(io.LimitReader(stdin, 64<<20))
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device import: %w", err)
+	}
+	nds, err := parseDeviceList(name, b)
+	if err != nil {
+		return nil, fmt.Errorf("device import: %s: %w", name, err)
+	}
+	return nds, nil
+}
+
+// parseDeviceList parses b by the file name's extension, or by a look at
+// its first line when the name says nothing.
+func parseDeviceList(name string, b []byte) ([]server.NewDevice, error) {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return server.ParseDevicesCSV(b)
+	case ".yaml", ".yml":
+		return server.ParseDevicesYAML(b)
+	case ".json":
+		var nds []server.NewDevice
+		if err := json.Unmarshal(b, &nds); err != nil {
+			return nil, fmt.Errorf("JSON: %v", err)
+		}
+		return nds, nil
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if strings.HasPrefix(strings.TrimPrefix(strings.ToLower(first), "\ufeff"), "id,") || strings.TrimSpace(strings.ToLower(first)) == "id" {
+		return server.ParseDevicesCSV(b)
+	}
+	return server.ParseDevicesYAML(b)
+}
+
+func runDeviceAdd(ctx context.Context, a *app, r remote, nds []server.NewDevice, replace, asJSON bool) error {
+	var res server.AddDevicesResult
+	err := withStore(a, r, false, func(s store) error {
+		var err error
+		res, err = s.AddDevices(ctx, nds, replace)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, res)
+	}
+	return renderAdded(a.stdout, res)
+}
+
+// renderAdded prints what was added and, once, any generated passwords.
+func renderAdded(w io.Writer, res server.AddDevicesResult) error {
+	generated := 0
+	for _, d := range res.Devices {
+		if d.Password != "" {
+			generated++
+		}
+	}
+	fmt.Fprintf(w, "added %d device(s)", len(res.Devices))
+	if len(res.GroupsCreated) > 0 {
+		fmt.Fprintf(w, "; created group(s) %s", strings.Join(quoteAll(res.GroupsCreated), ", "))
+	}
+	fmt.Fprintln(w)
+	if generated == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nGenerated passwords, shown only this once (they are stored hashed):\n")
+	tw := newTable(w)
+	fmt.Fprintln(tw, "DEVICE\tPASSWORD\tGROUP")
+	for _, d := range res.Devices {
+		if d.Password != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", d.ID, d.Password, d.Group)
+		}
+	}
+	return tw.Flush()
+}
+
+func newDeviceListCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "list [--group G]",
+		Short: "List devices, or the members of one device group",
+		Long:  `list prints every device with its identifier and tag.` + directStoreHelp + exitCodesHelp,
+		Example: `  fleetvault device list
+  fleetvault device list --group "Backup Group of Devices" --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDeviceList(cmd.Context(), a, newRemote(cmd, a), a.v.GetString("group"), a.v.GetBool("json"))
+		},
+	}
+	c.Flags().String("group", "", "only the members of this device group")
+	c.Flags().Bool("json", false, "print the devices as a JSON array")
+	return c
+}
+
+func runDeviceList(ctx context.Context, a *app, r remote, group string, asJSON bool) error {
+	var ds []server.Device
+	err := withStore(a, r, true, func(s store) error {
+		var err error
+		ds, err = s.Devices(ctx, group)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if ds == nil {
+			ds = []server.Device{}
+		}
+		return writeJSON(a.stdout, ds)
+	}
+	return renderDevices(a.stdout, ds)
+}
+
+func renderDevices(w io.Writer, ds []server.Device) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tIDENTIFIER\tTYPE\tTAG")
+	for _, d := range ds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.ID, d.Identifier, d.Optional["type"], d.Tag.String())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d device(s)\n", len(ds))
+	return nil
+}
+
+// newTable returns the aligned table writer every listing uses.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 2, 4, 2, ' ', 0) }
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// exactArgs is cobra.ExactArgs with a sentence that shows how.
+func exactArgs(n int, how string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{errors.New(how)}
+		}
+		return nil
+	}
+}
+
+// Keys the server keeps a device's tag and type under in Optional.
+const (
+	optionalTag  = "tag"
+	optionalType = "type"
+)
+
+// Devices lists devices directly from the resource database, as GET
+// /devices does.
+func (l *localStore) Devices(_ context.Context, group string) ([]server.Device, error) {
+	var out []server.Device
+	if group == "" {
+		err := l.c.Devices(func(d catalog.Device) error {
+			out = append(out, localDeviceView(d))
+			return nil
+		})
+		return out, err
+	}
+	ids, err := l.members(group)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		d, err := l.c.Device(id)
+		if errors.Is(err, catalog.ErrNotFound) {
+			out = append(out, server.Device{ID: id})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, localDeviceView(d))
+	}
+	return out, nil
+}
+
+func localDeviceView(d catalog.Device) server.Device {
+	v := server.Device{ID: d.ID, Identifier: d.Identifier, Domain: d.Domain, Category: d.Category, Owner: d.Owner,
+		Catalog: d.Catalog, Role: d.Role, HasPassword: d.PasswordHash != ""}
+	for k, val := range d.Optional {
+		if k == optionalTag {
+			if t, err := tagmatch.ParseKV(val); err == nil {
+				v.Tag = t
+				continue
+			}
+		}
+		if v.Optional == nil {
+			v.Optional = map[string]string{}
+		}
+		v.Optional[k] = val
+	}
+	return v
+}
+
+// AddDevices checks, hashes and stores devices in one transaction, then adds
+// them to their groups, as POST /devices does.
+func (l *localStore) AddDevices(ctx context.Context, nds []server.NewDevice, replace bool) (server.AddDevicesResult, error) {
+	if len(nds) == 0 {
+		return server.AddDevicesResult{}, errors.New("no devices given")
+	}
+	if err := l.checkNewDevices(nds, replace); err != nil {
+		return server.AddDevicesResult{}, err
+	}
+	res := server.AddDevicesResult{Devices: make([]server.AddedDevice, len(nds))}
+	devs := make([]catalog.Device, len(nds))
+	for i, nd := range nds {
+		pw, generated := nd.Password, ""
+		if pw == "" {
+			pw = broker.NewSecret()
+			generated = pw
+		}
+		hash, err := broker.HashPassword(pw)
+		if err != nil {
+			return res, fmt.Errorf("hash the password of %s: %w", nd.ID, err)
+		}
+		ident := nd.Identifier
+		if ident == "" {
+			ident = "mqtt://" + nd.ID
+		}
+		d := catalog.Device{ID: nd.ID, Identifier: ident, Domain: nd.Domain, Category: nd.Category, Owner: nd.Owner,
+			PasswordHash: hash, Role: catalog.RoleDevice}
+		if len(nd.Tag) > 0 || nd.Type != "" {
+			d.Optional = map[string]string{}
+			if len(nd.Tag) > 0 {
+				d.Optional[optionalTag] = nd.Tag.String()
+			}
+			if nd.Type != "" {
+				d.Optional[optionalType] = nd.Type
+			}
+		}
+		devs[i] = d
+		res.Devices[i] = server.AddedDevice{ID: nd.ID, Password: generated, Group: nd.Group}
+	}
+	if err := l.c.PutDevices(ctx, devs); err != nil {
+		return res, fmt.Errorf("store devices: %w", err)
+	}
+	created, err := l.addToGroups(nds)
+	res.GroupsCreated = created
+	return res, err
+}
+
+// checkNewDevices validates every device before anything is stored.
+func (l *localStore) checkNewDevices(nds []server.NewDevice, replace bool) error {
+	seen := map[string]bool{}
+	var exists []string
+	for i, nd := range nds {
+		if err := agent.CheckDeviceID(nd.ID); err != nil {
+			return fmt.Errorf("device %d: id %q: %v", i+1, nd.ID, err)
+		}
+		if seen[nd.ID] {
+			return fmt.Errorf("device %d: device %q is given twice", i+1, nd.ID)
+		}
+		seen[nd.ID] = true
+		if _, err := grouprestore.DeviceIdentifier(nd.ID, nd.Identifier); err != nil {
+			return fmt.Errorf("device %d: identifier: %v", i+1, err)
+		}
+		if err := nd.Tag.Validate(); len(nd.Tag) > 0 && err != nil {
+			return fmt.Errorf("device %d: tag: %v", i+1, err)
+		}
+		if _, err := l.c.Device(nd.ID); err == nil {
+			exists = append(exists, nd.ID)
+		}
+	}
+	if len(exists) > 0 && !replace {
+		return fmt.Errorf("%d device(s) already exist (%s); give --replace to overwrite them", len(exists), listSome(exists))
+	}
+	return nil
+}
+
+// addToGroups adds devices to the device groups they name, creating missing
+// groups, and returns the names it created.
+func (l *localStore) addToGroups(nds []server.NewDevice) ([]string, error) {
+	byGroup := map[string][]string{}
+	for _, nd := range nds {
+		if nd.Group != "" {
+			byGroup[nd.Group] = append(byGroup[nd.Group], nd.ID)
+		}
+	}
+	names := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	var created []string
+	for _, g := range names {
+		err := l.c.CreateGroup(g, catalog.Group{Name: g, Kind: catalog.GroupDevices})
+		switch {
+		case err == nil:
+			created = append(created, g)
+		case errors.Is(err, catalog.ErrExists):
+			if grp, err := l.c.Group(g); err == nil && grp.Kind == catalog.GroupBackup {
+				return created, fmt.Errorf("group %q is a backup group; devices can only join device groups", g)
+			}
+		default:
+			return created, fmt.Errorf("create group %s: %w", g, err)
+		}
+		if err := l.c.AddMembers(g, byGroup[g]); err != nil {
+			return created, fmt.Errorf("add devices to group %s: %w", g, err)
+		}
+	}
+	return created, nil
+}
+
+// listSome lists up to five names, then how many more.
+func listSome(names []string) string {
+	if len(names) <= 5 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/server"
+)
+
+// defaultServerURL is where `fleetvault serve --http` listens by default.
+const defaultServerURL = "http://127.0.0.1:8686"
+
+// exitCodesHelp is the exit code section of every command that talks to a server.
+const exitCodesHelp = `
+Exit status: 0 when the command succeeded (for a job: every targeted device
+ended restored or backed up), 3 when a job ended but some targeted devices did
+not, 1 on an error, 2 on bad usage.`
+
+// addServerFlags adds --server and --token to c and, when persistent, to its
+// subcommands.
+func addServerFlags(c *cobra.Command, persistent bool) {
+	f := c.Flags()
+	if persistent {
+		f = c.PersistentFlags()
+	}
+	f.String("server", defaultServerURL, "URL of the Fleetvault server (config: server.url, env FLEETVAULT_SERVER_URL)")
+	f.String("token", "", "API token for the server (config: server.token, env FLEETVAULT_SERVER_TOKEN); fleetvault init prints one")
+}
+
+// remote is where a command finds the server: its URL, its token and a client.
+type remote struct {
+	url, token string
+	client     *server.Client
+}
+
+// newRemote resolves --server and --token: a flag given on the command line,
+// then FLEETVAULT_SERVER_URL / FLEETVAULT_SERVER_TOKEN, then server.url /
+// server.token in the configuration file, then the default.
+//
+// The keys are resolved here rather than through viper's "server.url": the
+// automatic binding of a flag named "server" to the key "server" would shadow
+// every "server.*" key.
+func newRemote(cmd *cobra.Command, a *app) remote {
+	var conf map[string]any
+	if a.v != nil {
+		if m, ok := a.v.Get("server").(map[string]any); ok {
+			conf = m
+		}
+	}
+	pick := func(flag, env, key, def string) string {
+		if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
+			return f.Value.String()
+		}
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+		if v, ok := conf[key].(string); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	r := remote{
+		url:   strings.TrimRight(pick("server", "FLEETVAULT_SERVER_URL", "url", defaultServerURL), "/"),
+		token: pick("token", "FLEETVAULT_SERVER_TOKEN", "token", ""),
+	}
+	r.client = server.NewClient(r.url, r.token)
+	return r
+}
+
+// noServer reports whether err says that nothing answered at the server's
+// address (a refused or failed dial), as opposed to an answer or a failure
+// after the request was sent.
+func noServer(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// explain turns a client error into a sentence saying what to do.
+func (r remote) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch server.StatusOf(err) {
+	case 0:
+		return err
+	case http.StatusUnauthorized:
+		hint := "give a token with --token or FLEETVAULT_SERVER_TOKEN (fleetvault init prints the admin token; fleetvault token create makes more)"
+		if r.token != "" {
+			hint = "check the token given with --token or FLEETVAULT_SERVER_TOKEN, or create one with fleetvault token create"
+		}
+		return fmt.Errorf("the server at %s refused the request: %w; %s", r.url, err, hint)
+	}
+	return fmt.Errorf("%w", err)
+}
+
+// needServer is the error of a command that only a server can carry out.
+func (r remote) needServer(what string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op
+	}
+	return fmt.Errorf("no Fleetvault server answers at %s (%v), and %s runs in the server: start one with fleetvault serve --mbr FILE --http ADDR, or point --server (or FLEETVAULT_SERVER_URL) at a running one", r.url, err, what)
+}
+
+// store is what the commands that are safe on the store directly need:
+// *server.Client talks to a server, *localStore to the installation itself.
+type store interface {
+	deviceStore
+	groupStore
+	backupStore
+}
+
+var (
+	_ store = (*server.Client)(nil)
+	_ store = (*localStore)(nil)
+)
+
+// withStore runs fn against the server; when no server answers it runs fn
+// against the installation named by --mbr instead, opened read-only when
+// readOnly.
+func withStore(a *app, r remote, readOnly bool, fn func(store) error) error {
+	err := fn(r.client)
+	if err == nil || !noServer(err) {
+		return r.explain(err)
+	}
+	if a.v.GetString("mbr") == "" {
+		return fmt.Errorf("no Fleetvault server answers at %s: start one with fleetvault serve, point --server (or FLEETVAULT_SERVER_URL) at a running one, or give --mbr FILE to work on the installation directly", r.url)
+	}
+	ls, lerr := openLocalStore(a, readOnly)
+	if lerr != nil {
+		if isLocked(lerr) {
+			return fmt.Errorf("a server is running on this installation but does not answer at %s: use --server with the address it serves its API on (fleetvault serve --http)", r.url)
+		}
+		return lerr
+	}
+	defer ls.Close()
+	a.log.Debug("no server answers; using the installation directly", "server", r.url, "mbr", a.v.GetString("mbr"))
+	return fn(ls)
+}
+
+// localStore works on an installation directly, the way the server would.
+type localStore struct {
+	c *catalog.Catalog
+}
+
+// openLocalStore opens the installation named by --mbr, giving up quickly
+// when another process (a server) holds it.
+func openLocalStore(a *app, readOnly bool) (*localStore, error) {
+	p, err := mbrPath(a)
+	if err != nil {
+		return nil, err
+	}
+	c, err := catalog.Open(p, catalog.Options{Logger: a.log, ReadOnly: readOnly, LockTimeout: lockWait})
+	if err != nil {
+		return nil, err
+	}
+	return &localStore{c: c}, nil
+}
+
+// lockWait is how long a direct-store command waits for a lock a server holds.
+const lockWait = 500 * time.Millisecond
+
+func (l *localStore) Close() error { return l.c.Close() }
+
+// isLocked recognises the catalog's error for a file another process holds.
+func isLocked(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "locked by another process")
+}
+
+// suggestName returns `; did you mean "x"?` for the name in names closest to
+// name by edit distance, or "" when none is close.
+func suggestName(name string, names []string) string {
+	best, bestD := "", -1
+	for _, n := range names {
+		d := editDistance(strings.ToLower(name), strings.ToLower(n))
+		if bestD < 0 || d < bestD || (d == bestD && n < best) {
+			best, bestD = n, d
+		}
+	}
+	if bestD < 0 || bestD > max(2, len([]rune(name))/3) {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
