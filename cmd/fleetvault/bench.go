@@ -14,6 +14,7 @@ func newBenchCommand(a *app) *cobra.Command {
 		// benchmark subcommands are added here, one line each
 		newBenchDedupeCommand(a),
 		newBenchCatalogCommand(a),
+		newBenchMQTTCommand(a), newBenchCoAPCommand(a),
 	)
 	return c
 }

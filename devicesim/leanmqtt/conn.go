@@ -253,6 +253,9 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 		if err != nil {
 			break
 		}
+		if br.Buffered() == 0 {
+			c.flushAcks()
+		}
 	}
 	c.shutdown(err)
 	close(c.done)
@@ -275,6 +278,12 @@ func (c *Conn) receive(pk *packets.Packet) {
 	if c.opts.OnMessage != nil {
 		c.opts.OnMessage(c, pk.TopicName, pk.Payload)
 	}
+}
+
+// flushAcks writes the acknowledgements no answer carried. The reader calls
+// it when it has nothing more buffered, so a burst of messages costs one
+// write of PUBACKs, not one each.
+func (c *Conn) flushAcks() {
 	c.mu.Lock()
 	if c.pendingAck != nil && !c.closed {
 		_ = c.writeLocked(nil) // a write error ends the reader on its next read

@@ -6,13 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/devicesim"
+	"github.com/fleetvault/fleetvault/devicesim/leanmqtt"
 )
 
 // Broker is an MQTT broker and the server identity to use on it.
@@ -30,12 +31,12 @@ type echoShard struct {
 	pending map[uint64]chan struct{}
 }
 
-// MQTTCeiling measures the MQTT ceiling: a server-side paho client, set up as
-// agent/mqtt's transport sets up its own (MQTT 3.1.1, QoS 1, one goroutine per
-// message), publishes 8-byte requests to the fleet's healthy MQTT devices,
-// which publish them back untouched (Fleet.SetEcho) through the same broker
-// and lean clients. At most concurrency requests are outstanding. It returns
-// round trips per second.
+// MQTTCeiling measures the MQTT ceiling: one server-side connection (the
+// simulator's lean client, so the figure is the broker's and the devices'
+// limit, not a client library's) publishes 8-byte requests (QoS 1) to the
+// fleet's healthy MQTT devices, which publish them back untouched
+// (Fleet.SetEcho) through the same broker and device connections. At most
+// concurrency requests are outstanding. It returns round trips per second.
 func MQTTCeiling(ctx context.Context, b Broker, fleet *devicesim.Fleet, d time.Duration, concurrency int) (float64, error) {
 	c, err := MQTTCeilingCount(ctx, b, fleet, d, concurrency)
 	return c.PerSecond(), err
@@ -52,8 +53,7 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 	for i := range shards {
 		shards[i].pending = map[uint64]chan struct{}{}
 	}
-	onMessage := func(_ paho.Client, m paho.Message) {
-		p := m.Payload()
+	onMessage := func(_ *leanmqtt.Conn, _ string, p []byte) {
 		if len(p) != 8 {
 			return // a presence announcement, or an agent answer from before the switch
 		}
@@ -67,11 +67,16 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 			ch <- struct{}{}
 		}
 	}
-	client, err := connectPaho(ctx, b, "ceiling", onMessage)
+	addr := strings.TrimPrefix(strings.TrimPrefix(b.URL, "mqtt://"), "tcp://")
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	conn, err := leanmqtt.Dial(ctx, leanmqtt.Options{Addr: addr, ClientID: b.Username + ":ceiling-" + hex.EncodeToString(rnd[:]),
+		Username: b.Username, Password: b.Password, Subscribe: []string{agent.ResponseWildcard}, OnMessage: onMessage,
+		ReadBufferSize: 64 << 10})
 	if err != nil {
-		return Count{}, err
+		return Count{}, fmt.Errorf("simbench: ceiling client: %w", err)
 	}
-	defer client.Disconnect(100)
+	defer conn.Close()
 
 	fleet.SetEcho(true)
 	defer fleet.SetEcho(false)
@@ -85,7 +90,9 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 		sh.mu.Unlock()
 		var p [8]byte
 		binary.BigEndian.PutUint64(p[:], n)
-		tok := client.Publish(topics[i], 1, false, p[:])
+		if err := conn.Publish(topics[i], p[:], 1); err != nil {
+			return fmt.Errorf("simbench: publish to %s: %w", topics[i], err)
+		}
 		select {
 		case <-ch:
 			return nil
@@ -93,49 +100,7 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 			sh.mu.Lock()
 			delete(sh.pending, n)
 			sh.mu.Unlock()
-			if err := tok.Error(); err != nil {
-				return fmt.Errorf("simbench: publish to %s: %w", topics[i], err)
-			}
 			return fmt.Errorf("simbench: no echo from %s: %w", targets[i].Address, agent.ErrTimeout)
 		}
 	})
-}
-
-// connectPaho connects a server-side paho client subscribed to every
-// device's response topic, with the options agent/mqtt's transport uses.
-func connectPaho(ctx context.Context, b Broker, role string, fn paho.MessageHandler) (paho.Client, error) {
-	var rnd [3]byte
-	_, _ = rand.Read(rnd[:])
-	subscribed := make(chan error, 1)
-	po := paho.NewClientOptions().AddBroker(b.URL).
-		SetClientID(b.Username + ":" + role + "-" + hex.EncodeToString(rnd[:])).
-		SetUsername(b.Username).SetPassword(b.Password).
-		SetProtocolVersion(4).SetCleanSession(true).SetOrderMatters(false).
-		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second)
-	po.SetOnConnectHandler(func(c paho.Client) {
-		tok := c.Subscribe(agent.ResponseWildcard, 1, fn)
-		tok.Wait()
-		subscribed <- tok.Error()
-	})
-	client := paho.NewClient(po)
-	tok := client.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("simbench: connect to %s as %s: %w", b.URL, b.Username, err)
-	}
-	select {
-	case err := <-subscribed:
-		if err != nil {
-			client.Disconnect(0)
-			return nil, fmt.Errorf("simbench: subscribe to %s: %w", agent.ResponseWildcard, err)
-		}
-	case <-ctx.Done():
-		client.Disconnect(0)
-		return nil, ctx.Err()
-	}
-	return client, nil
 }

@@ -24,7 +24,7 @@ type Config struct {
 	Devices     int
 	Duration    time.Duration // of each measurement; default 10s
 	Warmup      time.Duration // before each measurement; default 2s
-	Concurrency int           // outstanding round trips at most; default 256
+	Concurrency int           // outstanding round trips at most; default 100 (the broker queues 128 messages per client)
 	// BrokerCommand returns the command that runs the MQTT broker in a child
 	// process (one that calls ServeBroker with credentialsFile). Nil runs the
 	// broker in this process, which then needs two descriptors per device.
@@ -42,7 +42,7 @@ func (c *Config) defaults() {
 		c.Warmup = 2 * time.Second
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 256
+		c.Concurrency = 100
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -143,11 +143,8 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Transport: "mqtt", Devices: cfg.Devices, Concurrency: cfg.Concurrency, StartSeconds: time.Since(started).Seconds()}
 	cfg.Logger.Info("simbench: fleet online", "devices", cfg.Devices, "seconds", res.StartSeconds)
 
-	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: server.URL, Username: server.Username, Password: server.Password})
-	if err != nil {
-		return nil, err
-	}
-	defer tr.Close()
+	// The ceiling runs first, before the transport subscribes to the
+	// responses: a second subscriber would double the broker's work.
 	if _, err := MQTTCeilingCount(ctx, server, fleet, cfg.Warmup, cfg.Concurrency); err != nil {
 		return nil, fmt.Errorf("simbench: ceiling warm-up: %w", err)
 	}
@@ -155,6 +152,11 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: server.URL, Username: server.Username, Password: server.Password})
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
 	probe, err := measureProbe(ctx, cfg, tr, fleet, devicesim.TransportMQTT)
 	if err != nil {
 		return nil, err

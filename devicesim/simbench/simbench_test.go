@@ -2,10 +2,12 @@ package simbench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -109,4 +111,33 @@ func TestMemory10k(t *testing.T) {
 	if rss == 0 || rss > 1024 {
 		t.Errorf("RSS %.0f MiB: want within 1 GiB", rss)
 	}
+}
+
+// TestRunFromEnv runs a full benchmark when SIMBENCH_DEVICES is set, e.g.
+//
+//	SIMBENCH_DEVICES=10000 SIMBENCH_TRANSPORT=coap go test -run TestRunFromEnv -v ./devicesim/simbench
+//
+// It is the bench commands' code without the CLI around it.
+func TestRunFromEnv(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SIMBENCH_DEVICES"))
+	if n <= 0 {
+		t.Skip("SIMBENCH_DEVICES not set")
+	}
+	cfg := Config{Devices: n, BrokerCommand: brokerCommand}
+	if d, err := time.ParseDuration(os.Getenv("SIMBENCH_DURATION")); err == nil {
+		cfg.Duration = d
+	}
+	if c, _ := strconv.Atoi(os.Getenv("SIMBENCH_CONCURRENCY")); c > 0 {
+		cfg.Concurrency = c
+	}
+	run := RunMQTT
+	if os.Getenv("SIMBENCH_TRANSPORT") == "coap" {
+		run = RunCoAP
+	}
+	res, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	t.Logf("%s", b)
 }
