@@ -131,3 +131,13 @@ func TestInstall(t *testing.T) {
 		t.Fatalf("list via config: %d %q %q", code, out, errs)
 	}
 }
+
+func TestCatalogListFromEnv(t *testing.T) {
+	mbr := initInstall(t)
+	addPieces(t, mbr)
+	t.Setenv("FLEETVAULT_MBR", mbr)
+	code, out, errs := runCLI(t, "catalog", "list", "--client", "home3")
+	if code != 0 || strings.Count(out, "home3") != 4 {
+		t.Fatalf("list with FLEETVAULT_MBR: %d %q %q", code, out, errs)
+	}
+}
