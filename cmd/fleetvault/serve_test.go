@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -175,5 +176,35 @@ func TestServeUsage(t *testing.T) {
 				t.Fatalf("exit %d (want %d): %s %s; want %q", code, tt.code, out, errs, tt.want)
 			}
 		})
+	}
+}
+
+// TestExampleConfig checks that the repository's fleetvault.yaml loads and
+// documents every serve key, with the flags' defaults.
+func TestExampleConfig(t *testing.T) {
+	a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
+	cmd := newServeCommand(a)
+	a.v.SetConfigFile("../../fleetvault.yaml")
+	if err := a.v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := serveConfig(a, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range serveKeys {
+		t.Run(k.key, func(t *testing.T) {
+			if !v.InConfig(k.key) {
+				t.Fatalf("fleetvault.yaml does not document %s", k.key)
+			}
+			if got, want := v.GetString(k.key), cmd.Flags().Lookup(k.flag).DefValue; got != want {
+				t.Fatalf("%s = %q in fleetvault.yaml, the flag's default is %q", k.key, got, want)
+			}
+		})
+	}
+	for _, k := range []string{"log.level", "log.format"} {
+		if !v.InConfig(k) {
+			t.Errorf("fleetvault.yaml does not document %s", k)
+		}
 	}
 }
