@@ -6,7 +6,7 @@ import (
 )
 
 func TestBenchCatalog(t *testing.T) {
-	code, out, errs := runCLI(t, "bench", "catalog", "--records", "3000", "--batch", "1000", "--queries", "20", "--json")
+	code, out, errs := runFV(t, "bench", "catalog", "--records", "3000", "--batch", "1000", "--queries", "20", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -19,7 +19,7 @@ func TestBenchCatalog(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Records != 3000 || res.Latest.P99 <= 0 {
 		t.Fatalf("output %q: %v", out, err)
 	}
-	if code, _, _ := runCLI(t, "bench", "catalog", "--records", "0"); code != exitUsage {
+	if code, _, _ := runFV(t, "bench", "catalog", "--records", "0"); code != exitUsage {
 		t.Fatalf("--records 0: exit %d, want %d", code, exitUsage)
 	}
 }

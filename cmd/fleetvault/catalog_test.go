@@ -54,7 +54,7 @@ func TestCatalogList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := runCLI(t, append([]string{"catalog", "list", "--json", "--mbr", mbr}, tt.args...)...)
+			code, out, errs := runFV(t, append([]string{"catalog", "list", "--json", "--mbr", mbr}, tt.args...)...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d: %s", code, tt.code, errs)
 			}
@@ -76,20 +76,20 @@ func TestCatalogList(t *testing.T) {
 func TestCatalogPrune(t *testing.T) {
 	mbr := initInstall(t)
 	addPieces(t, mbr)
-	code, out, errs := runCLI(t, "catalog", "prune", "--dry-run", "--client", "home1", "--keep-last", "1", "--mbr", mbr)
+	code, out, errs := runFV(t, "catalog", "prune", "--dry-run", "--client", "home1", "--keep-last", "1", "--mbr", mbr)
 	if code != 0 || !strings.Contains(out, "would remove 3 piece(s)") {
 		t.Fatalf("dry run: %d %q %q", code, out, errs)
 	}
-	code, out, errs = runCLI(t, "catalog", "prune", "--group", "North Device Backup", "--keep-last", "2", "--save", "--mbr", mbr)
+	code, out, errs = runFV(t, "catalog", "prune", "--group", "North Device Backup", "--keep-last", "2", "--save", "--mbr", mbr)
 	if code != 0 || !strings.Contains(out, "removed 6 piece(s), kept 6") {
 		t.Fatalf("prune: %d %q %q", code, out, errs)
 	}
 	// The saved rule applies on the next run: nothing more to do.
-	code, out, _ = runCLI(t, "catalog", "prune", "--mbr", mbr)
+	code, out, _ = runFV(t, "catalog", "prune", "--mbr", mbr)
 	if code != 0 || !strings.Contains(out, "removed 0 piece(s), kept 6") {
 		t.Fatalf("second prune: %d %q", code, out)
 	}
-	if code, out, errs := runCLI(t, "check", "--read-data", "--mbr", mbr); code != 0 {
+	if code, out, errs := runFV(t, "check", "--read-data", "--mbr", mbr); code != 0 {
 		t.Fatalf("check after prune: %s %s", out, errs)
 	}
 }
@@ -100,15 +100,15 @@ func TestCatalogExportImport(t *testing.T) {
 			src := initInstall(t)
 			addPieces(t, src)
 			file := filepath.Join(t.TempDir(), "export."+format)
-			if code, out, errs := runCLI(t, "catalog", "export", "--format", format, "--output", file, "--mbr", src); code != 0 {
+			if code, out, errs := runFV(t, "catalog", "export", "--format", format, "--output", file, "--mbr", src); code != 0 {
 				t.Fatalf("export: %s %s", out, errs)
 			}
 			dst := initInstall(t)
-			if code, out, errs := runCLI(t, "catalog", "import", "--format", format, file, "--mbr", dst); code != 0 {
+			if code, out, errs := runFV(t, "catalog", "import", "--format", format, file, "--mbr", dst); code != 0 {
 				t.Fatalf("import: %s %s", out, errs)
 			}
-			_, a, _ := runCLI(t, "catalog", "list", "--json", "--limit", "0", "--mbr", src)
-			_, b, _ := runCLI(t, "catalog", "list", "--json", "--limit", "0", "--mbr", dst)
+			_, a, _ := runFV(t, "catalog", "list", "--json", "--limit", "0", "--mbr", src)
+			_, b, _ := runFV(t, "catalog", "list", "--json", "--limit", "0", "--mbr", dst)
 			if a != b || strings.Count(a, "\n") != 12 {
 				t.Fatalf("imported catalog differs:\n%s\n%s", a, b)
 			}
@@ -120,13 +120,13 @@ func TestInstall(t *testing.T) {
 	mbr := initInstall(t)
 	addPieces(t, mbr)
 	cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
-	code, out, errs := runCLI(t, "install", "--mbr", mbr, "--site-address", "10.50.4.1", "--write-config", cfg)
+	code, out, errs := runFV(t, "install", "--mbr", mbr, "--site-address", "10.50.4.1", "--write-config", cfg)
 	if code != 0 || !strings.Contains(out, "12 pieces") || !strings.Contains(out, "DR mode") {
 		t.Fatalf("install: %d %q %q", code, out, errs)
 	}
 	// Later commands find the installation through the written configuration.
 	t.Setenv("FLEETVAULT_MBR", "")
-	code, out, errs = runCLI(t, "--config", cfg, "catalog", "list", "--client", "home1")
+	code, out, errs = runFV(t, "--config", cfg, "catalog", "list", "--client", "home1")
 	if code != 0 || strings.Count(out, "home1") != 4 {
 		t.Fatalf("list via config: %d %q %q", code, out, errs)
 	}
@@ -136,7 +136,7 @@ func TestCatalogListFromEnv(t *testing.T) {
 	mbr := initInstall(t)
 	addPieces(t, mbr)
 	t.Setenv("FLEETVAULT_MBR", mbr)
-	code, out, errs := runCLI(t, "catalog", "list", "--client", "home3")
+	code, out, errs := runFV(t, "catalog", "list", "--client", "home3")
 	if code != 0 || strings.Count(out, "home3") != 4 {
 		t.Fatalf("list with FLEETVAULT_MBR: %d %q %q", code, out, errs)
 	}

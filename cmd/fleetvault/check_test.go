@@ -33,7 +33,7 @@ func TestCheck(t *testing.T) {
 			mbr := initInstall(t)
 			addPieces(t, mbr)
 			tt.damage(t, filepath.Dir(mbr))
-			code, out, errs := runCLI(t, "check", "--read-data", "--mbr", mbr)
+			code, out, errs := runFV(t, "check", "--read-data", "--mbr", mbr)
 			if code != tt.code || !strings.Contains(out+errs, tt.output) {
 				t.Fatalf("exit %d (want %d), output %q %q, want %q", code, tt.code, out, errs, tt.output)
 			}
@@ -41,7 +41,7 @@ func TestCheck(t *testing.T) {
 	}
 	t.Run("no mbr", func(t *testing.T) {
 		t.Setenv("FLEETVAULT_MBR", "")
-		if code, _, errs := runCLI(t, "check"); code != exitUsage || !strings.Contains(errs, "--mbr") {
+		if code, _, errs := runFV(t, "check"); code != exitUsage || !strings.Contains(errs, "--mbr") {
 			t.Fatalf("exit %d, %q", code, errs)
 		}
 	})

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// runCLI runs fleetvault with args and returns its exit code and output.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
+// runFV runs fleetvault with args and returns its exit code and output.
+func runFV(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)
@@ -19,7 +19,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 func initInstall(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fv")
-	code, out, errs := runCLI(t, "init", "--dir", dir, "--server", "10.10.11.1", "--dr-server", "10.50.4.1")
+	code, out, errs := runFV(t, "init", "--dir", dir, "--server", "10.10.11.1", "--dr-server", "10.50.4.1")
 	if code != 0 {
 		t.Fatalf("init: %d %s %s", code, out, errs)
 	}
@@ -39,7 +39,7 @@ func TestInit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := runCLI(t, tt.args(t.TempDir())...)
+			code, out, errs := runFV(t, tt.args(t.TempDir())...)
 			if code != tt.code || !strings.Contains(out+errs, tt.output) {
 				t.Fatalf("exit %d (want %d), output %q %q, want %q", code, tt.code, out, errs, tt.output)
 			}
