@@ -25,9 +25,14 @@
 // group-committed (bbolt's DB.Batch). Nothing Ingest returns is lost by a
 // crash after it returned.
 //
-// Queries use secondary index buckets: by client and time (Latest), by backup
-// group and client (Candidates), by tag key=value within a backup group, and by
-// time. Each is a cursor seek, independent of the catalog's size.
+// Each client's pieces form a chain, newest first (idx/latest holds the
+// head, each record the key of the client's next older piece); backup groups
+// and tag key=value pairs are indexed per client. Latest is one lookup;
+// Candidates (the newest piece per client of a backup group) and Pieces by
+// group or tag merge the chains of the clients found in those indexes, newest
+// first. A batch of backups of many clients appends records and touches one
+// small entry per client, so ingest stays fast as the catalog grows; see
+// docs/BENCHMARKS.md for a 1,000,000-piece catalog.
 //
 // The resource database holds devices (clients, with domain, category, owner,
 // catalog name, identifier and broker credentials), groups (device groups and
@@ -44,6 +49,15 @@
 // bbolt allows one writer process per file: while one process has an
 // installation open for writing, another Open waits Options.LockTimeout and
 // then fails; read-only opens share the file with each other only.
+//
+// Ingest goes through bbolt's DB.Batch, which waits up to DB.MaxBatchDelay
+// (10 ms) for other callers to share the commit: call it with many pieces at
+// once rather than one at a time. With several catalogs in the MBR, Ingest
+// commits each catalog's share separately.
+//
+// Import reads the whole export into memory before writing it (Export
+// streams). Restores without a device or job filter come newest recorded
+// first.
 //
 // Times are stored in UTC with nanosecond precision; the location of a
 // time.Time given to Ingest is not kept.
