@@ -47,6 +47,7 @@ func TestVerify(t *testing.T) {
 		{"clean", func(*testing.T, string, Piece) {}, true, ""},
 		{"flipped content byte", flipContent, true, "content"},
 		{"flipped page byte", flipPage, false, "catalog.db"},
+		{"flipped record byte", flipRecord, false, "checksum mismatch"},
 		{"truncated file", truncate, false, "truncated"},
 		{"garbage file", func(t *testing.T, p string, _ Piece) { writeFile(t, p, []byte("not a database")) }, false, "too short"},
 	}
@@ -109,6 +110,20 @@ func flipPage(t *testing.T, dbPath string, _ Piece) {
 	ps := os.Getpagesize()
 	start := i / ps * ps
 	data[start+8] ^= 0xff // page flags
+	writeFile(t, dbPath, data)
+}
+
+// flipRecord changes one byte inside a stored record's text.
+func flipRecord(t *testing.T, dbPath string, _ Piece) {
+	data, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("MARKER-RECORD"))
+	if i < 0 {
+		t.Fatal("marker not in file")
+	}
+	data[i+3] ^= 0x01
 	writeFile(t, dbPath, data)
 }
 

@@ -45,7 +45,7 @@ type hit struct {
 // It walks the most selective index: client, tag (within a group when one is
 // given), group, or time.
 func (c *Catalog) Pieces(q Query) ([]Piece, error) {
-	if (q.TagKey == "") != (q.TagValue == "") && q.TagKey == "" {
+	if q.TagValue != "" && q.TagKey == "" {
 		return nil, fmt.Errorf("catalog: query: %w: a tag value needs a tag key", ErrInvalid)
 	}
 	var all []Piece

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"time"
 
 	"github.com/fleetvault/fleetvault/catalog/dedupe"
@@ -73,8 +74,10 @@ func (r record) encode() []byte {
 	for _, k := range sortedKeys(r.Optional) {
 		b = appendString(appendString(b, k), r.Optional[k])
 	}
-	return b
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
@@ -137,8 +140,16 @@ func (d *recordReader) count(what string) int {
 }
 
 func decodeRecord(b []byte) (record, error) {
-	if len(b) == 0 || b[0] != recordVersion {
-		return record{}, fmt.Errorf("%w: %w: unknown record version", ErrCorrupt, errRecord)
+	if len(b) < 5 {
+		return record{}, fmt.Errorf("%w: %w: %d bytes is too short", ErrCorrupt, errRecord, len(b))
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return record{}, fmt.Errorf("%w: %w: checksum mismatch", ErrCorrupt, errRecord)
+	}
+	b = body
+	if b[0] != recordVersion {
+		return record{}, fmt.Errorf("%w: %w: unknown record version %d", ErrCorrupt, errRecord, b[0])
 	}
 	d := &recordReader{b: b[1:]}
 	var r record

@@ -1,7 +1,9 @@
 package catalog
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"reflect"
 	"testing"
 
@@ -35,10 +37,11 @@ func TestRecordDamaged(t *testing.T) {
 		b    []byte
 	}{
 		{"empty", nil},
-		{"bad version", append([]byte{9}, good[1:]...)},
-		{"truncated", good[:len(good)-3]},
-		{"trailing", append(append([]byte(nil), good...), 0)},
-		{"huge length", []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"bad version", withCRC(append([]byte{9}, good[1:len(good)-4]...))},
+		{"flipped bit", flip(good, 3)},
+		{"truncated", withCRC(good[:len(good)-7])},
+		{"trailing", withCRC(append(append([]byte(nil), good[:len(good)-4]...), 0))},
+		{"huge length", withCRC([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +55,7 @@ func TestRecordDamaged(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(record{Client: "home1", Name: "settings", Tag: tagmatch.Tag{{Key: "k", Value: "v"}}, Optional: map[string]string{"x": "y"}}.encode())
 	f.Add([]byte{1})
+	f.Add(withCRC([]byte{1, 1, 'c', 1, 'n', 0, 0, 0, 0, 0, 0, 0, 0}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
@@ -62,4 +66,14 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("re-encoding a decoded record changes it: %+v vs %+v (%v)", again, r, err)
 		}
 	})
+}
+
+func withCRC(b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(append([]byte(nil), b...), crc32.Checksum(b, castagnoli))
+}
+
+func flip(b []byte, i int) []byte {
+	b = append([]byte(nil), b...)
+	b[i] ^= 0x10
+	return b
 }
