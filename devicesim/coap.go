@@ -20,11 +20,12 @@ type coapLink struct {
 	d    *Device
 	addr *net.UDPAddr
 
-	mu      sync.Mutex
-	conn    *net.UDPConn // bound, not yet served (offline, late, dropping devices)
-	srv     *coap.Server
-	serving bool
-	closed  bool
+	mu             sync.Mutex
+	conn           *net.UDPConn // bound, not yet served (offline, late, dropping devices)
+	srv            *coap.Server
+	answeredBefore uint64 // by servers closed by reboots
+	serving        bool
+	closed         bool
 }
 
 var _ link = (*coapLink)(nil)
@@ -83,6 +84,10 @@ func (l *coapLink) reboot() {
 	l.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		st := srv.Stats()
+		l.mu.Lock()
+		l.answeredBefore += st.Answered + st.Refused
+		l.mu.Unlock()
 	}
 	if wasServing {
 		l.f.online.Add(-1)
@@ -133,4 +138,16 @@ func (l *coapLink) close() {
 	if conn != nil {
 		conn.Close()
 	}
+}
+
+// answered counts the answers the device's servers sent.
+func (l *coapLink) answered() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.answeredBefore
+	if l.srv != nil {
+		st := l.srv.Stats()
+		n += st.Answered + st.Refused
+	}
+	return n
 }

@@ -265,14 +265,14 @@ func (f *Fleet) WaitOnline(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st := f.Stats()
-		if st.Online+st.Offline+st.Waiting >= st.Devices {
+		online, offline, waiting := f.online.Load(), f.offline.Load(), f.waiting.Load()
+		if int(online+offline+waiting) >= len(f.devs) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("devicesim: %d of %d devices online (%d offline, %d waiting): %w",
-				st.Online, st.Devices, st.Offline, st.Waiting, ctx.Err())
+				online, len(f.devs), offline, waiting, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -301,11 +301,20 @@ func (f *Fleet) Spec() *Spec { return f.spec }
 // Seed returns the seed the fleet was made with.
 func (f *Fleet) Seed() uint64 { return f.seed }
 
-// Stats returns the fleet's counters.
+// Stats returns the fleet's counters. For CoAP devices, whose answers
+// agent/coap's server sends, Answered is read from every device's server.
 func (f *Fleet) Stats() Stats {
+	answered := f.answered.Load()
+	if f.group != nil {
+		for _, l := range f.links {
+			if c, ok := l.(*coapLink); ok {
+				answered += c.answered()
+			}
+		}
+	}
 	return Stats{
 		Devices: len(f.devs), Online: int(f.online.Load()), Offline: int(f.offline.Load()), Waiting: int(f.waiting.Load()),
-		Requests: f.requests.Load(), Answered: f.answered.Load(), Ignored: f.ignored.Load(),
+		Requests: f.requests.Load(), Answered: answered, Ignored: f.ignored.Load(),
 		Writes: f.writes.Load(), Reboots: f.reboots.Load(),
 		Connects: f.connects.Load(), ConnectErrors: f.connectErrors.Load(),
 	}

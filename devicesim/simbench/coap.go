@@ -16,6 +16,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
@@ -23,9 +24,10 @@ import (
 	udpserver "github.com/plgd-dev/go-coap/v3/udp/server"
 )
 
-// echoFleet is devices minimal CoAP endpoints on go-coap, as agent/coap's
-// device server is, that answer any request with an empty Response carrying
-// the request's correlation id: no Handler, no Device.
+// echoFleet is minimal CoAP endpoints on go-coap with the options of
+// agent/coap's device server (blockwise on, a shared timer and message pool),
+// that answer any request with an empty Response carrying the request's
+// correlation id: no resource routing, no Handler, no Device.
 type echoFleet struct {
 	stop    chan struct{}
 	servers []*udpserver.Server
@@ -50,6 +52,7 @@ func startCoAPEcho(devices int, host string) (*echoFleet, error) {
 				echo(w, r, dev)
 			})),
 			options.WithMaxMessageSize(coap.DefaultMaxDatagram),
+			options.WithBlockwise(true, blockwise.SZX1024, 10*time.Second), // as agent/coap's device server
 			options.WithPeriodicRunner(runner),
 			options.WithMessagePool(msgs),
 			options.WithInactivityMonitor(30*time.Second, func(cc *udpclient.Conn) { _ = cc.Close() }),
