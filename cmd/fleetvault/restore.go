@@ -45,7 +45,7 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 		Example: `  fleetvault restore --from "Backup Group for Reference IoT from model House" --to "Backup Group of Devices"
   fleetvault restore --from models --to homes --dry-run
   fleetvault restore --from models --to homes --canary 10 --wave-size 200 --rate 50 --max-failures 5% --min-failures 3
-  fleetvault restore --from offices --to emea --policy 'require manufacturer, model; prefer zone' --detach --json`,
+  fleetvault restore --from offices --to emea --policy 'equal(manufacturer, model, zone), firmware >= 2.1' --detach --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			nj, err := restoreJob(a)
@@ -64,7 +64,7 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 	f := c.Flags()
 	f.String("from", "", "the backup group to restore from (required)")
 	f.String("to", "", "the device group to restore to (required)")
-	f.String("policy", "", "tag match policy, e.g. 'require manufacturer, model; prefer zone' (default: the server's)")
+	f.String("policy", "", "tag match policy, e.g. 'equal(manufacturer, model, zone), firmware >= 2.1' (default: the server's)")
 	f.Bool("dry-run", false, "probe and match only: show what would be written, write nothing")
 	addRolloutFlags(f, true)
 	addJobOutputFlags(f)
@@ -172,7 +172,7 @@ func parseShare(s string) (float64, error) {
 	if pct {
 		f /= 100
 	}
-	if f < 0 || f > 1 {
+	if !(f >= 0 && f <= 1) {
 		return 0, fmt.Errorf("%q is not a share from 0 to 1 (0%% to 100%%)", s)
 	}
 	return f, nil
