@@ -204,6 +204,7 @@ func parseTokenFile(b []byte, path string) (tokenFile, error) {
 		return tokenFile{}, fmt.Errorf("token file %s: version %d is not supported (want 1)", path, f.Version)
 	}
 	for i, ti := range f.Tokens {
+		f.Tokens[i].Hash = strings.ToLower(ti.Hash)
 		if ti.Name == "" {
 			return tokenFile{}, fmt.Errorf("token file %s: token %d has no name", path, i+1)
 		}
