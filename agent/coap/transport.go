@@ -3,12 +3,13 @@ package coap
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,66 +68,67 @@ type TransportOptions struct {
 
 // TransportStats counts the transport's exchanges.
 type TransportStats struct {
-	Requests  uint64 // exchanges started
-	Timeouts  uint64 // ended with ErrTimeout
-	Failures  uint64 // ended with another error (unreachable, malformed answer)
-	Peers     int    // devices with exchange state now
-	Evictions uint64 // peers forgotten to stay under MaxPeers
-	Dropped   uint64 // blocks dropped past the message limit
-	Malformed uint64 // datagrams or exchanges the CoAP layer failed on
+	Requests    uint64 // exchanges started
+	Timeouts    uint64 // ended with ErrTimeout
+	Failures    uint64 // ended with another error (unreachable, malformed answer)
+	Peers       int    // devices with exchange state now
+	Evictions   uint64 // peers forgotten to stay under MaxPeers
+	Dropped     uint64 // blocks dropped past the message limit
+	Malformed   uint64 // datagrams or exchanges the CoAP layer failed on
+	Retransmits uint64 // requests sent again for want of an answer (lean path)
+	Blockwise   uint64 // exchanges carried blockwise by go-coap
 }
 
 // Transport is the server side of the protocol over CoAP. One UDP socket
-// carries the exchanges with every device: go-coap's UDP server demultiplexes
-// answers by peer address, and each peer's exchange state (message ids,
-// tokens, blockwise transfers) lives only while the peer is in use.
+// carries the exchanges with every device, one goroutine reads it and hands
+// each answer to the exchange waiting for it; each device's exchange state
+// (message ids, the exchange outstanding) lives only while the device is in
+// use. Requests or answers that need more than one block travel blockwise
+// through go-coap, from a second socket (doc.go, "Server side").
 type Transport struct {
-	srv    *udpserver.Server
-	conn   *net.UDPConn
-	log    *slog.Logger
-	opts   TransportOptions
-	prefix string
-	seq    atomic.Uint64
-	served chan error
-	stop   chan struct{} // stops the housekeeping timer
-	closed atomic.Bool
+	conn     *net.UDPConn // the lean path's socket
+	srv      *udpserver.Server
+	bwConn   *net.UDPConn // go-coap's socket, for blockwise transfers
+	log      *slog.Logger
+	opts     TransportOptions
+	prefix   string
+	seq      atomic.Uint64
+	served   chan error
+	readDone chan struct{}
+	done     chan struct{} // closed by Close: ends exchanges and housekeeping
+	stop     chan struct{} // stops go-coap's housekeeping timer
+	closed   atomic.Bool
 
-	mu    sync.Mutex
-	peers map[string]*peer // by host:port as the identifier gives it
+	mu    sync.RWMutex
+	peers map[netip.AddrPort]*peer
 
-	requests, timeouts, failures, evictions, dropped, malformed atomic.Uint64
-}
-
-// peer is one device's exchange state.
-type peer struct {
-	cc       *udpclient.Conn
-	inflight int
-	lastUsed time.Time
+	requests, timeouts, failures, evictions, dropped, malformed, retransmits, blockwise atomic.Uint64
 }
 
 var _ agent.Transport = (*Transport)(nil)
 
-// NewTransport binds the transport's socket and starts reading it.
+// NewTransport binds the transport's sockets and starts reading them.
 func NewTransport(opts TransportOptions) (*Transport, error) {
 	opts = withDefaults(opts)
 	la, err := net.ResolveUDPAddr("udp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("coap: transport: listen %s: %w", opts.Listen, err)
 	}
-	conn, err := net.ListenUDP("udp", la)
+	conn, err := listenDeep(la)
 	if err != nil {
 		return nil, fmt.Errorf("coap: transport: listen %s: %w", opts.Listen, err)
 	}
-	// Answers from thousands of devices arrive on this one socket: a deep
-	// receive buffer keeps bursts from being dropped (and retransmitted 2 s
-	// later). The kernel caps it at net.core.rmem_max.
-	_ = conn.SetReadBuffer(socketBuffer)
-	_ = conn.SetWriteBuffer(socketBuffer)
+	bwConn, err := listenDeep(&net.UDPAddr{IP: la.IP, Zone: la.Zone})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("coap: transport: listen %s for blockwise transfers: %w", la.IP, err)
+	}
 	var id [6]byte
-	_, _ = rand.Read(id[:])
+	_, _ = crand.Read(id[:])
 	t := &Transport{
-		conn: conn, log: opts.Logger, opts: opts, prefix: hex.EncodeToString(id[:]) + "-",
-		served: make(chan error, 1), stop: make(chan struct{}), peers: make(map[string]*peer),
+		conn: conn, bwConn: bwConn, log: opts.Logger, opts: opts, prefix: hex.EncodeToString(id[:]) + "-",
+		served: make(chan error, 1), readDone: make(chan struct{}), done: make(chan struct{}), stop: make(chan struct{}),
+		peers: make(map[netip.AddrPort]*peer),
 	}
 	// go-coap calls the periodic runner once Serve has taken the socket: that
 	// is when NewConn starts to work.
@@ -144,17 +146,34 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 		options.WithTransmission(1, opts.AckTimeout, uint32(opts.MaxRetransmit)),
 		options.WithInactivityMonitor(opts.IdleTimeout, func(cc *udpclient.Conn) { _ = cc.Close() }),
 		options.WithRequestMonitor(udpclient.RequestMonitorFunc(t.monitor)),
-		options.WithMessagePool(pool.New(4096, 2048)),
+		options.WithMessagePool(pool.New(256, 2048)),
 	)
-	go func() { t.served <- t.srv.Serve(coapnet.NewUDPConn("udp", conn)) }()
+	go func() { t.served <- t.srv.Serve(coapnet.NewUDPConn("udp", bwConn)) }()
 	select {
 	case <-started:
 	case err := <-t.served:
 		close(t.stop)
 		_ = conn.Close()
-		return nil, fmt.Errorf("coap: transport: serve %s: %w", conn.LocalAddr(), err)
+		_ = bwConn.Close()
+		return nil, fmt.Errorf("coap: transport: serve %s: %w", bwConn.LocalAddr(), err)
 	}
+	go t.readLoop()
+	go t.housekeep()
 	return t, nil
+}
+
+// listenDeep binds a UDP socket with deep kernel buffers: answers from
+// thousands of devices arrive on it, and a burst that overflows the buffer
+// is dropped and retransmitted seconds later. The kernel caps the buffers at
+// net.core.rmem_max and wmem_max.
+func listenDeep(la *net.UDPAddr) (*net.UDPConn, error) {
+	conn, err := net.ListenUDP("udp", la)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetReadBuffer(socketBuffer)
+	_ = conn.SetWriteBuffer(socketBuffer)
+	return conn, nil
 }
 
 func withDefaults(o TransportOptions) TransportOptions {
@@ -187,12 +206,13 @@ func (t *Transport) Addr() net.Addr { return t.conn.LocalAddr() }
 
 // Stats returns the transport's counters.
 func (t *Transport) Stats() TransportStats {
-	t.mu.Lock()
+	t.mu.RLock()
 	n := len(t.peers)
-	t.mu.Unlock()
+	t.mu.RUnlock()
 	return TransportStats{
 		Requests: t.requests.Load(), Timeouts: t.timeouts.Load(), Failures: t.failures.Load(), Peers: n,
 		Evictions: t.evictions.Load(), Dropped: t.dropped.Load(), Malformed: t.malformed.Load(),
+		Retransmits: t.retransmits.Load(), Blockwise: t.blockwise.Load(),
 	}
 }
 
@@ -201,12 +221,15 @@ func (t *Transport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
-	t.srv.Stop()
+	close(t.done)
 	_ = t.conn.Close()
+	<-t.readDone
+	t.srv.Stop()
+	_ = t.bwConn.Close()
 	<-t.served
 	close(t.stop)
 	t.mu.Lock()
-	t.peers = make(map[string]*peer)
+	t.peers = make(map[netip.AddrPort]*peer)
 	t.mu.Unlock()
 	return nil
 }
@@ -256,38 +279,68 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 }
 
 func (t *Transport) exchange(ctx context.Context, target identifiers.ID, req *agent.Request) (*agent.Response, error) {
-	rt := routeFor(target)
-	hostPort := hostPortOf(target)
-	cc, release, err := t.peer(hostPort)
+	addr, err := resolve(target)
 	if err != nil {
 		return nil, fmt.Errorf("coap: %s: %w", target, err)
 	}
-	defer release()
-
-	var m *pool.Message
+	p, done := t.use(addr)
+	defer done()
+	rt := routeFor(target)
+	fr := fastRequest{code: rt.method, path: rt.path}
 	if rt.method == codes.GET {
-		q, qerr := encodeQuery(req)
-		if qerr != nil {
-			return nil, fmt.Errorf("coap: %s: %w", target, qerr)
+		if fr.query, err = encodeQuery(req); err != nil {
+			return nil, fmt.Errorf("coap: %s: %w", target, err)
 		}
-		opts := make([]message.Option, len(q))
-		for i, s := range q {
+	} else {
+		if fr.body, err = agent.EncodeRequest(req); err != nil {
+			return nil, fmt.Errorf("coap: %s: encode request: %w", target, err)
+		}
+		if len(fr.body) > agent.MaxMessageBytes {
+			return nil, fmt.Errorf("coap: %s: request of %d bytes exceeds %d", target, len(fr.body), agent.MaxMessageBytes)
+		}
+	}
+	if len(fr.body) <= fastMaxBody {
+		a, err := t.fastExchange(ctx, p, &fr)
+		if err != nil {
+			return nil, t.exchangeError(ctx, target, err)
+		}
+		if !a.block {
+			if a.cf >= 0 && a.cf != int(message.AppCBOR) {
+				return nil, fmt.Errorf("coap: %s answered %v with content format %v: %w", req.Ident, a.code, a.cf, agent.ErrMalformed)
+			}
+			return checkAnswer(a.code, a.payload, req)
+		}
+		// The answer is larger than a block: ask again through go-coap,
+		// which fetches it block by block. A GET is safe to repeat and a
+		// PUT idempotent (docs/spec/agent-coap.md).
+	}
+	return t.blockwiseExchange(ctx, target, p, &fr, req)
+}
+
+// blockwiseExchange carries r through go-coap, which transfers what does not
+// fit one block blockwise (RFC 7959).
+func (t *Transport) blockwiseExchange(ctx context.Context, target identifiers.ID, p *peer, r *fastRequest, req *agent.Request) (*agent.Response, error) {
+	t.blockwise.Add(1)
+	if err := p.acquire(ctx, t.done); err != nil {
+		return nil, t.exchangeError(ctx, target, err)
+	}
+	defer p.release()
+	cc, err := t.conn2(p)
+	if err != nil {
+		return nil, fmt.Errorf("coap: %s: %w", target, err)
+	}
+	var m *pool.Message
+	switch r.code {
+	case codes.GET:
+		opts := make([]message.Option, len(r.query))
+		for i, s := range r.query {
 			opts[i] = message.Option{ID: message.URIQuery, Value: []byte(s)}
 		}
-		m, err = cc.Get(ctx, rt.path, opts...)
-	} else {
-		body, eerr := agent.EncodeRequest(req)
-		if eerr != nil {
-			return nil, fmt.Errorf("coap: %s: encode request: %w", target, eerr)
-		}
-		if len(body) > agent.MaxMessageBytes {
-			return nil, fmt.Errorf("coap: %s: request of %d bytes exceeds %d", target, len(body), agent.MaxMessageBytes)
-		}
-		if rt.method == codes.PUT {
-			m, err = cc.Put(ctx, rt.path, message.AppCBOR, bytes.NewReader(body))
-		} else {
-			m, err = cc.Post(ctx, rt.path, message.AppCBOR, bytes.NewReader(body))
-		}
+		m, err = cc.Get(ctx, r.path, opts...)
+	case codes.PUT:
+		m, err = cc.Put(ctx, r.path, message.AppCBOR, bytes.NewReader(r.body))
+	default:
+		m, err = cc.Post(ctx, r.path, message.AppCBOR, bytes.NewReader(r.body))
 	}
 	if err != nil {
 		return nil, t.exchangeError(ctx, target, err)
@@ -296,16 +349,35 @@ func (t *Transport) exchange(ctx context.Context, target identifiers.ID, req *ag
 	return decodeAnswer(m, req)
 }
 
+// conn2 returns the peer's go-coap connection, opening it on first use or
+// after go-coap closed it for inactivity.
+func (t *Transport) conn2(p *peer) (*udpclient.Conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cc != nil && p.cc.Context().Err() == nil {
+		return p.cc, nil
+	}
+	cc, err := t.srv.NewConn(net.UDPAddrFromAddrPort(p.addr))
+	if err != nil {
+		if t.closed.Load() {
+			return nil, agent.ErrClosed
+		}
+		return nil, fmt.Errorf("open blockwise exchange with %v: %w", p.addr, err)
+	}
+	p.cc = cc
+	return cc, nil
+}
+
 // exchangeError maps what went wrong to the agent's errors.
 func (t *Transport) exchangeError(ctx context.Context, target identifiers.ID, err error) error {
 	switch {
-	case t.closed.Load():
+	case t.closed.Load() || errors.Is(err, agent.ErrClosed):
 		return fmt.Errorf("coap: %s: %w", target, agent.ErrClosed)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("coap: %s: %w", target, agent.ErrTimeout)
 	case ctx.Err() != nil:
 		return fmt.Errorf("coap: %s: %w", target, ctx.Err())
-	case isUnreachable(err):
+	case isUnreachable(err) || errors.Is(err, errReset) || errors.Is(err, errNoAck):
 		return fmt.Errorf("coap: %s: %w: %v", target, agent.ErrUnreachable, err)
 	}
 	return fmt.Errorf("coap: %s: %w", target, err)
@@ -358,83 +430,4 @@ func hostPortOf(id identifiers.ID) string {
 		port = DefaultPort
 	}
 	return net.JoinHostPort(id.Address, strconv.Itoa(port))
-}
-
-// peer returns the exchange state for hostPort, creating it (and forgetting
-// the least recently used idle peer when over MaxPeers). release must be
-// called when the exchange ends.
-func (t *Transport) peer(hostPort string) (*udpclient.Conn, func(), error) {
-	t.mu.Lock()
-	p := t.peers[hostPort]
-	if p != nil && p.cc.Context().Err() != nil {
-		delete(t.peers, hostPort) // closed for inactivity
-		p = nil
-	}
-	if p == nil {
-		t.mu.Unlock()
-		cc, err := t.dial(hostPort)
-		if err != nil {
-			return nil, nil, err
-		}
-		t.mu.Lock()
-		if q := t.peers[hostPort]; q != nil && q.cc == cc {
-			p = q
-		} else {
-			t.evictLocked()
-			p = &peer{cc: cc}
-			t.peers[hostPort] = p
-		}
-	}
-	p.inflight++
-	p.lastUsed = time.Now()
-	t.mu.Unlock()
-	return p.cc, func() {
-		t.mu.Lock()
-		p.inflight--
-		t.mu.Unlock()
-	}, nil
-}
-
-func (t *Transport) dial(hostPort string) (*udpclient.Conn, error) {
-	ra, err := net.ResolveUDPAddr("udp", hostPort)
-	if err != nil {
-		return nil, fmt.Errorf("%w: resolve %s: %v", agent.ErrUnreachable, hostPort, err)
-	}
-	cc, err := t.srv.NewConn(ra)
-	if err != nil {
-		if t.closed.Load() {
-			return nil, agent.ErrClosed
-		}
-		return nil, fmt.Errorf("open exchange with %s: %w", hostPort, err)
-	}
-	return cc, nil
-}
-
-// evictLocked forgets one idle peer when the transport is at MaxPeers: the
-// least recently used of a few sampled (map order is random), as caches that
-// must not scan everything do.
-func (t *Transport) evictLocked() {
-	if len(t.peers) < t.opts.MaxPeers {
-		return
-	}
-	const sample = 16
-	var (
-		victim string
-		oldest *peer
-		seen   int
-	)
-	for k, p := range t.peers {
-		if p.inflight == 0 && (oldest == nil || p.lastUsed.Before(oldest.lastUsed)) {
-			victim, oldest = k, p
-		}
-		if seen++; seen >= sample && oldest != nil {
-			break
-		}
-	}
-	if oldest == nil {
-		return // every peer is busy: go over the bound rather than fail
-	}
-	delete(t.peers, victim)
-	t.evictions.Add(1)
-	_ = oldest.cc.Close()
 }

@@ -122,6 +122,11 @@ func TestTransportBlockwise(t *testing.T) {
 	if !bytes.Equal(resp.Settings, req.Settings) {
 		t.Fatalf("read back %d bytes, wrote %d", len(resp.Settings), len(req.Settings))
 	}
+	// The PUT went blockwise at once; the GET's answer came back as a first
+	// block on the lean path and was fetched again blockwise.
+	if st := tr.Stats(); st.Blockwise != 2 {
+		t.Errorf("stats %+v: want 2 blockwise exchanges", st)
+	}
 }
 
 func TestTransportErrors(t *testing.T) {
