@@ -164,13 +164,14 @@ func (s *Server) handleStartJob(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, p)
 		return nil
 	}
-	// The job outlives the request: it runs in the engine's own context.
-	j, err := s.Engine.Start(s.api.ctx, spec)
+	// The request's context bounds only the planning; the job itself runs in
+	// the engine's context and outlives the request.
+	j, err := s.Engine.Start(r.Context(), spec)
 	if err != nil {
 		return s.jobError(err)
 	}
 	s.api.metrics.track(j)
-	s.log.Info("job started", "job", j.ID(), "kind", spec.Kind, "source", spec.Source, "target", spec.Target)
+	s.log.Debug("api: job started", "job", j.ID())
 	out, err := s.jobView(j, false)
 	if err != nil {
 		return err
@@ -399,6 +400,12 @@ func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case p, ok := <-ch:
 			if !ok {
+				if !last.State.Final() {
+					// The engine stopped (the server is shutting down) and the job
+					// stays resumable: close without an end event, so a client
+					// knows to watch again rather than think the job ended.
+					return nil
+				}
 				return writeEvent(w, fl, "end", seq, last)
 			}
 			last = p
@@ -408,6 +415,8 @@ func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request) error {
 			seq++
 		case <-r.Context().Done():
 			return nil
+		case <-s.api.ctx.Done():
+			return nil // the server is closing
 		}
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/agent/agenttest"
+	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
 )
 
@@ -361,5 +363,61 @@ func TestHealthz(t *testing.T) {
 	h, err := NewClient(e.ts.URL, "").Health(e.ctx)
 	if err != nil || h.Status != "ok" || h.Broker != e.s.BrokerURL() {
 		t.Fatalf("%+v %v", h, err)
+	}
+}
+
+// TestAPIJobResumedAfterRestart stops a server with a job running and starts
+// another on the same installation: the job is resumed and the API shows it.
+func TestAPIJobResumedAfterRestart(t *testing.T) {
+	mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() (*Server, *Client) {
+		s, err := Start(context.Background(), Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		tok, err := s.Tokens().Create(fmt.Sprintf("t%d", time.Now().UnixNano()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, NewClient("http://"+s.HTTPAddr().String(), tok)
+	}
+	s1, c1 := start()
+	ctx := context.Background()
+	if _, err := c1.AddDevices(ctx, []NewDevice{{ID: "away1", Group: "away"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	j, err := c1.StartJob(ctx, NewJob{Kind: "backup", Source: "away", Target: "never", Rollout: Rollout{Timeout: "100ms", OfflineTTL: "10m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A watcher of the events sees the stream close without an end event.
+	watched := make(chan error, 1)
+	go func() {
+		_, err := c1.WatchJob(ctx, j.ID, nil)
+		watched <- err
+	}()
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-watched:
+		if err == nil {
+			t.Fatal("WatchJob reported the end of a job that was only stopped")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the event stream stayed open after Close")
+	}
+
+	_, c2 := start()
+	got, err := c2.Job(ctx, j.ID, false)
+	if err != nil || got.State != grouprestore.JobRunning {
+		t.Fatalf("after restart: %+v %v", got, err)
+	}
+	if _, err := c2.CancelJob(ctx, j.ID); err != nil {
+		t.Fatal(err)
 	}
 }
