@@ -41,7 +41,7 @@ func newCatalogCommand(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	c.PersistentFlags().String("site-address", "", "this host's server address (equal to the MBR's dr_server means DR mode)")
-	c.AddCommand(newCatalogListCommand(a), newCatalogPruneCommand(a), newCatalogExportCommand(a), newCatalogImportCommand(a))
+	c.AddCommand(newCatalogListCommand(a), newCatalogRestoresCommand(a), newCatalogPruneCommand(a), newCatalogExportCommand(a), newCatalogImportCommand(a))
 	return c
 }
 
@@ -115,6 +115,51 @@ func runCatalogList(a *app, q catalog.Query, asJSON bool) error {
 	fmt.Fprintln(tw, "ID\tCLIENT\tNAME\tGROUP\tTIME\tSIZE\tCONTENT")
 	for _, p := range ps {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%.12s\n", p.ID, p.Client, p.Name, p.Group, p.Time.Format(time.RFC3339), p.Size, p.Ref)
+	}
+	return tw.Flush()
+}
+
+func newCatalogRestoresCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "restores [--device D] [--job J]",
+		Short: "List the restore history: what was restored to which device, when, by which job, with what outcome",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := catalog.RestoreQuery{Device: a.v.GetString("device"), Job: a.v.GetString("job"), Limit: a.v.GetInt("limit")}
+			return runCatalogRestores(a, q, a.v.GetBool("json"))
+		},
+	}
+	f := c.Flags()
+	f.String("device", "", "only this device")
+	f.String("job", "", "only this job")
+	f.Int("limit", 100, "at most this many events (0: all)")
+	f.Bool("json", false, "print JSON, one event per line")
+	return c
+}
+
+func runCatalogRestores(a *app, q catalog.RestoreQuery, asJSON bool) error {
+	c, err := openCatalog(a, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	evs, err := c.Restores(q)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		for _, e := range evs {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tDEVICE\tJOB\tPIECE\tOUTCOME\tDETAIL")
+	for _, e := range evs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Device, e.Job, e.PieceID, e.Outcome, e.Detail)
 	}
 	return tw.Flush()
 }

@@ -141,3 +141,23 @@ func TestCatalogListFromEnv(t *testing.T) {
 		t.Fatalf("list with FLEETVAULT_MBR: %d %q %q", code, out, errs)
 	}
 }
+
+func TestCatalogRestores(t *testing.T) {
+	mbr := initInstall(t)
+	c, err := catalog.Open(mbr, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.RecordRestores(context.Background(), []catalog.RestoreEvent{
+		{Device: "home1", Job: "job-1", Outcome: catalog.OutcomeRestored},
+		{Device: "home2", Job: "job-1", Outcome: catalog.OutcomeSkipped, Detail: "ambiguous: two candidates"},
+	})
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runFV(t, "catalog", "restores", "--job", "job-1", "--mbr", mbr)
+	if code != 0 || !strings.Contains(out, "ambiguous: two candidates") || !strings.Contains(out, "restored") {
+		t.Fatalf("restores: %d %q %q", code, out, errs)
+	}
+}
