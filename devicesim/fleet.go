@@ -79,6 +79,8 @@ type Fleet struct {
 	closed  bool
 	echo    atomic.Bool
 
+	warnedConnect atomic.Bool // the first connection failure is logged at warn, the rest at debug
+
 	online, offline, waiting                     atomic.Int64
 	requests, answered, ignored, writes, reboots atomic.Uint64
 	connects, connectErrors                      atomic.Uint64

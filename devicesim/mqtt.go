@@ -85,9 +85,11 @@ func (l *mqttLink) retry(err error) {
 		return
 	}
 	l.backoff = min(max(l.backoff*2, minBackoff), maxBackoff)
-	if l.backoff == minBackoff || l.backoff == maxBackoff {
-		l.f.log.Warn("devicesim: device cannot connect; retrying", "device", l.d.info.ID, "in", l.backoff, "err", err)
+	if !l.f.warnedConnect.Swap(true) {
+		l.f.log.Warn("devicesim: a device cannot connect; it and any others retry with backoff (counted in connect_errors)",
+			"device", l.d.info.ID, "err", err)
 	}
+	l.f.log.Debug("devicesim: device cannot connect; retrying", "device", l.d.info.ID, "in", l.backoff, "err", err)
 	time.AfterFunc(l.backoff, l.start)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -28,7 +29,8 @@ func ServeBroker(ctx context.Context, credentialsFile string, stdin io.Reader, o
 	if err != nil {
 		return err
 	}
-	b, err := broker.New(broker.Options{TCPAddr: "127.0.0.1:0", Credentials: creds})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := broker.New(broker.Options{TCPAddr: "127.0.0.1:0", Credentials: creds, Logger: log})
 	if err != nil {
 		return err
 	}

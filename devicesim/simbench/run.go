@@ -133,6 +133,7 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 		defer stop()
 		server.URL = url
 	}
+	defer fleet.Close() // before the broker goes: devices would try to reconnect
 	if err := fleet.SetBrokerURL(server.URL); err != nil {
 		return nil, err
 	}
