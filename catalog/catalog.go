@@ -21,6 +21,11 @@ type Options struct {
 	LockTimeout time.Duration    // how long to wait for another process's lock; 0 means 5s
 	Dedupe      dedupe.Options   // content store options
 	Now         func() time.Time // clock for retention; nil means time.Now
+	// BatchDelay is how long a batched write (Ingest, RecordRestores,
+	// PutDevices) waits for concurrent callers to share its commit: 0 means
+	// bbolt's default (10 ms); negative means none, for callers that already
+	// group their writes (the group-restore engine does).
+	BatchDelay time.Duration
 }
 
 // Catalog is an open installation: its resource database and catalogs.
@@ -69,8 +74,21 @@ func Open(mbrPath string, opts Options) (*Catalog, error) {
 		c.Close()
 		return nil, err
 	}
+	if a := opts.SiteAddress; a != "" && a != m.Server && a != m.DRServer {
+		c.log.Warn("site address is neither the MBR's server nor its dr_server: running as the local site",
+			"site_address", a, "server", m.Server, "dr_server", m.DRServer, "mbr", mbrPath)
+	}
 	c.log.Debug("catalog opened", "mbr", mbrPath, "catalogs", len(c.shards), "dr_mode", c.DRMode())
 	return c, nil
+}
+
+func (c *Catalog) setBatchDelay(db *bbolt.DB) {
+	switch d := c.opts.BatchDelay; {
+	case d < 0:
+		db.MaxBatchDelay = 0
+	case d > 0:
+		db.MaxBatchDelay = d
+	}
 }
 
 func (c *Catalog) openFiles() error {
@@ -78,6 +96,7 @@ func (c *Catalog) openFiles() error {
 	if c.res, err = openBolt(c.mbr.Path(c.mbr.Resources), c.opts.ReadOnly, c.opts.LockTimeout); err != nil {
 		return err
 	}
+	c.setBatchDelay(c.res)
 	if !c.opts.ReadOnly {
 		if err := update(c.res, "catalog: init resource database", initResources); err != nil {
 			return err
@@ -97,6 +116,7 @@ func (c *Catalog) openFiles() error {
 		if s.db, err = openBolt(s.path, c.opts.ReadOnly, c.opts.LockTimeout); err != nil {
 			return err
 		}
+		c.setBatchDelay(s.db)
 		c.shards = append(c.shards, s)
 		c.byName[name] = s
 		if !c.opts.ReadOnly {

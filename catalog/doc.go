@@ -51,7 +51,8 @@
 // then fails; read-only opens share the file with each other only.
 //
 // Ingest goes through bbolt's DB.Batch, which waits up to DB.MaxBatchDelay
-// (10 ms) for other callers to share the commit: call it with many pieces at
+// (10 ms; Options.BatchDelay changes it) for other callers to share the
+// commit: call it with many pieces at
 // once rather than one at a time. With several catalogs in the MBR, Ingest
 // commits each catalog's share separately.
 //

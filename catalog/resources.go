@@ -26,6 +26,9 @@ var (
 const (
 	RoleDevice = "device" // a client: a device whose settings are backed up
 	RoleServer = "server" // the backup server's own identity (publishes requests)
+	// RoleCatalogServer is a catalog server (the article's resource type):
+	// Catalog names the catalog it keeps, Identifier where it is.
+	RoleCatalogServer = "catalog-server"
 )
 
 // Device is a resource of type client (or server): one row of the resource

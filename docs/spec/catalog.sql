@@ -20,7 +20,7 @@ CREATE TABLE devices (
   catalog_name  TEXT NOT NULL,             -- the client's catalog; '' = default
   identifier    TEXT NOT NULL,             -- how to reach its media agent
   password_hash TEXT NOT NULL,             -- broker credential (bcrypt)
-  role          TEXT NOT NULL              -- 'device' or 'server'
+  role          TEXT NOT NULL              -- 'device', 'server' or 'catalog-server'
 );
 
 CREATE TABLE device_optional (
