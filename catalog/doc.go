@@ -52,8 +52,7 @@
 //
 // Ingest goes through bbolt's DB.Batch, which waits up to DB.MaxBatchDelay
 // (10 ms; Options.BatchDelay changes it) for other callers to share the
-// commit: call it with many pieces at
-// once rather than one at a time. With several catalogs in the MBR, Ingest
+// commit: call it with many pieces at once rather than one at a time. With several catalogs in the MBR, Ingest
 // commits each catalog's share separately.
 //
 // Import reads the whole export into memory before writing it (Export
