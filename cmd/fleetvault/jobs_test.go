@@ -129,7 +129,11 @@ func (f *fakeAPI) job(w http.ResponseWriter, r *http.Request) (server.Job, bool)
 	id := r.PathValue("id")
 	j, ok := f.jobs[id]
 	if !ok {
-		apiErr(w, http.StatusNotFound, fmt.Sprintf("no job %q; did you mean \"j-1\"?", id))
+		msg := fmt.Sprintf("no job %q; did you mean \"j-1\"?", id)
+		if id == "x" {
+			msg = "no job \"x\"; list them with GET /api/v1/jobs"
+		}
+		apiErr(w, http.StatusNotFound, msg)
 	}
 	return j, ok
 }
@@ -311,6 +315,17 @@ func TestJobsCommands(t *testing.T) {
 			t.Errorf("controls = %v", f.control)
 		}
 	})
+	t.Run("pause and resume", func(t *testing.T) {
+		for _, what := range []string{"pause", "resume"} {
+			code, out, errOut := fvRun(t, append([]string{"jobs", what, "j-1"}, flags...)...)
+			if code != exitOK || !strings.Contains(out, "restore job j-1") {
+				t.Errorf("jobs %s: exit %d\n%s%s", what, code, out, errOut)
+			}
+		}
+		if strings.Join(f.control, ",") != "cancel j-1,pause j-1,resume j-1" {
+			t.Errorf("controls = %v", f.control)
+		}
+	})
 	t.Run("show", func(t *testing.T) {
 		code, out, _ := fvRun(t, append([]string{"jobs", "show", "j-1"}, flags...)...)
 		if code != exitIncomplete || !strings.Contains(out, "1 restored, 1 skipped") {
@@ -332,6 +347,12 @@ func TestJobsCommands(t *testing.T) {
 	t.Run("unknown job suggests", func(t *testing.T) {
 		code, _, errOut := fvRun(t, append([]string{"jobs", "watch", "j-l"}, flags...)...)
 		if code != exitError || !strings.Contains(errOut, `did you mean "j-1"?`) {
+			t.Errorf("exit %d, stderr %q", code, errOut)
+		}
+	})
+	t.Run("unknown job names the command to list them", func(t *testing.T) {
+		code, _, errOut := fvRun(t, append([]string{"jobs", "show", "x"}, flags...)...)
+		if code != exitError || !strings.Contains(errOut, "list them with fleetvault jobs list") {
 			t.Errorf("exit %d, stderr %q", code, errOut)
 		}
 	})

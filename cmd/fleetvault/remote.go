@@ -98,8 +98,22 @@ func (r remote) explain(err error) error {
 		}
 		return fmt.Errorf("the server at %s refused the request: %w; %s", r.url, err, hint)
 	}
-	return fmt.Errorf("%w", err)
+	var ae *server.APIError
+	if errors.As(err, &ae) {
+		// The server names its routes; a person at the command line wants commands.
+		return &server.APIError{Status: ae.Status, Message: apiToCommands.Replace(ae.Message)}
+	}
+	return err
 }
+
+var apiToCommands = strings.NewReplacer(
+	"GET /api/v1/jobs", "fleetvault jobs list",
+	"GET /api/v1/groups", "fleetvault group list",
+	"GET /api/v1/devices", "fleetvault device list",
+	"GET /api/v1/backups", "fleetvault backups list",
+	"POST /api/v1/groups/{name}/members", "fleetvault group add",
+	"?replace=true", "--replace",
+)
 
 // needServer is the error of a command that only a server can carry out.
 func (r remote) needServer(what string, err error) error {
