@@ -81,7 +81,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.MBR == "" {
 		return nil, errors.New("no master backup record: give --mbr (or mbr: in the configuration), or create one with fleetvault init")
 	}
-	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress})
+	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1}) // the engine groups its writes
 	if err != nil {
 		return s, err
 	}

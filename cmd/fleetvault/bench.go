@@ -15,6 +15,8 @@ func newBenchCommand(a *app) *cobra.Command {
 		newBenchDedupeCommand(a),
 		newBenchCatalogCommand(a),
 		newBenchMQTTCommand(a), newBenchCoAPCommand(a),
+		newBenchRestoreCommand(a),
+		newBenchFleetChildCommand(a),
 	)
 	return c
 }

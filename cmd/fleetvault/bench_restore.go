@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetvault/fleetvault/devicesim"
+	"github.com/fleetvault/fleetvault/scenario"
+)
+
+func newBenchRestoreCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "restore --devices N --transport mqtt|coap [--json]",
+		Short: "Measure a full group restore against the transport's round-trip ceiling",
+		Long: `bench restore measures, in one run on loopback, the round-trip ceiling of the
+transport stack (MQTT: an 8-byte echo through the same embedded broker and
+device connections; CoAP: minimal go-coap endpoints, as bench coap) and then a
+full group restore (probe, match, snapshot, write, verify, journal) of N
+simulated devices, and checks every device's ground truth.
+
+The server (embedded broker, catalog, engine) runs in this process and the
+simulated devices in child processes, so neither holds both ends of every
+connection. ratio = devices_per_s / (ceiling_rt_per_s / 2): a restore is two
+round trips per device.`,
+		Example: `  fleetvault bench restore --devices 10000 --transport mqtt --json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg := scenario.BenchConfig{Devices: a.v.GetInt("devices"), Transport: a.v.GetString("transport"),
+				Concurrency: a.v.GetInt("concurrency"), Ceiling: a.v.GetDuration("ceiling"), PerChild: a.v.GetInt("per-process"), Logger: a.log,
+				Child: func(args ...string) *exec.Cmd {
+					return exec.CommandContext(cmd.Context(), exe, append([]string{"bench", "fleet-child", "--log-level", "warn"}, args...)...)
+				}}
+			if cfg.Devices < 1 {
+				return usageError{fmt.Errorf("--devices %d: give at least 1", cfg.Devices)}
+			}
+			if path := a.v.GetString("cpuprofile"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			res, err := scenario.BenchRestore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if a.v.GetBool("json") {
+				return json.NewEncoder(a.stdout).Encode(res)
+			}
+			fmt.Fprintf(a.stdout, "%d %s devices restored in %.2fs: %.0f devices/s; ceiling %.0f round trips/s; ratio %.2f\n",
+				res.Devices, res.Transport, res.Seconds, res.DevicesPerSec, res.CeilingRTPerSec, res.Ratio)
+			fmt.Fprintf(a.stdout, "outcomes %s; peak memory %.0f MiB (server %.0f, fleet %.0f in %d processes); ground-truth mismatches %d\n",
+				countsLine(res.Counts), res.PeakRSSMB, res.ServerRSSMB, res.FleetRSSMB, res.FleetProcesses, res.Mismatches)
+			if res.Mismatches > 0 {
+				return fmt.Errorf("%d devices disagree with the report", res.Mismatches)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.Int("devices", 10000, "target devices")
+	f.String("transport", "mqtt", "mqtt or coap")
+	f.Int("concurrency", 512, "devices in flight (and outstanding ceiling round trips)")
+	f.Duration("ceiling", 0, "how long to measure the ceiling (default 5s)")
+	f.Int("per-process", 15000, "simulated devices per fleet process")
+	f.Bool("json", false, "print the result as JSON")
+	f.String("cpuprofile", "", "write a CPU profile of this process (server side) to FILE")
+	return c
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// newBenchFleetChildCommand runs part of a benchmark's simulated fleet in a
+// child process; see scenario.ServeFleetChild. It is not for people.
+func newBenchFleetChildCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:    "fleet-child --fleet FILE --broker URL --devices-out FILE",
+		Short:  "Run part of a benchmark's simulated fleet (used by bench restore)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec, err := devicesim.Load(a.v.GetString("fleet"))
+			if err != nil {
+				return err
+			}
+			return scenario.ServeFleetChild(cmd.Context(), spec, a.v.GetString("broker"), a.v.GetString("devices-out"), os.Stdin, a.stdout, a.log)
+		},
+	}
+	c.Flags().String("fleet", "", "fleet file")
+	c.Flags().String("broker", "", "MQTT broker URL")
+	c.Flags().String("devices-out", "", "where to write the device list (JSON)")
+	return c
+}

@@ -1,0 +1,452 @@
+package scenario
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/broker"
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/devicesim"
+	"github.com/fleetvault/fleetvault/devicesim/simbench"
+	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/server"
+)
+
+// BenchConfig is one run of the restore benchmark.
+type BenchConfig struct {
+	Devices     int           // target devices
+	Transport   string        // devicesim.TransportMQTT or TransportCoAP
+	Concurrency int           // devices in flight, and outstanding ceiling round trips (default 512)
+	Ceiling     time.Duration // how long the ceiling is measured (default 5s)
+	PerChild    int           // devices per fleet child process (default 15,000)
+	// Child returns the command that runs a fleet child with these extra
+	// arguments (the fleetvault binary: `bench fleet-child ARGS...`).
+	Child  func(args ...string) *exec.Cmd
+	Logger *slog.Logger
+}
+
+// BenchResult is what `fleetvault bench restore --json` prints.
+type BenchResult struct {
+	Transport       string                     `json:"transport"`
+	Devices         int                        `json:"devices"`
+	Concurrency     int                        `json:"concurrency"`
+	Seconds         float64                    `json:"seconds"`
+	DevicesPerSec   float64                    `json:"devices_per_s"`
+	CeilingRTPerSec float64                    `json:"ceiling_rt_per_s"`
+	Ratio           float64                    `json:"ratio"` // devices_per_s / (ceiling / 2): a restore is two round trips
+	PeakRSSMB       float64                    `json:"peak_rss_mb"`
+	ServerRSSMB     float64                    `json:"server_peak_rss_mb"`
+	FleetRSSMB      float64                    `json:"fleet_peak_rss_mb"`
+	FleetProcesses  int                        `json:"fleet_processes"`
+	StartSeconds    float64                    `json:"fleet_start_seconds"`
+	Counts          map[grouprestore.State]int `json:"counts"`
+	Mismatches      int                        `json:"ground_truth_mismatches"`
+}
+
+// benchFleet writes a fleet file: count climate controls in zones North and
+// South, named with prefix, plus (with refs) a North and a South reference.
+func benchFleet(count int, transport, prefix string, refs bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `name: bench-%[1]s
+seed: 7
+types:
+  - name: climate
+    transport: %[2]s
+    tag: {manufacturer: Acme Corp., product: climate control, model: xyz, firmware: "2.1.0", zone: "{zone}"}
+    settings:
+      factory: {name: "{id}", mode: auto, setpoint_c: 20, schedule: {weekday: [{at: "06:30", c: 20}, {at: "22:00", c: 17}]}}
+      reference:
+        - when: {zone: North}
+          set: {mode: heat, setpoint_c: 21.5, humidity_target: 40}
+        - when: {zone: South}
+          set: {mode: cool, setpoint_c: 24, humidity_target: 55}
+groups:
+  - name: %[1]s-targets
+    sites: %[3]d
+    site: "%[1]s-{n:06}"
+    vars: {zone: {choice: [North, South]}}
+    devices: [{type: climate}]
+`, prefix, transport, count)
+	if refs {
+		for _, z := range []string{"North", "South"} {
+			fmt.Fprintf(&b, "  - {name: reference-%[1]s, reference: true, site: ref-%[1]s, vars: {zone: %[2]s}, devices: [{type: climate}]}\n", strings.ToLower(z), z)
+		}
+	}
+	return b.String()
+}
+
+// fleetChild is a running fleet child process.
+type fleetChild struct {
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	out     *bufio.Reader
+	devices []devicesim.DeviceInfo
+}
+
+func (c *fleetChild) send(cmd string) (string, error) {
+	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
+		return "", fmt.Errorf("fleet child: %s: %w", cmd, err)
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("fleet child: %s: no answer: %w", cmd, err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func (c *fleetChild) close() {
+	c.in.Close()
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// BenchRestore measures, in one run, the round-trip ceiling of the transport
+// stack and a full group restore (probe, match, snapshot, write, verify,
+// journal) of cfg.Devices simulated devices, and checks the ground truth.
+func BenchRestore(ctx context.Context, cfg BenchConfig) (res *BenchResult, err error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 512
+	}
+	if cfg.Ceiling <= 0 {
+		cfg.Ceiling = 5 * time.Second
+	}
+	if cfg.PerChild <= 0 {
+		cfg.PerChild = 15000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Transport != devicesim.TransportMQTT && cfg.Transport != devicesim.TransportCoAP {
+		return nil, fmt.Errorf("transport %q: give mqtt or coap", cfg.Transport)
+	}
+	if cfg.Transport == devicesim.TransportMQTT && cfg.Devices > fdBudget() {
+		return nil, fmt.Errorf("%d MQTT devices need %d connections in the broker's process, over this process's limit of %d open files (ulimit -n); raise the limit or measure fewer devices", cfg.Devices, cfg.Devices, fdBudget())
+	}
+	dir, err := os.MkdirTemp("", "fleetvault-bench-restore-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	mbr, err := catalog.Init(dir, catalog.InitOptions{})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.Start(ctx, server.Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+
+	children, err := startChildren(ctx, cfg, dir, srv.BrokerURL())
+	defer func() {
+		for _, c := range children {
+			c.close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	var all []devicesim.DeviceInfo
+	var targets []string
+	for _, c := range children {
+		for _, d := range c.devices {
+			if d.Reference {
+				d.Group = "reference"
+			} else {
+				d.Group, targets = "targets", append(targets, d.ID)
+			}
+			all = append(all, d)
+		}
+	}
+	if err := Provision(ctx, srv.Catalog, all); err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	for _, c := range children {
+		if ans, err := c.send("start"); err != nil || ans != "ready" {
+			return nil, fmt.Errorf("fleet child did not come online: %q %v", ans, err)
+		}
+	}
+	res = &BenchResult{Transport: cfg.Transport, Devices: len(targets), Concurrency: cfg.Concurrency, FleetProcesses: len(children),
+		StartSeconds: time.Since(started).Seconds()}
+
+	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, children, targets); err != nil {
+		return nil, fmt.Errorf("ceiling: %w", err)
+	}
+	refHash, err := backupReferences(ctx, srv, all)
+	if err != nil {
+		return nil, err
+	}
+	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindRestore, Source: "bench-reference", Target: "targets",
+		Rollout: grouprestore.Rollout{Concurrency: cfg.Concurrency, Timeout: 10 * time.Second, Retries: 2}})
+	if err != nil {
+		return nil, err
+	}
+	p, err := j.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Seconds, res.Counts = p.Elapsed.Seconds(), p.Counts
+	res.DevicesPerSec = float64(p.Total) / res.Seconds
+	if res.CeilingRTPerSec > 0 {
+		res.Ratio = res.DevicesPerSec / (res.CeilingRTPerSec / 2)
+	}
+	for _, c := range children {
+		res.FleetRSSMB += peakRSSMB(c.cmd.Process.Pid)
+	}
+	res.ServerRSSMB = peakRSSMB(0)
+	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB
+	if res.Mismatches, err = checkChildren(children, j.ID(), refHash, p); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func startChildren(ctx context.Context, cfg BenchConfig, dir, brokerURL string) ([]*fleetChild, error) {
+	var children []*fleetChild
+	for i, left := 0, cfg.Devices; left > 0; i++ {
+		n := min(left, cfg.PerChild)
+		left -= n
+		spec := filepath.Join(dir, fmt.Sprintf("fleet-%d.yaml", i))
+		if err := os.WriteFile(spec, []byte(benchFleet(n, cfg.Transport, fmt.Sprintf("f%d", i), i == 0)), 0o600); err != nil {
+			return children, err
+		}
+		out := filepath.Join(dir, fmt.Sprintf("devices-%d.json", i))
+		cmd := cfg.Child("--fleet", spec, "--broker", brokerURL, "--devices-out", out)
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return children, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return children, err
+		}
+		if err := cmd.Start(); err != nil {
+			return children, fmt.Errorf("start fleet child: %w", err)
+		}
+		c := &fleetChild{cmd: cmd, in: in, out: bufio.NewReader(stdout)}
+		children = append(children, c)
+		if line, err := c.out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "devices" {
+			return children, fmt.Errorf("fleet child %d failed to plan its fleet (%q, %v)", i, line, err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return children, err
+		}
+		if err := json.Unmarshal(b, &c.devices); err != nil {
+			return children, fmt.Errorf("fleet child %d: devices: %w", i, err)
+		}
+	}
+	return children, nil
+}
+
+// ceiling measures the round trips per second of the transport stack without
+// the agent protocol: MQTT devices echo an 8-byte request through the same
+// broker and connections; CoAP uses minimal go-coap endpoints (as bench coap).
+func ceiling(ctx context.Context, cfg BenchConfig, srv *server.Server, children []*fleetChild, targets []string) (float64, error) {
+	if cfg.Transport == devicesim.TransportCoAP {
+		c, err := simbench.CoAPCeilingCount(ctx, min(len(targets), 10000), "127.0.0.1", cfg.Ceiling, time.Second, cfg.Concurrency)
+		return c.PerSecond(), err
+	}
+	for _, c := range children {
+		if _, err := c.send("echo on"); err != nil {
+			return 0, err
+		}
+	}
+	defer func() {
+		for _, c := range children {
+			c.send("echo off")
+		}
+	}()
+	return inlineCeiling(ctx, srv.Broker, targets, cfg.Ceiling, cfg.Concurrency)
+}
+
+// inlineCeiling publishes 8-byte requests in process, as the server's inline
+// transport does, and counts the echoes that come back.
+func inlineCeiling(ctx context.Context, b *broker.Broker, ids []string, d time.Duration, concurrency int) (float64, error) {
+	const shards = 64
+	var mu [shards]sync.Mutex
+	var pending [shards]map[uint64]chan struct{}
+	for i := range pending {
+		pending[i] = map[uint64]chan struct{}{}
+	}
+	cancel, err := b.Subscribe(agent.ResponseWildcard, func(_ string, p []byte) {
+		if len(p) != 8 {
+			return
+		}
+		n := binary.BigEndian.Uint64(p)
+		mu[n%shards].Lock()
+		ch := pending[n%shards][n]
+		delete(pending[n%shards], n)
+		mu[n%shards].Unlock()
+		if ch != nil {
+			close(ch)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	topics := make([]string, len(ids))
+	for i, id := range ids {
+		topics[i] = agent.RequestTopic(id)
+	}
+	var next, done atomic.Uint64
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for w := 0; w < concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf [8]byte
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				n := next.Add(1)
+				ch := make(chan struct{})
+				mu[n%shards].Lock()
+				pending[n%shards][n] = ch
+				mu[n%shards].Unlock()
+				binary.BigEndian.PutUint64(buf[:], n)
+				if err := b.Publish(topics[n%uint64(len(topics))], buf[:], 1); err == nil {
+					select {
+					case <-ch:
+						done.Add(1)
+						continue
+					case <-time.After(5 * time.Second):
+					}
+				}
+				mu[n%shards].Lock()
+				delete(pending[n%shards], n)
+				mu[n%shards].Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+// backupReferences backs up the reference devices and returns the hash of
+// each zone's reference settings.
+func backupReferences(ctx context.Context, srv *server.Server, all []devicesim.DeviceInfo) (map[string]string, error) {
+	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindBackup, Source: "reference", Target: "bench-reference"})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := j.Wait(ctx); err != nil {
+		return nil, err
+	}
+	zoneOf := map[string]string{}
+	for _, d := range all {
+		zoneOf[d.ID], _ = d.Tag.Get("zone")
+	}
+	out := map[string]string{}
+	for _, o := range j.Devices() {
+		if o.State != grouprestore.BackedUp {
+			return nil, fmt.Errorf("backup of reference %s: %s", o.Device, o.Reason)
+		}
+		out[zoneOf[o.Device]] = o.Hash
+	}
+	return out, nil
+}
+
+// checkChildren compares the fleet's ground truth with the job's report.
+func checkChildren(children []*fleetChild, job string, refHash map[string]string, p grouprestore.Progress) (int, error) {
+	var t ChildTruth
+	t.HoldsZone, t.SentZone = map[string]int{}, map[string]int{}
+	for _, c := range children {
+		line, err := c.send("truth " + job)
+		if err != nil {
+			return 0, err
+		}
+		var ct ChildTruth
+		if err := json.Unmarshal([]byte(line), &ct); err != nil {
+			return 0, fmt.Errorf("fleet child truth: %w", err)
+		}
+		t.Devices += ct.Devices
+		t.Written += ct.Written
+		t.Multi += ct.Multi
+		for k, v := range ct.HoldsZone {
+			t.HoldsZone[k] += v
+		}
+		for k, v := range ct.SentZone {
+			t.SentZone[k] += v
+		}
+	}
+	mismatches := t.Multi
+	for k, n := range t.SentZone {
+		zone, hash, _ := strings.Cut(k, "/")
+		if hash != refHash[zone] {
+			mismatches += n // written settings of the other zone, or of nothing
+		}
+	}
+	holding := 0
+	for zone, h := range refHash {
+		holding += t.HoldsZone[zone+"/"+h]
+	}
+	if r := p.Counts[grouprestore.Restored]; holding < r {
+		mismatches += r - holding // reported restored but not holding the settings
+	}
+	return mismatches, nil
+}
+
+// peakRSSMB is the peak resident memory (VmHWM) of process pid (0: this one) in MiB.
+func peakRSSMB(pid int) float64 {
+	path := "/proc/self/status"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// fdBudget is how many connections this process can hold: its open-file
+// limit less a margin for files, sockets and listeners.
+func fdBudget() int {
+	var lim int
+	if b, err := os.ReadFile("/proc/self/limits"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "Max open files") {
+				f := strings.Fields(line)
+				if len(f) >= 5 {
+					lim, _ = strconv.Atoi(f[3])
+				}
+			}
+		}
+	}
+	if lim == 0 {
+		return 1 << 30
+	}
+	return lim - 200
+}
