@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/fleetvault/fleetvault/tagmatch"
 	"github.com/fxamacker/cbor/v2"
@@ -112,6 +113,10 @@ func init() {
 		TagsMd:           cbor.TagsForbidden,
 		// Keys are exact: "ID" is an unknown key, not the correlation id.
 		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		// Settings are maps from text keys at every level: nested maps decode
+		// as map[string]any (so they render as JSON), and a map with another
+		// kind of key is refused as malformed.
+		DefaultMapType: reflect.TypeOf(map[string]any(nil)),
 	}.DecMode()
 	if err != nil {
 		panic(err) // static options; cannot fail

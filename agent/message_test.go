@@ -332,3 +332,26 @@ func TestKeysAreCaseSensitive(t *testing.T) {
 		t.Errorf("id = %q, want lower", req.ID)
 	}
 }
+
+func TestNestedSettingsDecodeWithTextKeys(t *testing.T) {
+	b, err := EncodeSettings(Settings{"schedule": map[string]any{"weekday": []any{map[string]any{"at": "06:30"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := DecodeSettings(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, ok := s["schedule"].(map[string]any)
+	if !ok {
+		t.Fatalf("nested map decoded as %T", s["schedule"])
+	}
+	if _, ok := sched["weekday"].([]any)[0].(map[string]any); !ok {
+		t.Fatalf("map in a list decoded as %T", sched["weekday"].([]any)[0])
+	}
+	// A nested map with an integer key is not a settings document.
+	bad, _ := encMode.Marshal(map[string]any{"x": map[int]any{1: "a"}})
+	if _, err := DecodeSettings(bad); err == nil {
+		t.Fatal("a map with an integer key was accepted")
+	}
+}
