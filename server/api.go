@@ -75,10 +75,37 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.method+" "+rt.pattern, h)
 	}
 	// Anything else under the API prefix is a JSON 404, not the mux's text one.
-	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *Server, _ http.ResponseWriter, r *http.Request) error {
+	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
+		if allow := allowedMethods(r.URL.Path); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return &apiError{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("%s does not take %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))}
+		}
 		return errNotFound("no API route %s %s; see docs/api.md for the routes and their methods", r.Method, r.URL.Path)
 	}}))
 	return mux
+}
+
+// allowedMethods lists the methods the route table serves for path.
+func allowedMethods(path string) []string {
+	var out []string
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for _, rt := range routes() {
+		ps := strings.Split(strings.Trim(rt.pattern, "/"), "/")
+		if len(ps) != len(segs) {
+			continue
+		}
+		match := true
+		for i := range ps {
+			if !strings.HasPrefix(ps[i], "{") && ps[i] != segs[i] {
+				match = false
+				break
+			}
+		}
+		if match && !contains(out, rt.method) {
+			out = append(out, rt.method)
+		}
+	}
+	return out
 }
 
 // wrap adds authentication, panic safety and error rendering to a handler.
@@ -177,7 +204,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away: nothing to do
+	enc.SetEscapeHTML(false) // keep <token> readable; the body is never HTML
+	_ = enc.Encode(v)        // the client went away: nothing to do
 }
 
 // readBody reads a request body up to limit bytes.

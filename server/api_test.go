@@ -317,4 +317,10 @@ func TestAPIGroups(t *testing.T) {
 	if code, body := e.raw(t, "GET", "/api/v1/nothing", e.token, "", ""); code != 404 || !strings.Contains(body, "GET /api/v1/nothing") {
 		t.Fatalf("unknown route: %d %s", code, body)
 	}
+	if code, body := e.raw(t, "PUT", "/api/v1/groups/new-homes", e.token, "", ""); code != 405 || !strings.Contains(body, "use GET") {
+		t.Fatalf("wrong method: %d %s", code, body)
+	}
+	if code, body := e.raw(t, "PATCH", "/api/v1/devices", e.token, "", ""); code != 405 || !strings.Contains(body, "GET or POST") {
+		t.Fatalf("wrong method: %d %s", code, body)
+	}
 }
