@@ -94,7 +94,7 @@ func (r remote) explain(err error) error {
 	case http.StatusUnauthorized:
 		hint := "give a token with --token or FLEETVAULT_SERVER_TOKEN (fleetvault init prints the admin token; fleetvault token create makes more)"
 		if r.token != "" {
-			hint = "check the token given with --token or FLEETVAULT_SERVER_TOKEN, or create one with fleetvault token create"
+			hint = "check the token given with --token or FLEETVAULT_SERVER_TOKEN"
 		}
 		return fmt.Errorf("the server at %s refused the request: %w; %s", r.url, err, hint)
 	}
