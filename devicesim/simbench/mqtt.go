@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/devicesim"
 	"github.com/fleetvault/fleetvault/devicesim/leanmqtt"
@@ -103,4 +104,105 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 			return fmt.Errorf("simbench: no echo from %s: %w", targets[i].Address, agent.ErrTimeout)
 		}
 	})
+}
+
+// pahoCeilingCount is the ceiling with a paho client on the server side,
+// set up as agent/mqtt's transport sets up its own: it tells how much of the
+// gap between the probes and MQTTCeiling is the client library's.
+func pahoCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d time.Duration, concurrency int) (Count, error) {
+	targets := healthy(fleet, devicesim.TransportMQTT)
+	topics := make([]string, len(targets))
+	for i, t := range targets {
+		topics[i] = agent.RequestTopic(t.Address)
+	}
+	var shards [echoShards]echoShard
+	for i := range shards {
+		shards[i].pending = map[uint64]chan struct{}{}
+	}
+	onMessage := func(_ paho.Client, m paho.Message) {
+		p := m.Payload()
+		if len(p) != 8 {
+			return // a presence announcement, or an agent answer from before the switch
+		}
+		n := binary.BigEndian.Uint64(p)
+		sh := &shards[n%echoShards]
+		sh.mu.Lock()
+		ch := sh.pending[n]
+		delete(sh.pending, n)
+		sh.mu.Unlock()
+		if ch != nil {
+			ch <- struct{}{}
+		}
+	}
+	client, err := connectPaho(ctx, b, "ceiling", onMessage)
+	if err != nil {
+		return Count{}, err
+	}
+	defer client.Disconnect(100)
+
+	fleet.SetEcho(true)
+	defer fleet.SetEcho(false)
+	var seq atomic.Uint64
+	return drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
+		n := seq.Add(1)
+		ch := make(chan struct{}, 1)
+		sh := &shards[n%echoShards]
+		sh.mu.Lock()
+		sh.pending[n] = ch
+		sh.mu.Unlock()
+		var p [8]byte
+		binary.BigEndian.PutUint64(p[:], n)
+		tok := client.Publish(topics[i], 1, false, p[:])
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			sh.mu.Lock()
+			delete(sh.pending, n)
+			sh.mu.Unlock()
+			if err := tok.Error(); err != nil {
+				return fmt.Errorf("simbench: publish to %s: %w", topics[i], err)
+			}
+			return fmt.Errorf("simbench: no echo from %s: %w", targets[i].Address, agent.ErrTimeout)
+		}
+	})
+}
+
+// connectPaho connects a server-side paho client subscribed to every
+// device's response topic, with the options agent/mqtt's transport uses.
+func connectPaho(ctx context.Context, b Broker, role string, fn paho.MessageHandler) (paho.Client, error) {
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	subscribed := make(chan error, 1)
+	po := paho.NewClientOptions().AddBroker(b.URL).
+		SetClientID(b.Username + ":" + role + "-" + hex.EncodeToString(rnd[:])).
+		SetUsername(b.Username).SetPassword(b.Password).
+		SetProtocolVersion(4).SetCleanSession(true).SetOrderMatters(false).
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second)
+	po.SetOnConnectHandler(func(c paho.Client) {
+		tok := c.Subscribe(agent.ResponseWildcard, 1, fn)
+		tok.Wait()
+		subscribed <- tok.Error()
+	})
+	client := paho.NewClient(po)
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("simbench: connect to %s as %s: %w", b.URL, b.Username, err)
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			client.Disconnect(0)
+			return nil, fmt.Errorf("simbench: subscribe to %s: %w", agent.ResponseWildcard, err)
+		}
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	return client, nil
 }

@@ -55,18 +55,23 @@ type Result struct {
 	Devices         int     `json:"devices"`
 	Concurrency     int     `json:"concurrency"`
 	CeilingRTPerSec float64 `json:"ceiling_rt_per_s"`
-	ProbeRTPerSec   float64 `json:"probe_rt_per_s"`
-	Ratio           float64 `json:"ratio"`
-	RSSMB           float64 `json:"rss_mb"`                  // this process: devices and server side
-	BrokerRSSMB     float64 `json:"broker_rss_mb,omitempty"` // the broker's process, when separate
-	HeapMB          float64 `json:"heap_mb"`
-	Goroutines      int     `json:"goroutines"`
-	StartSeconds    float64 `json:"start_seconds"` // bringing the fleet online
-	Seconds         float64 `json:"seconds"`       // of the probe measurement
-	Requests        uint64  `json:"requests"`      // probes completed
-	Errors          uint64  `json:"errors"`        // probes failed
-	CeilingRequests uint64  `json:"ceiling_requests"`
-	CeilingErrors   uint64  `json:"ceiling_errors"`
+	// MQTT only: the echo ceiling with a paho client on the server side, as
+	// agent/mqtt uses, and the probes' ratio to it: how much of the gap to
+	// the ceiling is the client library, how much the protocol.
+	PahoCeilingRTPerSec float64 `json:"paho_ceiling_rt_per_s,omitempty"`
+	PahoRatio           float64 `json:"probe_to_paho_ratio,omitempty"`
+	ProbeRTPerSec       float64 `json:"probe_rt_per_s"`
+	Ratio               float64 `json:"ratio"`
+	RSSMB               float64 `json:"rss_mb"`                  // this process: devices and server side
+	BrokerRSSMB         float64 `json:"broker_rss_mb,omitempty"` // the broker's process, when separate
+	HeapMB              float64 `json:"heap_mb"`
+	Goroutines          int     `json:"goroutines"`
+	StartSeconds        float64 `json:"start_seconds"` // bringing the fleet online
+	Seconds             float64 `json:"seconds"`       // of the probe measurement
+	Requests            uint64  `json:"requests"`      // probes completed
+	Errors              uint64  `json:"errors"`        // probes failed
+	CeilingRequests     uint64  `json:"ceiling_requests"`
+	CeilingErrors       uint64  `json:"ceiling_errors"`
 }
 
 // FleetSpec returns a fleet of n identical, fault-free devices on transport.
@@ -153,6 +158,10 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	pahoCeiling, err := pahoCeilingCount(ctx, server, fleet, cfg.Duration, cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
 	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: server.URL, Username: server.Username, Password: server.Password})
 	if err != nil {
 		return nil, err
@@ -163,6 +172,10 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.fill(ceiling, probe)
+	res.PahoCeilingRTPerSec = pahoCeiling.PerSecond()
+	if res.PahoCeilingRTPerSec > 0 {
+		res.PahoRatio = res.ProbeRTPerSec / res.PahoCeilingRTPerSec
+	}
 	if brokerProc != nil {
 		res.BrokerRSSMB = brokerProc.RSSMB()
 	}
