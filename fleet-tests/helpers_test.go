@@ -152,7 +152,15 @@ func (tr truth) Holds(device string) string {
 // the devices' ground truth.
 func checkTruth(t *testing.T, w *scenario.World, j *grouprestore.Job, win window, expect map[string]scenario.Expectation) {
 	t.Helper()
-	ms := scenario.Check(j.ID(), j.Devices(), expect, truth{w.Fleet, win})
+	tr := truth{w.Fleet, win}
+	ms := scenario.Check(j.ID(), j.Devices(), expect, tr)
+	// Check trusts a restored device that holds the right settings; the
+	// ground truth must also show the write (CoAP writes are attributed by time).
+	for _, o := range j.Devices() {
+		if o.State == grouprestore.Restored && len(tr.writes(o.Device, j.ID())) == 0 {
+			ms = append(ms, scenario.Mismatch{Device: o.Device, Detail: "reported restored, but the device's log has no write from the job"})
+		}
+	}
 	if len(ms) > 0 {
 		t.Errorf("job %s: %d ground-truth mismatches; first ones:\n%s", j.ID(), len(ms), lines(ms[:min(10, len(ms))]))
 	}
@@ -213,8 +221,9 @@ func nonZero(c map[grouprestore.State]int) map[grouprestore.State]int {
 }
 
 // wantFromOracle is what each device of a target group must end in when the
-// only faults are devices that never come online (offline) and late joiners
-// that come online within the job's offline time-to-live.
+// only faults are devices that never come online (offline), late joiners
+// that come online within the job's offline time-to-live, and devices that
+// refuse settings (rejected) or store a corrupted copy (failed) when written.
 func wantFromOracle(w *scenario.World, expect map[string]scenario.Expectation) map[string]grouprestore.State {
 	want := map[string]grouprestore.State{}
 	for _, d := range w.Devices {
@@ -223,8 +232,14 @@ func wantFromOracle(w *scenario.World, expect map[string]scenario.Expectation) m
 			continue
 		}
 		want[d.ID] = e.State
-		if d.Faults.Offline {
+		switch {
+		case d.Faults.Offline:
 			want[d.ID] = grouprestore.Offline
+		case e.State != grouprestore.Restored:
+		case d.Faults.Reject:
+			want[d.ID] = grouprestore.Rejected
+		case d.Faults.Corrupt:
+			want[d.ID] = grouprestore.Failed
 		}
 	}
 	return want

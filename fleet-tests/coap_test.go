@@ -1,0 +1,92 @@
+package fleettests
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetvault/fleetvault/devicesim"
+	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/scenario"
+)
+
+// TestCoAPFleets restores through the CoAP transport: a group of CoAP devices
+// only, and a group mixing CoAP climate controls with MQTT lighting, each in
+// one job. Refusals, corrupt acknowledgements and unknown hubs end as they
+// must over CoAP too.
+func TestCoAPFleets(t *testing.T) {
+	spec := loadFleet(t, "testdata/coap.yaml")
+	scenario.ScaleTargets(spec, sites(60, 300))
+	ctx := testContext(t, 3*time.Minute)
+	w := startWorld(t, ctx, spec)
+	for _, tc := range []struct {
+		group      string
+		transports []string
+	}{
+		{"coap-homes", []string{devicesim.TransportCoAP}},
+		{"mixed-homes", []string{devicesim.TransportCoAP, devicesim.TransportMQTT}},
+	} {
+		t.Run(tc.group, func(t *testing.T) {
+			expect := w.Expect(tc.group)
+			want := wantFromOracle(w, expect)
+			restored := map[string]int{} // restored devices by transport
+			transport := map[string]string{}
+			for _, d := range w.Devices {
+				transport[d.ID] = d.Transport
+				if !strings.HasPrefix(devicesim.BaseAddress(d.Identifier), d.Transport+"://") {
+					t.Fatalf("%s speaks %s but its identifier is %s", d.ID, d.Transport, devicesim.BaseAddress(d.Identifier))
+				}
+			}
+			j, p, win := run(t, ctx, w.Server.Engine, restoreSpec(w, tc.group, grouprestore.Rollout{Timeout: 2 * time.Second, Retries: 1}))
+			if p.State != grouprestore.JobDone {
+				t.Errorf("job ended %s (%s)", p.State, p.Reason)
+			}
+			outs := j.Devices()
+			checkStates(t, p, outs, want)
+			checkTruth(t, w, j, win, expect)
+			for _, o := range outs {
+				if o.State == grouprestore.Restored {
+					restored[transport[o.Device]]++
+				}
+				if want[o.Device] == grouprestore.Failed && !strings.Contains(o.Reason, "verification failed") {
+					t.Errorf("%s stored a corrupted copy over %s: %s, want verification failed", o.Device, transport[o.Device], o)
+				}
+			}
+			for _, tr := range tc.transports {
+				if restored[tr] == 0 {
+					t.Errorf("no %s device restored: %v", tr, restored)
+				}
+			}
+			c := countOf(want)
+			if c[grouprestore.Rejected] == 0 || c[grouprestore.Failed] == 0 {
+				t.Errorf("the fleet lacks the refusals and corruptions this test is about: %v", c)
+			}
+			t.Logf("restored by transport %v", restored)
+		})
+	}
+	checkReferencesUntouched(t, w)
+}
+
+// TestScenarioTruthSeesCoAPWrites shows a gap in the shared ground truth: a
+// CoAP device's write log has no job id (devicesim's applyInline is not told
+// it), so scenario's Truth (World.Truth, used by fleetvault demo and bench)
+// sees no write of a job to a CoAP device, and scenario.Check cannot notice
+// wrong settings sent to one. The tests here attribute CoAP writes by time
+// instead (type truth). Skipped unless FLEETTESTS_KNOWN_BUGS is set, so that
+// make test stays green until devicesim records the job of CoAP writes.
+func TestScenarioTruthSeesCoAPWrites(t *testing.T) {
+	if os.Getenv("FLEETTESTS_KNOWN_BUGS") == "" {
+		t.Skip("known gap: devicesim records CoAP writes without their job id; set FLEETTESTS_KNOWN_BUGS=1 to run")
+	}
+	spec := loadFleet(t, "testdata/coap.yaml")
+	scenario.ScaleTargets(spec, 10)
+	ctx := testContext(t, time.Minute)
+	w := startWorld(t, ctx, spec)
+	j, _, _ := run(t, ctx, w.Server.Engine, restoreSpec(w, "coap-homes", grouprestore.Rollout{Timeout: 2 * time.Second}))
+	for _, o := range j.Devices() {
+		if o.State == grouprestore.Restored && len(w.Truth().Received(o.Device, j.ID())) == 0 {
+			t.Errorf("%s was restored over CoAP, but scenario's ground truth has no write of job %s to it", o.Device, j.ID())
+		}
+	}
+}
