@@ -102,15 +102,36 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 			}
 			out = append(out, deviceView(d))
 		}
-	} else if err := s.Catalog.Devices(func(d catalog.Device) error {
-		out = append(out, deviceView(d))
-		return nil
-	}); err != nil {
-		return fmt.Errorf("list devices: %w", err)
+	} else {
+		after := r.URL.Query().Get("after")
+		limit := 0
+		if l := r.URL.Query().Get("limit"); l != "" {
+			var err error
+			if limit, err = strconv.Atoi(l); err != nil || limit < 1 {
+				return errBadRequest("query parameter \"limit\" must be a positive count, not %q", l)
+			}
+		}
+		err := s.Catalog.Devices(func(d catalog.Device) error {
+			if after != "" && d.ID <= after {
+				return nil
+			}
+			if limit > 0 && len(out) == limit {
+				return errEnough
+			}
+			out = append(out, deviceView(d))
+			return nil
+		})
+		if err != nil && !errors.Is(err, errEnough) {
+			return fmt.Errorf("list devices: %w", err)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// errEnough stops an iteration early.
+var errEnough = errors.New("enough")
 
 func (s *Server) handleAddDevices(w http.ResponseWriter, r *http.Request) error {
 	b, err := readBody(w, r, maxImportBody)

@@ -184,6 +184,17 @@ func TestAPIDevices(t *testing.T) {
 	if err != nil || len(all) != 3 {
 		t.Fatalf("list: %+v %v", all, err)
 	}
+	page, err := e.c.DevicesPage(ctx, "", 2)
+	if err != nil || len(page) != 2 || page[0].ID != "home1-climate" || page[1].ID != "home2-climate" {
+		t.Fatalf("page 1: %+v %v", page, err)
+	}
+	page, err = e.c.DevicesPage(ctx, page[1].ID, 2)
+	if err != nil || len(page) != 1 || page[0].ID != "solo-1" {
+		t.Fatalf("page 2: %+v %v", page, err)
+	}
+	if code, _ := e.raw(t, "GET", "/api/v1/devices?limit=-1", e.token, "", ""); code != 400 {
+		t.Fatalf("bad limit: %d", code)
+	}
 	_, err = e.c.Device(ctx, "home1-climat")
 	if StatusOf(err) != 404 || !strings.Contains(err.Error(), `did you mean "home1-climate"?`) {
 		t.Fatalf("unknown device: %v", err)

@@ -146,6 +146,17 @@ func (c *Client) Devices(ctx context.Context, group string) ([]Device, error) {
 	return out, c.do(ctx, http.MethodGet, APIPrefix+"/devices", q, nil, "", &out)
 }
 
+// DevicesPage lists up to limit devices with ids after after, in id order:
+// pass the last id of one page as after to get the next.
+func (c *Client) DevicesPage(ctx context.Context, after string, limit int) ([]Device, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var out []Device
+	return out, c.do(ctx, http.MethodGet, APIPrefix+"/devices", q, nil, "", &out)
+}
+
 func replaceQuery(replace bool) url.Values {
 	if replace {
 		return url.Values{"replace": {"true"}}
