@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +19,8 @@ import (
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
-	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
 	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
-	udpserver "github.com/plgd-dev/go-coap/v3/udp/server"
 )
 
 // DefaultMaxDatagram is the largest datagram a device reads: a 1024-byte block
@@ -81,12 +80,19 @@ func (g *Group) Close() { g.once.Do(func() { close(g.stop) }) }
 // Server is one device's CoAP endpoint: it serves the resources of
 // docs/spec/agent-coap.md on a UDP socket and answers through an agent.Handler.
 type Server struct {
-	h      *agent.Handler
-	conn   *net.UDPConn
-	srv    *udpserver.Server
-	log    *slog.Logger
-	group  *Group // set when the server owns its group
-	closed atomic.Bool
+	h           *agent.Handler
+	conn        *net.UDPConn
+	cconn       *coapnet.UDPConn // conn as go-coap writes to it
+	log         *slog.Logger
+	g           *Group
+	group       *Group // set when the server owns its group
+	maxDatagram int
+	ctx         context.Context // handlers run under it; ends on Close
+	cancel      context.CancelFunc
+	closed      atomic.Bool
+
+	mu    sync.Mutex
+	conns map[netip.AddrPort]*coapPeer // go-coap connections (devicecoap.go); nil once closed
 
 	answered, refused, dropped, malformed atomic.Uint64
 }
@@ -109,30 +115,19 @@ func Listen(addr string, h *agent.Handler, opts ServerOptions) (*Server, error) 
 
 // NewServer returns the device endpoint on conn, which it owns from now on.
 func NewServer(conn *net.UDPConn, h *agent.Handler, opts ServerOptions) *Server {
-	s := &Server{h: h, conn: conn, log: opts.Logger}
+	s := &Server{h: h, conn: conn, cconn: coapnet.NewUDPConn("udp", conn), log: opts.Logger, g: opts.Group,
+		maxDatagram: opts.MaxDatagram, conns: make(map[netip.AddrPort]*coapPeer)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	g := opts.Group
-	if g == nil {
-		g = NewGroup()
-		s.group = g
+	if s.g == nil {
+		s.g = NewGroup()
+		s.group = s.g
 	}
-	maxDatagram := opts.MaxDatagram
-	if maxDatagram <= 0 {
-		maxDatagram = DefaultMaxDatagram
+	if s.maxDatagram <= 0 {
+		s.maxDatagram = DefaultMaxDatagram
 	}
-	s.srv = udpserver.New(
-		options.WithHandlerFunc(udpclient.HandlerFunc(s.handle)),
-		options.WithErrors(s.coapError),
-		options.WithMaxMessageSize(uint32(maxDatagram)),
-		options.WithBlockwise(true, blockSZX, blockwiseTimeout),
-		options.WithPeriodicRunner(g.runner),
-		options.WithMessagePool(g.messages),
-		options.WithInactivityMonitor(deviceIdle, func(cc *udpclient.Conn) { _ = cc.Close() }),
-		options.WithRequestMonitor(udpclient.RequestMonitorFunc(s.monitor)),
-		options.WithReceivedMessageQueueSize(4),
-	)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
@@ -155,14 +150,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	defer stop()
-	err := s.srv.Serve(coapnet.NewUDPConn("udp", s.conn))
-	if s.closed.Load() || errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("coap: serve %s: %w", s.Addr(), err)
-	}
-	return nil
+	s.g.runner(s.housekeep)
+	return s.readLoop()
 }
 
 // Close stops the server and closes its socket.
@@ -170,8 +159,9 @@ func (s *Server) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.srv.Stop()
+	s.cancel()
 	err := s.conn.Close()
+	s.closeConns()
 	if s.group != nil {
 		s.group.Close()
 	}
@@ -222,39 +212,56 @@ func overLimit(m *pool.Message) bool {
 	return false
 }
 
+// handle answers a request that go-coap reassembled (or that the lean path
+// left to it).
 func (s *Server) handle(w *responsewriter.ResponseWriter[*udpclient.Conn], r *pool.Message) {
-	resp := s.serve(r)
-	code := responseCode(r.Code(), resp)
-	if resp.Err != nil {
-		s.refused.Add(1)
+	in := incoming{method: r.Code(), cf: -1}
+	in.path, _ = r.Path()
+	if cf, err := r.ContentFormat(); err == nil {
+		in.cf = int(cf)
+	}
+	if in.method == codes.GET {
+		in.queries, in.queryErr = r.Queries()
+	} else if n, err := r.BodySize(); err == nil && n > agent.MaxMessageBytes {
+		in.bodySize = n
 	} else {
-		s.answered.Add(1)
+		in.body, in.bodyErr = r.ReadBody()
 	}
-	b, err := agent.EncodeResponse(resp)
-	if err != nil {
-		code = codes.InternalServerError
-		b, _ = agent.EncodeResponse(s.refusal(resp.ID, agent.CodeInternal, "encode response: "+err.Error()))
-	}
+	resp := s.serve(r.Context(), in)
+	s.count(resp)
+	code, b := s.encodeAnswer(r.Code(), resp)
 	if err := w.SetResponse(code, message.AppCBOR, bytes.NewReader(b)); err != nil {
 		s.coapError(fmt.Errorf("set response: %w", err))
 	}
 }
 
+// incoming is what serve needs of a CoAP request, from the lean path or
+// from go-coap.
+type incoming struct {
+	method   codes.Code
+	path     string
+	cf       int // content format; -1 when the request names none
+	queries  []string
+	queryErr error
+	body     []byte
+	bodySize int64 // set instead of body when the body is over the limit
+	bodyErr  error
+}
+
 // serve turns one CoAP request into an agent.Request, hands it to the
 // Handler and returns the answer, or a refusal of its own when the request
 // cannot become an agent.Request.
-func (s *Server) serve(r *pool.Message) *agent.Response {
-	path, _ := r.Path()
-	method := r.Code()
+func (s *Server) serve(ctx context.Context, in incoming) *agent.Response {
+	path, method := in.path, in.method
 	var (
 		req *agent.Request
 		bad *agent.Response
 	)
 	switch {
 	case method == codes.GET && (path == PathTag || path == PathSettings || path == PathBoth):
-		req, bad = s.fromQuery(r)
+		req, bad = s.fromQuery(in)
 	case method == codes.PUT && path == PathSettings, method == codes.POST && path == PathRequest:
-		req, bad = s.fromBody(r)
+		req, bad = s.fromBody(in)
 	case path == PathTag || path == PathSettings || path == PathBoth || path == PathRequest:
 		return s.refusal("", agent.CodeUnsupported, fmt.Sprintf("%v is not served at %s", method, path))
 	default:
@@ -268,15 +275,14 @@ func (s *Server) serve(r *pool.Message) *agent.Response {
 			return s.refusal(req.ID, agent.CodeBadRequest, msg)
 		}
 	}
-	return s.h.Handle(r.Context(), req)
+	return s.h.Handle(ctx, req)
 }
 
-func (s *Server) fromQuery(r *pool.Message) (*agent.Request, *agent.Response) {
-	q, err := r.Queries()
-	if err != nil && !errors.Is(err, message.ErrOptionNotFound) {
-		return nil, s.refusal("", agent.CodeBadRequest, "read uri-query: "+err.Error())
+func (s *Server) fromQuery(in incoming) (*agent.Request, *agent.Response) {
+	if in.queryErr != nil && !errors.Is(in.queryErr, message.ErrOptionNotFound) {
+		return nil, s.refusal("", agent.CodeBadRequest, "read uri-query: "+in.queryErr.Error())
 	}
-	req, err := decodeQuery(q)
+	req, err := decodeQuery(in.queries)
 	if err != nil {
 		id := ""
 		if req != nil {
@@ -287,18 +293,17 @@ func (s *Server) fromQuery(r *pool.Message) (*agent.Request, *agent.Response) {
 	return req, nil
 }
 
-func (s *Server) fromBody(r *pool.Message) (*agent.Request, *agent.Response) {
-	if cf, err := r.ContentFormat(); err == nil && cf != message.AppCBOR {
-		return nil, s.refusal("", agent.CodeBadRequest, fmt.Sprintf("content format %v; want %v (application/cbor)", cf, message.AppCBOR))
+func (s *Server) fromBody(in incoming) (*agent.Request, *agent.Response) {
+	if in.cf >= 0 && in.cf != int(message.AppCBOR) {
+		return nil, s.refusal("", agent.CodeBadRequest, fmt.Sprintf("content format %v; want %v (application/cbor)", message.MediaType(in.cf), message.AppCBOR))
 	}
-	if n, err := r.BodySize(); err == nil && n > agent.MaxMessageBytes {
-		return nil, s.refusal("", agent.CodeTooLarge, fmt.Sprintf("request of %d bytes exceeds %d", n, agent.MaxMessageBytes))
+	if in.bodySize > agent.MaxMessageBytes || len(in.body) > agent.MaxMessageBytes {
+		return nil, s.refusal("", agent.CodeTooLarge, fmt.Sprintf("request of %d bytes exceeds %d", max(in.bodySize, int64(len(in.body))), agent.MaxMessageBytes))
 	}
-	body, err := r.ReadBody()
-	if err != nil {
-		return nil, s.refusal("", agent.CodeBadRequest, "read payload: "+err.Error())
+	if in.bodyErr != nil {
+		return nil, s.refusal("", agent.CodeBadRequest, "read payload: "+in.bodyErr.Error())
 	}
-	req, err := agent.DecodeRequest(body)
+	req, err := agent.DecodeRequest(in.body)
 	if err != nil {
 		return nil, s.refusal("", agent.CodeBadRequest, err.Error())
 	}
