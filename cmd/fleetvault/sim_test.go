@@ -91,10 +91,18 @@ func TestSimUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := runCLI(t, tt.args...)
+			code, out, errs := simCLI(t, tt.args...)
 			if code != tt.code || !strings.Contains(out+errs, tt.want) {
 				t.Fatalf("exit %d (want %d), output %q %q, want %q", code, tt.code, out, errs, tt.want)
 			}
 		})
 	}
+}
+
+// simCLI runs fleetvault with args and returns its exit code and output.
+func simCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
 }
