@@ -29,6 +29,7 @@ type deviceStore interface {
 }
 
 const directStoreHelp = `
+
 It talks to the server given by --server; when no server answers there, it
 works on the installation given by --mbr directly (which a running server
 holds locked: then point --server at it).`

@@ -20,6 +20,7 @@ const defaultServerURL = "http://127.0.0.1:8686"
 
 // exitCodesHelp is the exit code section of every command that talks to a server.
 const exitCodesHelp = `
+
 Exit status: 0 when the command succeeded (for a job: every targeted device
 ended restored or backed up), 3 when a job ended but some targeted devices did
 not, 1 on an error, 2 on bad usage.`

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,6 +197,28 @@ func TestEditDistance(t *testing.T) {
 		t.Run(tt.a+"/"+tt.b, func(t *testing.T) {
 			if got := editDistance(tt.a, tt.b); got != tt.want {
 				t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCommandHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"device", "add"}, {"device", "import"}, {"device", "list"},
+		{"group", "create"}, {"group", "add"}, {"group", "list"},
+		{"backup"}, {"restore"}, {"undo"},
+		{"jobs", "list"}, {"jobs", "show"}, {"jobs", "watch"}, {"jobs", "cancel"}, {"jobs", "pause"}, {"jobs", "resume"},
+		{"backups", "list"}, {"backups", "show"}, {"backups", "diff"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := fvRun(t, append(args, "--help")...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			for _, want := range []string{"Examples:", "Exit status: 0", "--server", "--token"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("help lacks %q:\n%s", want, out)
+				}
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 )
 
 const jobHelp = `
+
 Jobs run in the server given by --server (they need the devices' broker and
 the job journal); the command starts the job, shows a live progress bar on a
 terminal (counts per state, rate, time left), then the report: counts, and
@@ -94,7 +95,7 @@ func addRolloutFlags(f *pflag.FlagSet, full bool) {
 	f.Int("concurrency", 0, "devices in flight at once (default: the server's, 256)")
 	f.Float64("rate", 0, "devices started per second (default: unlimited)")
 	f.Duration("timeout", 0, "per-request timeout, e.g. 5s (default: the server's, 5s)")
-	f.Int("retries", -1, "retries of a retryable failure (default: the server's, 2)")
+	f.Int("retries", 0, "retries of a retryable failure (default and 0: the server's, 2)")
 	f.Duration("backoff", 0, "first retry delay, doubled each time (default: the server's, 200ms)")
 	f.Duration("offline-ttl", 0, "how long an offline device may take to come online (default: none)")
 	if !full {
