@@ -15,6 +15,12 @@ func runFV(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// runCLI is runFV under the name other commands' tests use.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return runFV(t, args...)
+}
+
 // initInstall creates an installation with fleetvault init and returns its MBR.
 func initInstall(t *testing.T) string {
 	t.Helper()
