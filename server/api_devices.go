@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/broker"
@@ -194,13 +197,22 @@ func (s *Server) addDevices(r *http.Request, nds []NewDevice, where string) (Add
 	}
 	res := AddDevicesResult{Devices: make([]AddedDevice, len(nds))}
 	devs := make([]catalog.Device, len(nds))
+	// Hashing dominates a large import: spread it over the cores.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, nd := range nds {
-		d, pw, err := toCatalogDevice(nd)
-		if err != nil {
-			return AddDevicesResult{}, err
-		}
-		devs[i] = d
-		res.Devices[i] = AddedDevice{ID: nd.ID, Password: pw, Group: nd.Group}
+		g.Go(func() error {
+			d, pw, err := toCatalogDevice(nd)
+			if err != nil {
+				return err
+			}
+			devs[i] = d
+			res.Devices[i] = AddedDevice{ID: nd.ID, Password: pw, Group: nd.Group}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return AddDevicesResult{}, err
 	}
 	if err := s.Catalog.PutDevices(r.Context(), devs); err != nil {
 		return AddDevicesResult{}, fmt.Errorf("store devices: %w", err)
