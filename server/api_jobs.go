@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/fleetvault/fleetvault/catalog"
@@ -226,8 +225,8 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 			return spec, errNotFound("backup group %q has no backups%s", nj.Source, suggestOr(nj.Source, s.backupGroupNames(), "; run a backup job into it first"))
 		}
 	case grouprestore.KindUndo:
-		if _, err := s.Engine.Job(nj.Source); err != nil {
-			return spec, s.jobError(err)
+		if _, err := s.job(nj.Source); err != nil {
+			return spec, err
 		}
 	default:
 		return spec, errBadRequest("field \"kind\" must be backup, restore or undo, not %q", nj.Kind)
@@ -263,13 +262,7 @@ func (s *Server) backupGroupNames() []string {
 func (s *Server) jobError(err error) error {
 	switch {
 	case errors.Is(err, grouprestore.ErrNoJob):
-		var ids []string
-		if recs, e := s.Engine.Jobs(); e == nil {
-			for _, r := range recs {
-				ids = append(ids, r.ID)
-			}
-		}
-		return errNotFound("no job with this id%s", suggestOr(jobIDOf(err), ids, "; list them with GET /api/v1/jobs"))
+		return errNotFound("%v; list the jobs with GET /api/v1/jobs", err)
 	case errors.Is(err, grouprestore.ErrJobFinished):
 		return errConflict("%v", err)
 	case errors.Is(err, grouprestore.ErrEmptyGroup):
@@ -278,15 +271,6 @@ func (s *Server) jobError(err error) error {
 		return errNotFound("%v", err)
 	}
 	return &apiError{status: http.StatusUnprocessableEntity, msg: err.Error()}
-}
-
-// jobIDOf digs a quoted or trailing id out of an engine error, for suggest.
-func jobIDOf(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, " "); i >= 0 {
-		return strings.Trim(msg[i+1:], `"':`)
-	}
-	return msg
 }
 
 func (s *Server) job(id string) (*grouprestore.Job, error) {
