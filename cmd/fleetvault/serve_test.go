@@ -208,3 +208,31 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConfigPrecedence checks flags over environment over file.
+func TestServeConfigPrecedence(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
+	if err := os.WriteFile(cfg, []byte("http:\n  addr: file:1\nbroker:\n  addr: file:2\n  url: mqtt://file:3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FLEETVAULT_BROKER_ADDR", "env:2")
+	t.Setenv("FLEETVAULT_BROKER_URL", "mqtt://env:3")
+	a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
+	cmd := newServeCommand(a)
+	if err := cmd.Flags().Parse([]string{"--broker-url", "mqtt://flag:3"}); err != nil {
+		t.Fatal(err)
+	}
+	a.v.SetConfigFile(cfg)
+	if err := a.v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := serveConfig(a, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"http.addr": "file:1", "broker.addr": "env:2", "broker.url": "mqtt://flag:3", "broker.tls_addr": ""} {
+		if got := v.GetString(key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+}
