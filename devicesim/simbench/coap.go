@@ -1,7 +1,6 @@
 package simbench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -14,31 +13,22 @@ import (
 	"github.com/fleetvault/fleetvault/identifiers"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
-	"github.com/plgd-dev/go-coap/v3/message/pool"
-	coapnet "github.com/plgd-dev/go-coap/v3/net"
-	"github.com/plgd-dev/go-coap/v3/net/blockwise"
-	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
-	"github.com/plgd-dev/go-coap/v3/options"
-	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
-	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
-	udpserver "github.com/plgd-dev/go-coap/v3/udp/server"
+	"github.com/plgd-dev/go-coap/v3/udp/coder"
 )
 
-// echoFleet is minimal CoAP endpoints on go-coap with the options of
-// agent/coap's device server (blockwise on, a shared timer and message pool),
-// that answer any request with an empty Response carrying the request's
-// correlation id: no resource routing, no Handler, no Device.
+// echoFleet is minimal CoAP endpoints, one UDP socket and one goroutine
+// each, shaped like agent/coap's lean device path (read a datagram, decode it
+// with go-coap's coder, answer with a piggybacked ACK) but without routing,
+// Handler or Device: each answers any confirmable request with an empty
+// Response carrying the request's correlation id.
 type echoFleet struct {
-	stop    chan struct{}
-	servers []*udpserver.Server
-	ids     []identifiers.ID
-	wg      sync.WaitGroup
+	conns []*net.UDPConn
+	ids   []identifiers.ID
+	wg    sync.WaitGroup
 }
 
 func startCoAPEcho(devices int, host string) (*echoFleet, error) {
-	e := &echoFleet{stop: make(chan struct{})}
-	runner := periodic.New(e.stop, time.Second)
-	msgs := pool.New(1024, 2048)
+	e := &echoFleet{}
 	for i := 0; i < devices; i++ {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
 		if err != nil {
@@ -46,53 +36,66 @@ func startCoAPEcho(devices int, host string) (*echoFleet, error) {
 			return nil, fmt.Errorf("simbench: CoAP echo device %d: %w", i, err)
 		}
 		addr := conn.LocalAddr().(*net.UDPAddr)
-		dev := fmt.Sprintf("echo%06d", i)
-		srv := udpserver.New(
-			options.WithHandlerFunc(udpclient.HandlerFunc(func(w *responsewriter.ResponseWriter[*udpclient.Conn], r *pool.Message) {
-				echo(w, r, dev)
-			})),
-			options.WithMaxMessageSize(coap.DefaultMaxDatagram),
-			options.WithBlockwise(true, blockwise.SZX1024, 10*time.Second), // as agent/coap's device server
-			options.WithPeriodicRunner(runner),
-			options.WithMessagePool(msgs),
-			options.WithInactivityMonitor(30*time.Second, func(cc *udpclient.Conn) { _ = cc.Close() }),
-			options.WithReceivedMessageQueueSize(4),
-		)
-		e.servers = append(e.servers, srv)
+		e.conns = append(e.conns, conn)
 		e.ids = append(e.ids, identifiers.ID{Scheme: "coap", Address: addr.IP.String(), Port: addr.Port,
 			Method: agent.MethodRead, Params: []string{agent.ParamSettings}, Location: agent.LocTag})
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			_ = srv.Serve(coapnet.NewUDPConn("udp", conn))
+			echoLoop(conn, fmt.Sprintf("echo%06d", i))
 		}()
 	}
 	return e, nil
 }
 
-func echo(w *responsewriter.ResponseWriter[*udpclient.Conn], r *pool.Message, dev string) {
-	q, _ := r.Queries()
-	id := ""
-	for _, o := range q {
-		if v, ok := strings.CutPrefix(o, coap.QueryID+"="); ok {
-			id = v
+// echoLoop answers until the socket closes.
+func echoLoop(conn *net.UDPConn, dev string) {
+	buf := make([]byte, coap.DefaultMaxDatagram+1)
+	var out []byte
+	m := message.Message{Options: make(message.Options, 0, 16)}
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
 		}
+		m.Options = m.Options[:0]
+		if _, err := coder.DefaultCoder.Decode(buf[:n], &m); err != nil || m.Type != message.Confirmable {
+			continue
+		}
+		id := ""
+		for _, o := range m.Options {
+			if v, ok := strings.CutPrefix(string(o.Value), coap.QueryID+"="); ok && o.ID == message.URIQuery {
+				id = v
+			}
+		}
+		body, _ := agent.EncodeResponse(&agent.Response{ID: id, Device: dev})
+		opts := [1]message.Option{{ID: message.ContentFormat, Value: []byte{byte(message.AppCBOR)}}}
+		ack := message.Message{Type: message.Acknowledgement, Code: codes.Content, MessageID: m.MessageID, Token: m.Token, Options: opts[:], Payload: body}
+		size, err := coder.DefaultCoder.Size(ack)
+		if err != nil {
+			continue
+		}
+		if cap(out) < size {
+			out = make([]byte, size)
+		}
+		out = out[:size]
+		if _, err := coder.DefaultCoder.Encode(ack, out); err != nil {
+			continue
+		}
+		_, _ = conn.WriteToUDPAddrPort(out, from)
 	}
-	b, _ := agent.EncodeResponse(&agent.Response{ID: id, Device: dev})
-	_ = w.SetResponse(codes.Content, message.AppCBOR, bytes.NewReader(b))
 }
 
 func (e *echoFleet) close() {
-	for _, s := range e.servers {
-		s.Stop()
+	for _, c := range e.conns {
+		c.Close()
 	}
 	e.wg.Wait()
-	close(e.stop)
 }
 
 // CoAPCeiling measures the CoAP ceiling: an agent/coap Transport (the client
-// stack the probes use) sends GET requests to devices minimal go-coap
-// endpoints on host that answer at once without the agent Handler. At most
+// stack the probes use) sends GET requests to devices minimal endpoints on
+// host (echoFleet) that answer at once, without the agent Handler. At most
 // concurrency requests are outstanding. It returns round trips per second.
 // The endpoints are its own, closed when it returns.
 func CoAPCeiling(ctx context.Context, devices int, host string, d time.Duration, concurrency int) (float64, error) {
