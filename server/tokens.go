@@ -60,10 +60,19 @@ type Tokens struct {
 	byHash map[string]string // sha256 hex -> name
 }
 
+// fileStamp identifies a version of the file: writes replace it by rename,
+// so a new version is a new file even within one mtime tick.
 type fileStamp struct {
+	info os.FileInfo
 	mod  time.Time
 	size int64
-	ok   bool
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	if a.info == nil || b.info == nil {
+		return a.info == nil && b.info == nil
+	}
+	return os.SameFile(a.info, b.info) && a.mod.Equal(b.mod) && a.size == b.size
 }
 
 // TokenFile returns the path of the token file of the installation whose
@@ -161,9 +170,9 @@ func (t *Tokens) reloadLocked() error {
 	case err != nil:
 		return fmt.Errorf("token file %s: %w", t.path, err)
 	default:
-		now = fileStamp{mod: st.ModTime(), size: st.Size(), ok: true}
+		now = fileStamp{info: st, mod: st.ModTime(), size: st.Size()}
 	}
-	if t.byHash != nil && now == t.stamp {
+	if t.byHash != nil && now.same(t.stamp) {
 		return nil
 	}
 	f, err := t.read()
