@@ -38,7 +38,7 @@ func TestBuilderModelHouse(t *testing.T) {
 			w := startWorld(t, ctx, spec)
 			late := devicesOf(w, "new-homes", func(f devicesim.DeviceFaults) bool { return f.LateAfter > 0 })
 			for _, id := range late {
-				if d := w.Fleet.Device(id).Info().Faults.LateAfter; d >= tc.ttl/2 {
+				if d := w.Fleet.Device(id).Info().Faults.LateAfter; d > tc.ttl-3*time.Second {
 					t.Fatalf("late joiner %s comes after %s, too close to the time-to-live %s", id, d, tc.ttl)
 				}
 			}

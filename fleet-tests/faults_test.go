@@ -80,18 +80,23 @@ func faultStates(f devicesim.DeviceFaults) []grouprestore.State {
 		return []grouprestore.State{grouprestore.Offline}
 	case f.Slow:
 		return []grouprestore.State{grouprestore.Offline, grouprestore.Failed}
-	case f.Reject:
-		return []grouprestore.State{grouprestore.Rejected}
-	case f.Corrupt:
-		return []grouprestore.State{grouprestore.Failed}
-	case f.Reboot && f.LateAfter > 0:
-		return []grouprestore.State{grouprestore.Restored, grouprestore.Failed, grouprestore.Offline}
-	case f.Reboot:
-		return []grouprestore.State{grouprestore.Restored, grouprestore.Failed}
-	case f.LateAfter > 0: // restored if it comes online within the retries
-		return []grouprestore.State{grouprestore.Restored, grouprestore.Offline}
 	}
-	return []grouprestore.State{grouprestore.Restored}
+	var s []grouprestore.State
+	switch {
+	case f.Reject:
+		s = append(s, grouprestore.Rejected)
+	case f.Corrupt:
+		s = append(s, grouprestore.Failed)
+	default:
+		s = append(s, grouprestore.Restored)
+	}
+	if f.Reboot { // the retries may all fall within the reboot
+		s = append(s, grouprestore.Failed)
+	}
+	if f.LateAfter > 0 { // restored if it comes online within the retries
+		s = append(s, grouprestore.Offline)
+	}
+	return s
 }
 
 func faultNames(f devicesim.DeviceFaults) []string {
@@ -148,13 +153,9 @@ func checkFaultDetails(t *testing.T, w *scenario.World, outs []grouprestore.Devi
 			if len(writes) > 0 && !f.Slow {
 				t.Errorf("%s never answers, yet was written: %+v", d.ID, writes[0])
 			}
-		case f.Reject:
-			if len(writes) == 0 || writes[len(writes)-1].Outcome != devicesim.OutcomeRejected {
-				t.Errorf("%s refuses settings, but its log says %+v", d.ID, writes)
-			}
-		case f.Corrupt:
-			if !strings.Contains(o.Reason, "verification failed") {
-				t.Errorf("%s stored a corrupted copy: %s, want a reason saying verification failed", d.ID, o)
+		case o.State == grouprestore.Offline:
+			if len(writes) > 0 {
+				t.Errorf("%s is reported offline, yet was written: %+v", d.ID, writes[0])
 			}
 		case f.Reboot:
 			if len(writes) == 0 || !strings.HasPrefix(writes[0].Outcome, "reboot-") {
@@ -162,6 +163,14 @@ func checkFaultDetails(t *testing.T, w *scenario.World, outs []grouprestore.Devi
 			}
 			if o.State == grouprestore.Restored && o.Attempts < 2 {
 				t.Errorf("%s restored after a reboot in %d attempts", d.ID, o.Attempts)
+			}
+		case f.Reject:
+			if len(writes) == 0 || writes[len(writes)-1].Outcome != devicesim.OutcomeRejected {
+				t.Errorf("%s refuses settings, but its log says %+v", d.ID, writes)
+			}
+		case f.Corrupt:
+			if !strings.Contains(o.Reason, "verification failed") {
+				t.Errorf("%s stored a corrupted copy: %s, want a reason saying verification failed", d.ID, o)
 			}
 		}
 	}
