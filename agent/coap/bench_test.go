@@ -336,6 +336,59 @@ func BenchmarkProbeRatio(b *testing.B) {
 	b.ReportMetric(median(cpuRatio), "cpu-ratio")
 }
 
+// BenchmarkGroupRestore measures what a group restore asks of the
+// transport: for each device, a tag probe and then a write of its settings
+// under a job (two round trips), FLEETVAULT_BENCH_WORKERS devices at a time.
+// One op is one device restored; with -benchtime set to the number of
+// devices, one op pass is one whole group, and group-s is its duration.
+func BenchmarkGroupRestore(b *testing.B) {
+	devices, workers := benchDevices(), benchWorkers()
+	f := startFleet(b, devices)
+	tr := newTestTransport(b, TransportOptions{})
+	settings, err := agent.EncodeSettings(agent.Settings{"setpoint": uint64(19), "mode": "eco", "schedule": "06:30-22:00"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := agent.Hash(settings)
+	ctx := context.Background()
+	restore := func(i int) error {
+		target := f.targets[i%devices]
+		resp, err := tr.Do(ctx, target, &agent.Request{})
+		if err != nil {
+			return err
+		}
+		if resp.Err != nil || len(resp.Tag) == 0 {
+			return fmt.Errorf("probe %s: %+v", target, resp)
+		}
+		write := identifiers.Settings("coap", target.Address, target.Port, agent.LocWrite)
+		req := &agent.Request{Job: "restore-" + strconv.Itoa(i/devices), Settings: settings, Hash: hash}
+		if resp, err = tr.Do(ctx, write, req); err != nil {
+			return err
+		}
+		if resp.Err != nil || !bytes.Equal(resp.Hash, hash) {
+			return fmt.Errorf("write %s: %+v", write, resp)
+		}
+		return nil
+	}
+	// Warm up with a probe of every device, as a restore's plan step would
+	// not, but so that the figure is the steady state the ceiling also is.
+	if failed := runWorkers(devices, 64, func(i int) error { _, err := tr.Do(ctx, f.targets[i], &agent.Request{}); return err }); failed > 0 {
+		b.Fatalf("warm-up: %d probes failed", failed)
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	start := time.Now()
+	failed := runWorkers(b.N, workers, restore)
+	elapsed := time.Since(start)
+	if failed > 0 {
+		b.Errorf("%d of %d restores failed", failed, b.N)
+	}
+	rate := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(rate, "devices/s")
+	b.ReportMetric(float64(devices)/rate, "group-s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/device")
+}
+
 func medianPhase(ps []phase) phase {
 	var rates, cpus []float64
 	for _, p := range ps {
