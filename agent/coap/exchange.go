@@ -121,6 +121,14 @@ func (t *Transport) fastExchange(ctx context.Context, p *peer, r *fastRequest) (
 		return answer{}, err
 	}
 	defer p.release()
+	select {
+	case t.window <- struct{}{}:
+		defer func() { <-t.window }()
+	case <-ctx.Done():
+		return answer{}, ctx.Err()
+	case <-t.done:
+		return answer{}, agent.ErrClosed
+	}
 	ex := &exchange{token: rand.Uint64(), mid: uint16(p.mid.Add(1)), ch: make(chan answer, 2)}
 	s := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(s)

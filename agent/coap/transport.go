@@ -64,6 +64,12 @@ type TransportOptions struct {
 	// Timeout bounds an exchange whose context has no deadline; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// MaxInFlight bounds the exchanges outstanding at once on the socket;
+	// more wait for a free slot (until their context ends). It keeps a burst
+	// of answers within the socket's receive buffer, where an overflow is a
+	// drop and a retransmission seconds later. 0 means one per KiB of the
+	// receive buffer the kernel granted, at least 64.
+	MaxInFlight int
 }
 
 // TransportStats counts the transport's exchanges.
@@ -99,6 +105,8 @@ type Transport struct {
 	stop     chan struct{} // stops go-coap's housekeeping timer
 	closed   atomic.Bool
 
+	window chan struct{} // a slot per exchange outstanding (MaxInFlight)
+
 	mu    sync.RWMutex
 	peers map[netip.AddrPort]*peer
 
@@ -123,10 +131,14 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("coap: transport: listen %s for blockwise transfers: %w", la.IP, err)
 	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = max(64, receiveBuffer(conn)/1024)
+	}
 	var id [6]byte
 	_, _ = crand.Read(id[:])
 	t := &Transport{
-		conn: conn, bwConn: bwConn, log: opts.Logger, opts: opts, prefix: hex.EncodeToString(id[:]) + "-",
+		window: make(chan struct{}, opts.MaxInFlight),
+		conn:   conn, bwConn: bwConn, log: opts.Logger, opts: opts, prefix: hex.EncodeToString(id[:]) + "-",
 		served: make(chan error, 1), readDone: make(chan struct{}), done: make(chan struct{}), stop: make(chan struct{}),
 		peers: make(map[netip.AddrPort]*peer),
 	}
@@ -174,6 +186,20 @@ func listenDeep(la *net.UDPAddr) (*net.UDPConn, error) {
 	_ = conn.SetReadBuffer(socketBuffer)
 	_ = conn.SetWriteBuffer(socketBuffer)
 	return conn, nil
+}
+
+// receiveBuffer is the receive buffer the kernel granted conn, in bytes (0
+// when it cannot say).
+func receiveBuffer(conn *net.UDPConn) int {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = raw.Control(func(fd uintptr) {
+		n, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	})
+	return n
 }
 
 func withDefaults(o TransportOptions) TransportOptions {

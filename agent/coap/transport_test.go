@@ -181,3 +181,35 @@ func TestTransportEvictsPeers(t *testing.T) {
 		t.Fatalf("stats %+v: want at most 2 peers and 3 evictions", st)
 	}
 }
+
+func TestTransportInFlightWindow(t *testing.T) {
+	t.Run("default follows the receive buffer", func(t *testing.T) {
+		tr := newTestTransport(t, TransportOptions{})
+		if n := receiveBuffer(tr.conn); n <= 0 || cap(tr.window) != max(64, n/1024) {
+			t.Fatalf("receive buffer %d, window %d", n, cap(tr.window))
+		}
+	})
+	t.Run("callers past the window wait their turn", func(t *testing.T) {
+		tr := newTestTransport(t, TransportOptions{MaxInFlight: 1})
+		ctx := ctxTimeout(t, 10*time.Second)
+		var devices []*testDevice
+		for range 3 {
+			devices = append(devices, startDevice(t, "127.0.0.1", nil))
+		}
+		errs := make(chan error, 12)
+		for i := range cap(errs) {
+			go func() {
+				_, err := tr.Do(ctx, devices[i%len(devices)].ident(agent.LocTag), &agent.Request{})
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(tr.window) != 0 {
+			t.Fatalf("%d window slots still held", len(tr.window))
+		}
+	})
+}
