@@ -12,6 +12,7 @@ type Progress struct {
 	Kind      Kind          `json:"kind"`
 	State     JobState      `json:"state"`
 	Reason    string        `json:"reason,omitempty"`
+	Started   time.Time     `json:"started"`
 	Total     int           `json:"total"`
 	Done      int           `json:"done"`
 	Counts    map[State]int `json:"counts"`
@@ -68,7 +69,7 @@ func (j *Job) Progress() Progress {
 }
 
 func (j *Job) progressLocked() Progress {
-	p := Progress{Job: j.id, Kind: j.spec.Kind, State: j.rec.State, Reason: j.rec.Reason, Total: len(j.devs), Done: j.done, Counts: make(map[State]int, len(j.counts))}
+	p := Progress{Job: j.id, Kind: j.spec.Kind, State: j.rec.State, Reason: j.rec.Reason, Started: j.start, Total: len(j.devs), Done: j.done, Counts: make(map[State]int, len(j.counts))}
 	for s, n := range j.counts {
 		p.Counts[s] = n
 	}
