@@ -19,15 +19,16 @@ func benchTransportFlags(c *cobra.Command) {
 	f.Int("devices", 1000, "simulated devices")
 	f.Duration("duration", 10*time.Second, "length of each measurement")
 	f.Duration("warmup", 2*time.Second, "warm-up before each measurement")
+	f.Int("rounds", 3, "alternations of ceiling and probes, each --duration/--rounds long")
 	f.Int("concurrency", 100, "round trips outstanding at most (the embedded broker queues at most 128 messages for one client)")
 	f.Bool("json", false, "print the result as JSON")
 }
 
 func benchConfig(a *app) (simbench.Config, error) {
 	cfg := simbench.Config{Devices: a.v.GetInt("devices"), Duration: a.v.GetDuration("duration"),
-		Warmup: a.v.GetDuration("warmup"), Concurrency: a.v.GetInt("concurrency"), Logger: a.log}
-	if cfg.Devices <= 0 || cfg.Duration <= 0 || cfg.Concurrency <= 0 {
-		return cfg, usageError{fmt.Errorf("--devices, --duration and --concurrency must be positive")}
+		Warmup: a.v.GetDuration("warmup"), Concurrency: a.v.GetInt("concurrency"), Rounds: a.v.GetInt("rounds"), Logger: a.log}
+	if cfg.Devices <= 0 || cfg.Duration <= 0 || cfg.Concurrency <= 0 || cfg.Rounds <= 0 {
+		return cfg, usageError{fmt.Errorf("--devices, --duration, --rounds and --concurrency must be positive")}
 	}
 	return cfg, nil
 }
@@ -38,10 +39,12 @@ func newBenchMQTTCommand(a *app) *cobra.Command {
 		Short: "Measure MQTT round trips: the transport's ceiling and agent probes",
 		Long: `bench mqtt starts the embedded broker (in a child process, so each process
 needs one descriptor per device), --devices simulated MQTT devices (lean
-clients, one connection each) and measures, on loopback, for --duration each:
+clients, one connection each) and measures, on loopback, for --duration each
+(in --rounds alternations, so a change of load favours neither):
 
-  ceiling  a server-side paho client publishes 8-byte requests (QoS 1) that
-           the same device clients echo back untouched
+  ceiling  one lean server-side connection publishes 8-byte requests (QoS 1)
+           that the same device clients echo back untouched; the same with a
+           paho client (as agent/mqtt uses) gives paho_ceiling_rt_per_s
   probe    READ:SETTINGS?TAG through the agent/mqtt transport, answered by
            the devices' agent handlers
 

@@ -22,6 +22,12 @@ type Count struct {
 	Seconds  float64 // how long it ran
 }
 
+func (c *Count) add(o Count) {
+	c.Requests += o.Requests
+	c.Errors += o.Errors
+	c.Seconds += o.Seconds
+}
+
 // PerSecond is the rate of completed round trips.
 func (c Count) PerSecond() float64 {
 	if c.Seconds <= 0 {

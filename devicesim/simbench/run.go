@@ -21,10 +21,14 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Devices     int
-	Duration    time.Duration // of each measurement; default 10s
-	Warmup      time.Duration // before each measurement; default 2s
-	Concurrency int           // outstanding round trips at most; default 100 (the broker queues 128 messages per client)
+	Devices  int
+	Duration time.Duration // of each measurement; default 10s
+	Warmup   time.Duration // before the first round of each measurement; default 2s
+	// Rounds alternates the ceiling and the probes this many times, each for
+	// Duration/Rounds, so a change of load on a shared machine does not favour
+	// one side; default 3.
+	Rounds      int
+	Concurrency int // outstanding round trips at most; default 100 (the broker queues 128 messages per client)
 	// BrokerCommand returns the command that runs the MQTT broker in a child
 	// process (one that calls ServeBroker with credentialsFile). Nil runs the
 	// broker in this process, which then needs two descriptors per device.
@@ -40,6 +44,9 @@ func (c *Config) defaults() {
 		c.Warmup = 0
 	} else if c.Warmup == 0 {
 		c.Warmup = 2 * time.Second
+	}
+	if c.Rounds <= 0 {
+		c.Rounds = 3
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 100
@@ -67,7 +74,8 @@ type Result struct {
 	HeapMB              float64 `json:"heap_mb"`
 	Goroutines          int     `json:"goroutines"`
 	StartSeconds        float64 `json:"start_seconds"` // bringing the fleet online
-	Seconds             float64 `json:"seconds"`       // of the probe measurement
+	Seconds             float64 `json:"seconds"`       // of the probe measurements, all rounds
+	Rounds              int     `json:"rounds"`        // alternations of ceiling and probes
 	Requests            uint64  `json:"requests"`      // probes completed
 	Errors              uint64  `json:"errors"`        // probes failed
 	CeilingRequests     uint64  `json:"ceiling_requests"`
@@ -146,30 +154,18 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 	if err := startAndWait(ctx, fleet); err != nil {
 		return nil, err
 	}
-	res := &Result{Transport: "mqtt", Devices: cfg.Devices, Concurrency: cfg.Concurrency, StartSeconds: time.Since(started).Seconds()}
+	res := &Result{Transport: "mqtt", Devices: cfg.Devices, Concurrency: cfg.Concurrency, Rounds: cfg.Rounds, StartSeconds: time.Since(started).Seconds()}
 	cfg.Logger.Info("simbench: fleet online", "devices", cfg.Devices, "seconds", res.StartSeconds)
 
-	// The ceiling runs first, before the transport subscribes to the
-	// responses: a second subscriber would double the broker's work.
-	if _, err := MQTTCeilingCount(ctx, server, fleet, cfg.Warmup, cfg.Concurrency); err != nil {
-		return nil, fmt.Errorf("simbench: ceiling warm-up: %w", err)
-	}
-	ceiling, err := MQTTCeilingCount(ctx, server, fleet, cfg.Duration, cfg.Concurrency)
-	if err != nil {
-		return nil, err
-	}
-	pahoCeiling, err := pahoCeilingCount(ctx, server, fleet, cfg.Duration, cfg.Concurrency)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: server.URL, Username: server.Username, Password: server.Password})
-	if err != nil {
-		return nil, err
-	}
-	defer tr.Close()
-	probe, err := measureProbe(ctx, cfg, tr, fleet, devicesim.TransportMQTT)
-	if err != nil {
-		return nil, err
+	var ceiling, pahoCeiling, probe Count
+	for round := 0; round < cfg.Rounds; round++ {
+		warmup := time.Duration(0)
+		if round == 0 {
+			warmup = cfg.Warmup
+		}
+		if err := mqttRound(ctx, cfg, server, fleet, warmup, &ceiling, &pahoCeiling, &probe); err != nil {
+			return nil, err
+		}
 	}
 	res.fill(ceiling, probe)
 	res.PahoCeilingRTPerSec = pahoCeiling.PerSecond()
@@ -182,59 +178,120 @@ func RunMQTT(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// RunCoAP measures the CoAP ceiling (CoAPCeiling, against endpoints of its
-// own), then starts cfg.Devices CoAP devices and measures the probes (agent/coap
-// transport). The two never run at once, so one process holds one socket per
-// device at a time.
+// mqttRound measures each phase for Duration/Rounds, adding to the counts.
+// The ceilings run before the transport subscribes to the responses: a
+// second subscriber would double the broker's work.
+func mqttRound(ctx context.Context, cfg Config, server Broker, fleet *devicesim.Fleet, warmup time.Duration, ceiling, pahoCeiling, probe *Count) error {
+	d := cfg.Duration / time.Duration(cfg.Rounds)
+	if warmup > 0 {
+		if _, err := MQTTCeilingCount(ctx, server, fleet, warmup, cfg.Concurrency); err != nil {
+			return fmt.Errorf("simbench: ceiling warm-up: %w", err)
+		}
+	}
+	c, err := MQTTCeilingCount(ctx, server, fleet, d, cfg.Concurrency)
+	if err != nil {
+		return err
+	}
+	ceiling.add(c)
+	if c, err = pahoCeilingCount(ctx, server, fleet, d, cfg.Concurrency); err != nil {
+		return err
+	}
+	pahoCeiling.add(c)
+	tr, err := mqtt.NewTransport(ctx, mqtt.TransportOptions{BrokerURL: server.URL, Username: server.Username, Password: server.Password})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	if c, err = measureProbe(ctx, tr, fleet, devicesim.TransportMQTT, warmup, d, cfg.Concurrency); err != nil {
+		return err
+	}
+	probe.add(c)
+	return nil
+}
+
+// RunCoAP alternates, Rounds times, the CoAP ceiling (CoAPCeiling, against
+// endpoints of its own) and the probes (agent/coap transport) against
+// cfg.Devices simulated CoAP devices started afresh each round. The two
+// fleets never run at once, so the process holds one socket per device.
 func RunCoAP(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
-	ceiling, err := CoAPCeilingCount(ctx, cfg.Devices, "127.0.0.1", cfg.Duration, cfg.Warmup, cfg.Concurrency)
-	if err != nil {
-		return nil, err
-	}
 	spec, err := FleetSpec(cfg.Devices, devicesim.TransportCoAP)
 	if err != nil {
 		return nil, err
 	}
-	started := time.Now()
-	fleet, err := devicesim.New(spec, devicesim.Options{Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
+	res := &Result{Transport: "coap", Devices: cfg.Devices, Concurrency: cfg.Concurrency, Rounds: cfg.Rounds}
+	d := cfg.Duration / time.Duration(cfg.Rounds)
+	var ceiling, probe Count
+	for round := 0; round < cfg.Rounds; round++ {
+		warmup := time.Duration(0)
+		if round == 0 {
+			warmup = cfg.Warmup
+		}
+		c, err := CoAPCeilingCount(ctx, cfg.Devices, "127.0.0.1", d, warmup, cfg.Concurrency)
+		if err != nil {
+			return nil, err
+		}
+		ceiling.add(c)
+		last := round == cfg.Rounds-1
+		if err := coapProbeRound(ctx, cfg, spec, warmup, d, &probe, res, last); err != nil {
+			return nil, err
+		}
 	}
-	defer fleet.Close()
-	if err := startAndWait(ctx, fleet); err != nil {
-		return nil, err
-	}
-	res := &Result{Transport: "coap", Devices: cfg.Devices, Concurrency: cfg.Concurrency, StartSeconds: time.Since(started).Seconds()}
-	tr, err := coap.NewTransport(coap.TransportOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		return nil, err
-	}
-	defer tr.Close()
-	probe, err := measureProbe(ctx, cfg, tr, fleet, devicesim.TransportCoAP)
-	if err != nil {
-		return nil, err
-	}
-	res.fill(ceiling, probe)
+	res.setCeiling(ceiling)
 	return res, nil
 }
 
-func measureProbe(ctx context.Context, cfg Config, tr agent.Transport, fleet *devicesim.Fleet, transport string) (Count, error) {
-	if _, err := Probe(ctx, tr, fleet, transport, cfg.Warmup, cfg.Concurrency); err != nil {
-		return Count{}, fmt.Errorf("simbench: probe warm-up: %w", err)
+// coapProbeRound starts the device fleet, probes it for d and, on the last
+// round, fills res while the fleet is still up (for its memory figures).
+func coapProbeRound(ctx context.Context, cfg Config, spec *devicesim.Spec, warmup, d time.Duration, probe *Count, res *Result, last bool) error {
+	started := time.Now()
+	fleet, err := devicesim.New(spec, devicesim.Options{Logger: cfg.Logger})
+	if err != nil {
+		return err
 	}
-	return Probe(ctx, tr, fleet, transport, cfg.Duration, cfg.Concurrency)
+	defer fleet.Close()
+	if err := startAndWait(ctx, fleet); err != nil {
+		return err
+	}
+	res.StartSeconds = time.Since(started).Seconds()
+	tr, err := coap.NewTransport(coap.TransportOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	c, err := measureProbe(ctx, tr, fleet, devicesim.TransportCoAP, warmup, d, cfg.Concurrency)
+	if err != nil {
+		return err
+	}
+	probe.add(c)
+	if last {
+		res.fill(Count{}, *probe)
+	}
+	return nil
+}
+
+func measureProbe(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, transport string, warmup, d time.Duration, concurrency int) (Count, error) {
+	if warmup > 0 {
+		if _, err := Probe(ctx, tr, fleet, transport, warmup, concurrency); err != nil {
+			return Count{}, fmt.Errorf("simbench: probe warm-up: %w", err)
+		}
+	}
+	return Probe(ctx, tr, fleet, transport, d, concurrency)
 }
 
 func (r *Result) fill(ceiling, probe Count) {
-	r.CeilingRTPerSec, r.CeilingRequests, r.CeilingErrors = ceiling.PerSecond(), ceiling.Requests, ceiling.Errors
 	r.ProbeRTPerSec, r.Requests, r.Errors, r.Seconds = probe.PerSecond(), probe.Requests, probe.Errors, probe.Seconds
-	if r.CeilingRTPerSec > 0 {
-		r.Ratio = r.ProbeRTPerSec / r.CeilingRTPerSec
-	}
+	r.setCeiling(ceiling)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	r.RSSMB, r.HeapMB, r.Goroutines = RSSMB(0), float64(ms.HeapInuse)/(1<<20), runtime.NumGoroutine()
+}
+
+func (r *Result) setCeiling(ceiling Count) {
+	r.CeilingRTPerSec, r.CeilingRequests, r.CeilingErrors = ceiling.PerSecond(), ceiling.Requests, ceiling.Errors
+	if r.CeilingRTPerSec > 0 {
+		r.Ratio = r.ProbeRTPerSec / r.CeilingRTPerSec
+	}
 }
 
 func startAndWait(ctx context.Context, fleet *devicesim.Fleet) error {

@@ -47,7 +47,7 @@ func TestRun(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
-			cfg.Devices, cfg.Duration, cfg.Warmup, cfg.Concurrency = 40, 300*time.Millisecond, 100*time.Millisecond, 8
+			cfg.Devices, cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.Rounds = 40, 400*time.Millisecond, 100*time.Millisecond, 8, 2
 			res, err := c.run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
