@@ -34,7 +34,7 @@ func (p *coapPeer) close() {
 
 // process hands datagram from a peer to the peer's go-coap connection.
 func (s *Server) process(from netip.AddrPort, datagram []byte) {
-	p := s.coapPeer(from)
+	p, created := s.coapPeer(from)
 	if p == nil {
 		return // closed
 	}
@@ -49,6 +49,9 @@ func (s *Server) process(from netip.AddrPort, datagram []byte) {
 		return
 	}
 	s.coapError(fmt.Errorf("%v: dropped malformed datagram: %w", from, err))
+	if created {
+		s.forget(from, p) // a stranger's junk does not get a connection kept for it
+	}
 	// RFC 7252 section 4.2: a confirmable message that cannot be processed
 	// is rejected with a Reset; an unknown version is silently ignored.
 	if malformed.HasHeader && !malformed.InvalidVersion && malformed.Type == message.Confirmable && message.ValidateMID(malformed.MessageID) {
@@ -57,17 +60,17 @@ func (s *Server) process(from netip.AddrPort, datagram []byte) {
 	}
 }
 
-// coapPeer returns the go-coap connection of the peer at addr, opening it;
-// nil once the server is closed.
-func (s *Server) coapPeer(addr netip.AddrPort) *coapPeer {
+// coapPeer returns the go-coap connection of the peer at addr, opening it
+// (created); nil once the server is closed.
+func (s *Server) coapPeer(addr netip.AddrPort) (p *coapPeer, created bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
-		return nil
+		return nil, false
 	}
 	if p := s.conns[addr]; p != nil {
 		if p.cc.Context().Err() == nil {
-			return p
+			return p, false
 		}
 		p.close()
 	}
@@ -85,13 +88,13 @@ func (s *Server) coapPeer(addr netip.AddrPort) *coapPeer {
 		})
 	}
 	idle := inactivity.New(deviceIdle, func(cc *udpclient.Conn) { _ = cc.Close() })
-	p := &coapPeer{done: cancel, cc: udpclient.NewConnWithOpts(session, &cfg,
+	p = &coapPeer{done: cancel, cc: udpclient.NewConnWithOpts(session, &cfg,
 		udpclient.WithBlockWise(bw),
 		udpclient.WithInactivityMonitor(udpclient.DeferInactivityWhileConfirmableMessagesPending(idle)),
 		udpclient.WithRequestMonitor(s.monitor),
 	)}
 	s.conns[addr] = p
-	return p
+	return p, true
 }
 
 // forget closes the go-coap connection of addr if it is still p.

@@ -142,6 +142,12 @@ func TestDeviceLeanPath(t *testing.T) {
 		if d.srv.Stats().Malformed == 0 {
 			t.Error("malformed datagram not counted")
 		}
+		d.srv.mu.Lock()
+		n := len(d.srv.conns)
+		d.srv.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d go-coap connections kept for a malformed datagram", n)
+		}
 	})
 	t.Run("answer over a block goes blockwise", func(t *testing.T) {
 		d := startDevice(t, "127.0.0.1", nil)
