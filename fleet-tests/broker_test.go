@@ -90,7 +90,8 @@ func TestMosquitto(t *testing.T) {
 		t.Fatal("the server runs its embedded broker, not Mosquitto")
 	}
 	expect := w.Expect("new-homes")
-	j, p, win := run(t, ctx, w.Server.Engine, restoreSpec(w, "new-homes", grouprestore.Rollout{Timeout: 2 * time.Second, Retries: 1}))
+	// Late joiners (3-15 s after the fleet starts) are waited for.
+	j, p, win := run(t, ctx, w.Server.Engine, restoreSpec(w, "new-homes", grouprestore.Rollout{Timeout: 2 * time.Second, Retries: 1, OfflineTTL: 20 * time.Second}))
 	if p.State != grouprestore.JobDone {
 		t.Errorf("job ended %s (%s)", p.State, p.Reason)
 	}
