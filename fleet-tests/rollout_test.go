@@ -13,7 +13,8 @@ import (
 // TestRollout checks rollout control on a live fleet, each step against the
 // devices' ground truth: a dry run writes nothing; canary and waves run in
 // order; undo puts every device back; cancel skips the rest and writes
-// nothing to them; abort thresholds stop a job after its canary.
+// nothing to them; pause starts no device until resumed; abort thresholds
+// stop a job after its canary.
 func TestRollout(t *testing.T) {
 	spec := loadFleet(t, "testdata/rollout.yaml")
 	ctx := testContext(t, 5*time.Minute)
@@ -150,6 +151,53 @@ func TestRollout(t *testing.T) {
 		}
 		checkTruth(t, w, j, win, expect)
 		t.Logf("cancelled at %v", p.Counts)
+	})
+
+	t.Run("pause starts no device until resumed", func(t *testing.T) {
+		const concurrency = 2
+		ro := grouprestore.Rollout{Concurrency: concurrency, Rate: 20, Timeout: time.Second, Retries: 1}
+		win := window{from: time.Now()}
+		j, err := e.Start(ctx, restoreSpec(w, "homes", ro))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := truth{w.Fleet, window{from: win.from, to: time.Now().Add(time.Hour)}}
+		written := func() int {
+			n := 0
+			for id := range expect {
+				if len(tr.writes(id, j.ID())) > 0 {
+					n++
+				}
+			}
+			return n
+		}
+		eventually(t, ctx, time.Minute, "five devices restored", func() bool { return j.Progress().Counts[grouprestore.Restored] >= 5 })
+		j.Pause()
+		atPause := written()
+		if p := j.Progress(); p.State != grouprestore.JobPaused {
+			t.Errorf("job is %s after Pause", p.State)
+		}
+		// Devices in flight finish; no other starts. At the job's rate, a
+		// second and a half would start thirty.
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			if n := written(); n > atPause+concurrency {
+				t.Fatalf("%d devices written while paused (%d at the pause, %d in flight at most)", n, atPause, concurrency)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		j.Resume()
+		p, err := j.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		win.to = time.Now()
+		if p.State != grouprestore.JobDone {
+			t.Errorf("job ended %s (%s) after the resume", p.State, p.Reason)
+		}
+		checkStates(t, p, j.Devices(), wantFromOracle(w, expect))
+		checkTruth(t, w, j, win, expect)
+		t.Logf("paused with %d devices written; resumed to %v", atPause, p.Counts)
 	})
 
 	t.Run("failure threshold aborts after the canary", func(t *testing.T) {
