@@ -137,78 +137,13 @@ func startTransportRun(tb testing.TB, devices int) probeRun {
 
 // startCeilingRun is the ceiling: the same sockets (one client socket, one
 // per device, loopback) and the same go-coap stack, configured as the
-// transport and the device server configure it, but nothing of ours: the
-// devices answer every GET with a canned tag Response, and the client sends
-// the probe's path and queries and reads the payload without decoding it.
+// transport and the device server were before they got their lean paths, but
+// nothing of ours: the devices answer every GET with a canned tag Response,
+// and the client sends the probe's path and queries and reads the payload
+// without decoding it.
 func startCeilingRun(tb testing.TB, devices int) probeRun {
-	stop := make(chan struct{})
-	runner := periodic.New(stop, time.Second)
-	msgs := pool.New(1024, 2048)
-	tag := newFakeDevice("North").tag
-	answer, err := agent.EncodeResponse(&agent.Response{V: agent.Version, ID: "0123456789ab-1a2b", Device: "dev-00000", Caps: agent.Capabilities(), Tag: tag})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var (
-		servers []*udpserver.Server
-		addrs   []*net.UDPAddr
-		wg      sync.WaitGroup
-	)
-	closeDevices := func() {
-		for _, s := range servers {
-			s.Stop()
-		}
-		wg.Wait()
-		close(stop)
-	}
-	for i := range devices {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			closeDevices()
-			tb.Fatalf("ceiling device %d: %v", i, err)
-		}
-		s := udpserver.New(
-			options.WithHandlerFunc(udpclient.HandlerFunc(func(w *responsewriter.ResponseWriter[*udpclient.Conn], _ *pool.Message) {
-				_ = w.SetResponse(codes.Content, message.AppCBOR, bytes.NewReader(answer))
-			})),
-			options.WithMaxMessageSize(DefaultMaxDatagram),
-			options.WithBlockwise(true, blockSZX, blockwiseTimeout),
-			options.WithPeriodicRunner(runner),
-			options.WithMessagePool(msgs),
-			options.WithInactivityMonitor(deviceIdle, func(cc *udpclient.Conn) { _ = cc.Close() }),
-			options.WithReceivedMessageQueueSize(4),
-		)
-		servers = append(servers, s)
-		addrs = append(addrs, conn.LocalAddr().(*net.UDPAddr))
-		wg.Go(func() { _ = s.Serve(coapnet.NewUDPConn("udp", conn)) })
-	}
-
-	cstop := make(chan struct{})
-	started := make(chan struct{})
-	ticker := periodic.New(cstop, time.Second)
-	client := udpserver.New(
-		options.WithPeriodicRunner(func(f func(time.Time) bool) { ticker(f); close(started) }),
-		options.WithMaxMessageSize(transportMaxDatagram),
-		options.WithBlockwise(true, blockSZX, blockwiseTimeout),
-		options.WithTransmission(1, DefaultAckTimeout, DefaultMaxRetransmit),
-		options.WithMessagePool(pool.New(4096, 2048)),
-	)
-	cconn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		closeDevices()
-		tb.Fatal(err)
-	}
-	_ = cconn.SetReadBuffer(socketBuffer)
-	_ = cconn.SetWriteBuffer(socketBuffer)
-	var cwg sync.WaitGroup
-	cwg.Go(func() { _ = client.Serve(coapnet.NewUDPConn("udp", cconn)) })
-	<-started
-	conns := make([]*udpclient.Conn, devices)
-	for i, a := range addrs {
-		if conns[i], err = client.NewConn(a); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	addrs, closeDevices := startEchoDevices(tb, devices)
+	conns, closeClient := startEchoClient(tb, addrs)
 	ident := identifiers.ReadTag("coap", "127.0.0.1", 5683).String()
 	query := []message.Option{
 		{ID: message.URIQuery, Value: []byte("v=1")},
@@ -230,12 +165,89 @@ func startCeilingRun(tb testing.TB, devices int) probeRun {
 		}
 		return nil
 	}
-	return probeRun{do: do, close: func() {
+	return probeRun{do: do, close: func() { closeClient(); closeDevices() }}
+}
+
+// startEchoDevices serves n go-coap devices that answer any request with a
+// canned tag Response.
+func startEchoDevices(tb testing.TB, n int) ([]*net.UDPAddr, func()) {
+	stop := make(chan struct{})
+	runner := periodic.New(stop, time.Second)
+	msgs := pool.New(1024, 2048)
+	tag := newFakeDevice("North").tag
+	answer, err := agent.EncodeResponse(&agent.Response{V: agent.Version, ID: "0123456789ab-1a2b", Device: "dev-00000", Caps: agent.Capabilities(), Tag: tag})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var (
+		servers []*udpserver.Server
+		addrs   []*net.UDPAddr
+		wg      sync.WaitGroup
+	)
+	closeDevices := func() {
+		for _, s := range servers {
+			s.Stop()
+		}
+		wg.Wait()
+		close(stop)
+	}
+	for i := range n {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			closeDevices()
+			tb.Fatalf("ceiling device %d: %v", i, err)
+		}
+		s := udpserver.New(
+			options.WithHandlerFunc(udpclient.HandlerFunc(func(w *responsewriter.ResponseWriter[*udpclient.Conn], _ *pool.Message) {
+				_ = w.SetResponse(codes.Content, message.AppCBOR, bytes.NewReader(answer))
+			})),
+			options.WithMaxMessageSize(DefaultMaxDatagram),
+			options.WithBlockwise(true, blockSZX, blockwiseTimeout),
+			options.WithPeriodicRunner(runner),
+			options.WithMessagePool(msgs),
+			options.WithInactivityMonitor(deviceIdle, func(cc *udpclient.Conn) { _ = cc.Close() }),
+			options.WithReceivedMessageQueueSize(4),
+		)
+		servers = append(servers, s)
+		addrs = append(addrs, conn.LocalAddr().(*net.UDPAddr))
+		wg.Go(func() { _ = s.Serve(coapnet.NewUDPConn("udp", conn)) })
+	}
+	return addrs, closeDevices
+}
+
+// startEchoClient opens a go-coap connection to each of addrs from one
+// go-coap UDP server socket.
+func startEchoClient(tb testing.TB, addrs []*net.UDPAddr) ([]*udpclient.Conn, func()) {
+	stop := make(chan struct{})
+	started := make(chan struct{})
+	ticker := periodic.New(stop, time.Second)
+	client := udpserver.New(
+		options.WithPeriodicRunner(func(f func(time.Time) bool) { ticker(f); close(started) }),
+		options.WithMaxMessageSize(transportMaxDatagram),
+		options.WithBlockwise(true, blockSZX, blockwiseTimeout),
+		options.WithTransmission(1, DefaultAckTimeout, DefaultMaxRetransmit),
+		options.WithMessagePool(pool.New(4096, 2048)),
+	)
+	conn, err := listenDeep(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = client.Serve(coapnet.NewUDPConn("udp", conn)) })
+	closeClient := func() {
 		client.Stop()
-		cwg.Wait()
-		close(cstop)
-		closeDevices()
-	}}
+		wg.Wait()
+		close(stop)
+	}
+	<-started
+	conns := make([]*udpclient.Conn, len(addrs))
+	for i, a := range addrs {
+		if conns[i], err = client.NewConn(a); err != nil {
+			closeClient()
+			tb.Fatal(err)
+		}
+	}
+	return conns, closeClient
 }
 
 // phase is what one timed phase measured: probes per second of wall time,

@@ -101,6 +101,10 @@ func TestDeviceLeanPath(t *testing.T) {
 			t.Fatalf("stats %+v: want the request answered once", st)
 		}
 	})
+}
+
+// TestDeviceLeavesToGoCoAP covers what the lean path hands to go-coap.
+func TestDeviceLeavesToGoCoAP(t *testing.T) {
 	t.Run("unknown critical option", func(t *testing.T) {
 		d := startDevice(t, "127.0.0.1", nil)
 		c := newRawClient(t, d)
