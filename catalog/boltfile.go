@@ -27,6 +27,8 @@ const (
 
 type boltMeta struct {
 	pageSize uint32
+	root     uint64 // root bucket's page
+	freelist uint64 // freelist page, or noFreelist
 	pgid     uint64 // high-water mark: pages in use
 	txid     uint64
 }
@@ -48,7 +50,7 @@ func parseBoltMeta(b []byte) (boltMeta, error) {
 	if h.Sum64() != le.Uint64(b[metaSumOffset:]) {
 		return boltMeta{}, errors.New("meta page checksum mismatch")
 	}
-	m := boltMeta{pageSize: le.Uint32(b[8:]), pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
+	m := boltMeta{pageSize: le.Uint32(b[8:]), root: le.Uint64(b[16:]), freelist: le.Uint64(b[32:]), pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
 	if m.pageSize < minPageSize || m.pageSize > maxPageSize || m.pageSize&(m.pageSize-1) != 0 {
 		return boltMeta{}, fmt.Errorf("meta page has bad page size %d", m.pageSize)
 	}
@@ -60,19 +62,26 @@ func parseBoltMeta(b []byte) (boltMeta, error) {
 // the newest valid meta says are in use (a truncated file would fault when
 // read through the memory map).
 func checkBoltFile(path string) error {
+	_, err := readBoltMeta(path)
+	return err
+}
+
+// readBoltMeta validates the meta pages and length and returns the newest
+// valid meta.
+func readBoltMeta(path string) (boltMeta, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return boltMeta{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return err
+		return boltMeta{}, err
 	}
 	size := st.Size()
 	head := make([]byte, pageHeaderSize+metaSumOffset+8)
 	if _, err := io.ReadFull(f, head); err != nil {
-		return fmt.Errorf("%w: file is %d bytes, too short for a bbolt database", ErrCorrupt, size)
+		return boltMeta{}, fmt.Errorf("%w: file is %d bytes, too short for a bbolt database", ErrCorrupt, size)
 	}
 	m0, err0 := parseBoltMeta(head[pageHeaderSize:])
 	pageSize := int64(os.Getpagesize())
@@ -89,17 +98,17 @@ func checkBoltFile(path string) error {
 	best := m0
 	switch {
 	case err0 != nil && err1 != nil:
-		return fmt.Errorf("%w: both meta pages damaged: page 0: %v; page 1: %v", ErrCorrupt, err0, err1)
+		return boltMeta{}, fmt.Errorf("%w: both meta pages damaged: page 0: %v; page 1: %v", ErrCorrupt, err0, err1)
 	case err0 != nil:
 		best = m1
 	case err1 == nil && m1.txid > m0.txid:
 		best = m1
 	}
 	if want := int64(best.pgid) * int64(best.pageSize); size < want {
-		return fmt.Errorf("%w: file is %d bytes but its meta page says %d pages of %d bytes (%d bytes): truncated",
+		return boltMeta{}, fmt.Errorf("%w: file is %d bytes but its meta page says %d pages of %d bytes (%d bytes): truncated",
 			ErrCorrupt, size, best.pgid, best.pageSize, want)
 	}
-	return nil
+	return best, nil
 }
 
 // guard runs fn with memory faults turned into panics and panics turned into

@@ -42,7 +42,7 @@ func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) e
 			bad = true
 			continue
 		}
-		if err := checkBoltFile(f); err != nil {
+		for _, err := range rawCheck(f) {
 			report(Problem{Object: f, Err: err})
 			bad = true
 		}
