@@ -87,4 +87,16 @@
 //
 // Secrets default to DefaultSecret(seed): reproducible, therefore not secret.
 // Reboots happen once per device, on its first write.
+//
+// CoAP devices are served by agent/coap's device server, which calls the
+// Handler itself; their faults therefore act inside the Device methods (the
+// first call of a request waits out the latency; a reboot closes the socket
+// from Apply and rebinds the same port later; a dropping device never reads
+// its socket), and their WriteRecords carry no job id, which the Device is
+// not told. A rebooted CoAP device usually gets the write again from the
+// transport's retransmission once it is back.
+//
+// The simulator speaks plain MQTT over TCP (mqtt:// or tcp://), not TLS or
+// WebSocket. One process needs a descriptor per MQTT device (two with an
+// in-process broker) and per CoAP device.
 package devicesim

@@ -68,9 +68,15 @@ func (l *mqttLink) connect() error {
 		c.Close()
 		return nil
 	}
+	if err := c.Err(); err != nil {
+		// It ended before it was registered: onClose has already run and
+		// left it alone, so retrying is ours.
+		l.mu.Unlock()
+		return err
+	}
 	l.conn, l.backoff = c, 0
-	l.mu.Unlock()
 	f.online.Add(1)
+	l.mu.Unlock()
 	f.connects.Add(1)
 	if err := c.Publish(l.resTopic, l.d.Hello(), 1); err != nil {
 		f.log.Debug("devicesim: hello", "device", l.d.info.ID, "err", err)
@@ -96,11 +102,13 @@ func (l *mqttLink) retry(err error) {
 // onClose runs when a connection ends: after a reboot the device comes back
 // after its down time; after a lost connection it reconnects with backoff.
 func (l *mqttLink) onClose(c *leanmqtt.Conn, err error) {
-	l.f.online.Add(-1)
 	l.mu.Lock()
-	if l.conn == c {
-		l.conn = nil
+	if l.conn != c {
+		l.mu.Unlock() // never registered (see connect): nothing to undo
+		return
 	}
+	l.conn = nil
+	l.f.online.Add(-1)
 	closed, rebooting := l.closed, l.rebooting
 	l.rebooting = false
 	l.mu.Unlock()
