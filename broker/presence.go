@@ -1,6 +1,16 @@
 package broker
 
-import mqtt "github.com/mochi-mqtt/server/v2"
+import (
+	"errors"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// repairDelays are when, after a device connects, the broker checks that a
+// racing cleanup of an older connection with the same id did not unregister
+// it (see presence).
+var repairDelays = [...]time.Duration{200 * time.Millisecond, 2 * time.Second}
 
 // OnConnect registers fn to be called with a device's client id each time the
 // device connects (after authentication, when its session is established).
@@ -35,6 +45,14 @@ func (b *Broker) presence(cl *mqtt.Client, up bool) {
 		}
 		b.online[cl.ID] = cl
 		fns = b.onConnect
+		// An older connection with this id may be ending right now: mochi's
+		// cleanup of it runs on its own goroutine and can delete this newer
+		// client from the client map by id (and its subscriptions from the
+		// topic tree), after which publishes to the device are skipped. Check
+		// shortly after, and put it back if so.
+		for _, d := range repairDelays {
+			time.AfterFunc(d, func() { b.repairTakeover(cl) })
+		}
 	case present && cur == cl:
 		delete(b.online, cl.ID)
 		b.stats.connected.Add(-1)
@@ -67,4 +85,34 @@ func (b *Broker) Subscribed(clientID, filter string) bool {
 	}
 	_, ok = cl.State.Subscriptions.Get(filter)
 	return ok
+}
+
+// repairTakeover re-registers cl, the live connection of its client id, if a
+// racing cleanup of an older connection removed it from mochi's client map
+// or its subscriptions from the topic tree.
+func (b *Broker) repairTakeover(cl *mqtt.Client) {
+	b.mu.Lock()
+	live := b.online[cl.ID] == cl
+	b.mu.Unlock()
+	if !live || cl.Closed() {
+		return
+	}
+	if got, ok := b.srv.Clients.Get(cl.ID); !ok || got != cl {
+		b.srv.Clients.Add(cl)
+		b.log.Debug("mqtt: restored a client removed by a racing cleanup", "client", cl.ID)
+	}
+	for _, sub := range cl.State.Subscriptions.GetAll() {
+		b.srv.Topics.Subscribe(cl.ID, sub) // a no-op when still there
+	}
+}
+
+// Disconnect closes the connection of the client with this id, if any, and
+// reports whether there was one: for revoking a device, and for tests.
+func (b *Broker) Disconnect(clientID string) bool {
+	cl, ok := b.srv.Clients.Get(clientID)
+	if !ok {
+		return false
+	}
+	cl.Stop(errors.New("disconnected by the server"))
+	return true
 }
