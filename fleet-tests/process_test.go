@@ -241,8 +241,9 @@ func freeAddr(t *testing.T) string {
 // a slow restore, starts another on the same installation and broker port,
 // and checks that the resumed job ends done, every device with exactly one
 // final outcome, none sent two different settings, nothing reported
-// restored that was not verified. The simulated fleet lives in the test
-// process and reconnects to the restarted broker by itself.
+// restored that was not verified; then that an undo, run by a third server,
+// puts every device back to its settings from before the job. The simulated
+// fleet lives in the test process and reconnects to each new broker by itself.
 func TestServerKilledMidJob(t *testing.T) {
 	ctx := testContext(t, 4*time.Minute)
 	spec := loadFleet(t, "testdata/crash.yaml")
@@ -269,6 +270,10 @@ func TestServerKilledMidJob(t *testing.T) {
 	}
 	if _, err := io.WriteString(first.stdin, "go\n"); err != nil {
 		t.Fatal(err)
+	}
+	pre := map[string]string{} // factory settings, before the restore
+	for _, d := range devs {
+		pre[d.ID] = truth{f: fleet}.Holds(d.ID)
 	}
 	job := first.expect(ctx, "job ")
 	expect := w.Expect("homes")
@@ -325,6 +330,24 @@ func TestServerKilledMidJob(t *testing.T) {
 		}
 	}
 	t.Logf("%d devices written before the kill, %d written again (the same settings) after it", before, rewritten)
+
+	// The snapshots taken on both sides of the crash undo the whole job:
+	// a third server, in this process, on the same installation and port.
+	s, err := server.Start(ctx, server.Options{MBR: mbr, MQTTAddr: addr, CoAPListen: "127.0.0.1:0", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	undoExpect := map[string]scenario.Expectation{}
+	for id := range expect {
+		undoExpect[id] = scenario.Expectation{Device: id, Want: pre[id], From: id + "'s snapshot", State: grouprestore.Restored}
+	}
+	uj, up, uwin := run(t, ctx, s.Engine, grouprestore.Spec{Kind: grouprestore.KindUndo, Source: job,
+		Rollout: grouprestore.Rollout{Timeout: time.Second, Retries: 3, OfflineTTL: 30 * time.Second}})
+	checkStates(t, up, uj.Devices(), want)
+	if ms := scenario.Check(uj.ID(), uj.Devices(), undoExpect, truth{fleet, uwin}); len(ms) > 0 {
+		t.Errorf("%d ground-truth mismatches after the undo; first ones:\n%s", len(ms), lines(ms[:min(10, len(ms))]))
+	}
 }
 
 // provisionInstallation creates an installation in dir with the devices
