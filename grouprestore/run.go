@@ -74,6 +74,12 @@ func (r *run) run(ctx context.Context) {
 			if !r.acquire(ctx) {
 				break
 			}
+			// A cancel, abort or pause may have come while this device
+			// waited for a slot: no device starts after one.
+			if !j.gate(ctx) {
+				r.release()
+				break
+			}
 			all.Add(1)
 			wave.Add(1)
 			go func(seq int) {
