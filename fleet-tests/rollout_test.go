@@ -153,6 +153,28 @@ func TestRollout(t *testing.T) {
 		t.Logf("cancelled at %v", p.Counts)
 	})
 
+	t.Run("no device starts after cancel returns", func(t *testing.T) {
+		// One device at a time: when Cancel returns, at most the one in
+		// flight may still end other than skipped.
+		win := window{from: time.Now()}
+		j, err := e.Start(ctx, restoreSpec(w, "homes", grouprestore.Rollout{Concurrency: 1, Timeout: time.Second, Retries: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, ctx, time.Minute, "three devices restored", func() bool { return j.Progress().Counts[grouprestore.Restored] >= 3 })
+		j.Cancel()
+		atCancel := j.Progress().Done
+		p, err := j.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		win.to = time.Now()
+		if after := p.Total - p.Counts[grouprestore.Skipped] - atCancel; after > 1 {
+			t.Errorf("%d devices ended after Cancel returned, not skipped (%d had ended before; %v); with one device in flight at most one may", after, atCancel, p.Counts)
+		}
+		checkTruth(t, w, j, win, expect)
+	})
+
 	t.Run("pause starts no device until resumed", func(t *testing.T) {
 		const concurrency = 2
 		ro := grouprestore.Rollout{Concurrency: concurrency, Rate: 20, Timeout: time.Second, Retries: 1}
