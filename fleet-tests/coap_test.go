@@ -13,8 +13,8 @@ import (
 
 // TestCoAPFleets restores through the CoAP transport: a group of CoAP devices
 // only, and a group mixing CoAP climate controls with MQTT lighting, each in
-// one job. Refusals, corrupt acknowledgements and unknown hubs end as they
-// must over CoAP too.
+// one job, then again reading the settings back after each write. Refusals,
+// corrupt acknowledgements and unknown hubs end as they must over CoAP too.
 func TestCoAPFleets(t *testing.T) {
 	spec := loadFleet(t, "testdata/coap.yaml")
 	scenario.ScaleTargets(spec, sites(60, 300))
@@ -23,11 +23,17 @@ func TestCoAPFleets(t *testing.T) {
 	for _, tc := range []struct {
 		group      string
 		transports []string
+		readBack   bool // read the settings back after each write
 	}{
-		{"coap-homes", []string{devicesim.TransportCoAP}},
-		{"mixed-homes", []string{devicesim.TransportCoAP, devicesim.TransportMQTT}},
+		{"coap-homes", []string{devicesim.TransportCoAP}, false},
+		{"mixed-homes", []string{devicesim.TransportCoAP, devicesim.TransportMQTT}, false},
+		{"mixed-homes", []string{devicesim.TransportCoAP, devicesim.TransportMQTT}, true},
 	} {
-		t.Run(tc.group, func(t *testing.T) {
+		name := tc.group
+		if tc.readBack {
+			name += " with read-back"
+		}
+		t.Run(name, func(t *testing.T) {
 			expect := w.Expect(tc.group)
 			want := wantFromOracle(w, expect)
 			restored := map[string]int{} // restored devices by transport
@@ -38,7 +44,7 @@ func TestCoAPFleets(t *testing.T) {
 					t.Fatalf("%s speaks %s but its identifier is %s", d.ID, d.Transport, devicesim.BaseAddress(d.Identifier))
 				}
 			}
-			j, p, win := run(t, ctx, w.Server.Engine, restoreSpec(w, tc.group, grouprestore.Rollout{Timeout: 2 * time.Second, Retries: 1}))
+			j, p, win := run(t, ctx, w.Server.Engine, restoreSpec(w, tc.group, grouprestore.Rollout{Timeout: 2 * time.Second, Retries: 1, ReadBack: tc.readBack}))
 			if p.State != grouprestore.JobDone {
 				t.Errorf("job ended %s (%s)", p.State, p.Reason)
 			}
