@@ -59,7 +59,7 @@ func (p *peer) closeConn() {
 
 // resolve returns the address a target names: its IP literal, or its name
 // resolved; DefaultPort when it names no port.
-func resolve(target identifiers.ID) (netip.AddrPort, error) {
+func (t *Transport) resolve(target identifiers.ID) (netip.AddrPort, error) {
 	port := target.Port
 	if port == 0 {
 		port = DefaultPort
@@ -71,12 +71,36 @@ func resolve(target identifiers.ID) (netip.AddrPort, error) {
 		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 	}
 	hostPort := hostPortOf(target)
+	now := time.Now()
+	t.namesMu.Lock()
+	e, ok := t.names[hostPort]
+	t.namesMu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.addr, nil
+	}
 	ra, err := net.ResolveUDPAddr("udp", hostPort)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%w: resolve %s: %v", agent.ErrUnreachable, hostPort, err)
 	}
 	ap := ra.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	t.namesMu.Lock()
+	if len(t.names) >= t.opts.MaxPeers {
+		clear(t.names) // rare: more names than peers; start over rather than scan
+	}
+	t.names[hostPort] = name{addr: ap, expires: now.Add(nameTTL)}
+	t.namesMu.Unlock()
+	return ap, nil
+}
+
+// nameTTL is how long the transport uses a name's address before it
+// resolves the name again.
+const nameTTL = 30 * time.Second
+
+// name is a resolved device name.
+type name struct {
+	addr    netip.AddrPort
+	expires time.Time
 }
 
 // peerAt returns the state of the peer at addr, or nil.

@@ -110,6 +110,9 @@ type Transport struct {
 	mu    sync.RWMutex
 	peers map[netip.AddrPort]*peer
 
+	namesMu sync.Mutex
+	names   map[string]name // resolved device names (peers.go)
+
 	requests, timeouts, failures, evictions, dropped, malformed, retransmits, blockwise atomic.Uint64
 }
 
@@ -140,7 +143,7 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 		window: make(chan struct{}, opts.MaxInFlight),
 		conn:   conn, bwConn: bwConn, log: opts.Logger, opts: opts, prefix: hex.EncodeToString(id[:]) + "-",
 		served: make(chan error, 1), readDone: make(chan struct{}), done: make(chan struct{}), stop: make(chan struct{}),
-		peers: make(map[netip.AddrPort]*peer),
+		peers: make(map[netip.AddrPort]*peer), names: make(map[string]name),
 	}
 	// go-coap calls the periodic runner once Serve has taken the socket: that
 	// is when NewConn starts to work.
@@ -305,7 +308,7 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 }
 
 func (t *Transport) exchange(ctx context.Context, target identifiers.ID, req *agent.Request) (*agent.Response, error) {
-	addr, err := resolve(target)
+	addr, err := t.resolve(target)
 	if err != nil {
 		return nil, fmt.Errorf("coap: %s: %w", target, err)
 	}

@@ -213,3 +213,22 @@ func TestTransportInFlightWindow(t *testing.T) {
 		}
 	})
 }
+
+func TestTransportCachesNames(t *testing.T) {
+	d := startDevice(t, "127.0.0.1", nil)
+	tr := newTestTransport(t, TransportOptions{})
+	ctx := ctxTimeout(t, 10*time.Second)
+	for range 3 {
+		// The device answers only to 127.0.0.1:port, so "localhost" is refused,
+		// but it is reached.
+		resp, err := tr.Do(ctx, identifiers.ReadTag("coap", "localhost", d.port), &agent.Request{})
+		if err != nil || errCode(resp) != agent.CodeNotAddressee {
+			t.Fatalf("Do: %v %+v", err, resp)
+		}
+	}
+	tr.namesMu.Lock()
+	defer tr.namesMu.Unlock()
+	if e, ok := tr.names["localhost:"+fmt.Sprint(d.port)]; len(tr.names) != 1 || !ok || !e.addr.Addr().IsLoopback() {
+		t.Fatalf("names %v: want localhost resolved once, to a loopback address", tr.names)
+	}
+}
