@@ -53,10 +53,11 @@
 // peer, looks the peer up by a formatted address string and scans its expiry
 // lists on every datagram, caches every answer for 247 s, and retransmits from
 // a one-second sweep over all peers. Measured with BenchmarkProbeRatio (both
-// sides in one process, loopback, 2 cores): go-coap on both sides used 131 us
-// of CPU per tag probe at 1,000 devices; the lean paths use 31-36 us, and
-// the transport answers 14,000 probes/s at 10,000 devices where a bare
-// go-coap echo answers 2,200 (docs/BENCHMARKS.md, "CoAP"). The lean paths
+// sides in one process, loopback, 2 shared cores): with go-coap on both sides
+// a tag probe cost 83-104 us of CPU at 1,000 devices and 191 us at 10,000;
+// with the lean paths it costs 24-32 us, and the transport answers 23,000 to
+// 78,000 probes/s at 10,000 devices, 3.3-4.4 times a bare go-coap echo in
+// the same run (docs/BENCHMARKS.md, "CoAP (agent/coap)"). The lean paths
 // carry only what fits a block; blockwise stays go-coap's, which libcoap
 // interoperates with (interop_test.go).
 //
@@ -71,6 +72,11 @@
 // Blockwise transfers come from the transport's second socket, so a device
 // sees two source ports; RFC 7252 has a device answer each request where it
 // came from, which is all this needs.
+//
+// A device's handler runs on the goroutine reading its socket, so a device
+// answers its peers one request at a time: a Device whose Apply takes a
+// second holds up a second peer for that second (go-coap did the same per
+// peer; peers of one device are rare).
 //
 // A device re-serves a retransmitted request older than its last answer
 // instead of replaying a cached answer, as RFC 7252 section 4.5 allows for
