@@ -1,6 +1,7 @@
 package coap
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -34,7 +35,16 @@ const maxRequestOptions = 32
 type lastAnswer struct {
 	from     netip.AddrPort
 	mid      uint16
+	token    [8]byte
+	tkl      int
 	datagram []byte
+}
+
+// answers reports whether l is the answer to the request m from from: the
+// same sender, message id and token (a sender that reused a message id for
+// a new request gets a new answer, not a stale one).
+func (l *lastAnswer) answers(from netip.AddrPort, m *message.Message) bool {
+	return l.datagram != nil && l.from == from && l.mid == uint16(m.MessageID) && bytes.Equal(l.token[:l.tkl], m.Token)
 }
 
 // readLoop reads the device's socket until it is closed.
@@ -73,8 +83,7 @@ func (s *Server) answerFast(from netip.AddrPort, datagram []byte, m *message.Mes
 	if m.Type != message.Confirmable || (m.Code != codes.GET && m.Code != codes.PUT && m.Code != codes.POST) || !leanOptions(m.Options) {
 		return false
 	}
-	mid := uint16(m.MessageID)
-	if last.datagram != nil && last.from == from && last.mid == mid {
+	if last.answers(from, m) {
 		s.write(from, last.datagram)
 		return true
 	}
@@ -105,7 +114,9 @@ func (s *Server) answerFast(from netip.AddrPort, datagram []byte, m *message.Mes
 		return false
 	}
 	s.count(resp)
-	*last = lastAnswer{from: from, mid: mid, datagram: out}
+	next := lastAnswer{from: from, mid: uint16(m.MessageID), datagram: out}
+	next.tkl = copy(next.token[:], m.Token)
+	*last = next
 	s.write(from, out)
 	return true
 }

@@ -175,3 +175,22 @@ func TestDeviceLeavesToGoCoAP(t *testing.T) {
 		}
 	})
 }
+
+func TestDeviceReusedMessageID(t *testing.T) {
+	d := startDevice(t, "127.0.0.1", nil)
+	c := newRawClient(t, d)
+	req := tagGet(d, 20)
+	c.send(req)
+	first, _ := c.read()
+	// A new request (a new token and correlation id) under the same message
+	// id is answered afresh, not with the answer kept for the first.
+	req.Token = []byte{0xb, 20}
+	c.send(req)
+	second, m := c.read()
+	if bytes.Equal(first, second) || m.MessageID != 20 {
+		t.Fatalf("reused message id answered with the kept answer")
+	}
+	if st := d.srv.Stats(); st.Answered != 2 {
+		t.Fatalf("stats %+v: want two requests answered", st)
+	}
+}

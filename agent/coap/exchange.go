@@ -27,10 +27,10 @@ import (
 // sequence, and one outstanding exchange at a time (NSTART 1).
 //
 // go-coap's connection machinery (a goroutine per peer fed by the read loop,
-// a message cache, blockwise and observation layers, a periodic sweep that
-// retransmits) cost about a third more CPU per exchange than this path and
-// an extra hand-off between goroutines; it still carries every transfer that
-// needs blockwise (slow.go).
+// a peer lookup and expiry scan per datagram, blockwise and observation
+// layers, a periodic sweep that retransmits) cost several times the CPU of
+// this path per exchange (doc.go); it still carries every transfer that
+// needs blockwise.
 
 // maxAnswerOptions bounds the options of an answer the read loop decodes;
 // a datagram with more is counted as malformed and dropped.
@@ -190,6 +190,7 @@ func (t *Transport) readLoop() {
 	defer close(t.readDone)
 	buf := make([]byte, transportMaxDatagram+1)
 	m := message.Message{Options: make(message.Options, 0, maxAnswerOptions)}
+	var backoff time.Duration
 	for {
 		n, from, err := t.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -197,8 +198,16 @@ func (t *Transport) readLoop() {
 				return
 			}
 			t.coapError(fmt.Errorf("read: %w", err))
+			// A socket that keeps failing must not spin: back off, up to a second.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+			case <-t.done:
+				return
+			}
 			continue
 		}
+		backoff = 0
 		if n > transportMaxDatagram {
 			t.coapError(fmt.Errorf("%v: datagram over %d bytes", from, transportMaxDatagram))
 			continue
