@@ -20,8 +20,10 @@
 //   - offices worldwide, matched by region and climate;
 //   - faulty fleets: offline, slow, corrupt acknowledgements, refusals and
 //     reboots during a write;
-//   - rollout control: abort thresholds, canary waves, dry run, cancel, undo;
-//   - a server killed mid-job (a child process, SIGKILL) and resumed;
+//   - rollout control: abort thresholds, canary waves, dry run, cancel,
+//     pause, undo;
+//   - a model house retuned and backed up again: the newest backup wins;
+//   - a server killed mid-job (a child process, SIGKILL), resumed, undone;
 //   - an MQTT broker restarted mid-job;
 //   - CoAP fleets and fleets mixing MQTT and CoAP;
 //   - a run through a real Mosquitto broker.
@@ -34,4 +36,7 @@
 // skipped; without -short the builder's scenario runs 1,000 homes. Tests that
 // need Mosquitto skip when it is not installed (make deps installs it). Set
 // FLEETTESTS_LOG=debug (or info, warn) to see the server's and fleet's logs.
+// TestScenarioTruthSeesCoAPWrites shows a known gap in the shared ground truth
+// (CoAP writes are logged without their job id) and runs only with
+// FLEETTESTS_KNOWN_BUGS=1; the other tests attribute CoAP writes by time.
 package fleettests
