@@ -49,6 +49,17 @@ func (d *rawDevice) read() (message.Message, *net.UDPAddr) {
 	return m, from
 }
 
+// readOther returns the next datagram that is not a retransmission of req.
+func (d *rawDevice) readOther(req message.Message) message.Message {
+	d.t.Helper()
+	for {
+		m, _ := d.read()
+		if m.Type != message.Confirmable || m.MessageID != req.MessageID {
+			return m
+		}
+	}
+}
+
 func (d *rawDevice) send(to *net.UDPAddr, m message.Message) {
 	d.t.Helper()
 	if m.Options == nil {
@@ -84,12 +95,18 @@ func (d *rawDevice) answerTo(req message.Message) []byte {
 
 func cbor() message.Options { return message.Options{{ID: message.ContentFormat, Value: []byte{60}}} }
 
+// leanTestRetransmits is MaxRetransmit in TestLeanExchange: enough that a
+// script slowed by a loaded machine still answers within the exchange
+// (50 ms doubling five times spans about 2.4 s).
+const leanTestRetransmits = 5
+
 func TestLeanExchange(t *testing.T) {
 	tests := []struct {
 		name string
 		// script plays the device; it runs while Do waits.
-		script  func(d *rawDevice)
-		wantErr error // nil: a Response from "raw"
+		script      func(d *rawDevice)
+		wantErr     error // nil: a Response from "raw"
+		retransmits int   // MaxRetransmit; 0 means leanTestRetransmits
 	}{
 		{"retransmits a lost request", func(d *rawDevice) {
 			first, _ := d.read() // lost
@@ -99,17 +116,17 @@ func TestLeanExchange(t *testing.T) {
 			}
 			d.send(from, message.Message{Type: message.Acknowledgement, Code: codes.Content, MessageID: again.MessageID,
 				Token: again.Token, Options: cbor(), Payload: d.answerTo(again)})
-		}, nil},
+		}, nil, 0},
 		{"separate response", func(d *rawDevice) {
 			req, from := d.read()
 			d.send(from, message.Message{Type: message.Acknowledgement, Code: codes.Empty, MessageID: req.MessageID})
 			d.send(from, message.Message{Type: message.Confirmable, Code: codes.Content, MessageID: 7, Token: req.Token,
 				Options: cbor(), Payload: d.answerTo(req)})
-			ack, _ := d.read()
+			ack := d.readOther(req)
 			if ack.Type != message.Acknowledgement || ack.Code != codes.Empty || ack.MessageID != 7 {
 				d.t.Errorf("separate response acknowledged with %v %v mid %d; want an empty ACK of mid 7", ack.Type, ack.Code, ack.MessageID)
 			}
-		}, nil},
+		}, nil, 0},
 		{"ignores a wrong token and a stray ack", func(d *rawDevice) {
 			req, from := d.read()
 			d.send(from, message.Message{Type: message.Acknowledgement, Code: codes.Content, MessageID: req.MessageID ^ 1,
@@ -118,31 +135,35 @@ func TestLeanExchange(t *testing.T) {
 				Token: []byte("wrongtok"), Options: cbor(), Payload: d.answerTo(req)})
 			d.send(from, message.Message{Type: message.Acknowledgement, Code: codes.Content, MessageID: req.MessageID,
 				Token: req.Token, Options: cbor(), Payload: d.answerTo(req)})
-		}, nil},
+		}, nil, 0},
 		{"reset", func(d *rawDevice) {
 			req, from := d.read()
 			d.send(from, message.Message{Type: message.Reset, Code: codes.Empty, MessageID: req.MessageID})
-		}, agent.ErrUnreachable},
+		}, agent.ErrUnreachable, 0},
 		{"retransmissions exhausted", func(d *rawDevice) {
-			for range 2 { // MaxRetransmit 1: the request and one retransmission
+			for range 2 { // the request and its one retransmission
 				d.read()
 			}
-		}, agent.ErrUnreachable},
+		}, agent.ErrUnreachable, 1},
 		{"request from the device is reset", func(d *rawDevice) {
 			req, from := d.read()
 			d.send(from, message.Message{Type: message.Confirmable, Code: codes.GET, MessageID: 99, Token: []byte{1}})
-			rst, _ := d.read()
+			rst := d.readOther(req)
 			if rst.Type != message.Reset || rst.MessageID != 99 {
 				d.t.Errorf("device's request answered with %v mid %d; want a RST of mid 99", rst.Type, rst.MessageID)
 			}
 			d.send(from, message.Message{Type: message.Acknowledgement, Code: codes.Content, MessageID: req.MessageID,
 				Token: req.Token, Options: cbor(), Payload: d.answerTo(req)})
-		}, nil},
+		}, nil, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := startRawDevice(t)
-			tr := newTestTransport(t, TransportOptions{AckTimeout: 50 * time.Millisecond, MaxRetransmit: 1})
+			retransmits := tc.retransmits
+			if retransmits == 0 {
+				retransmits = leanTestRetransmits
+			}
+			tr := newTestTransport(t, TransportOptions{AckTimeout: 50 * time.Millisecond, MaxRetransmit: retransmits})
 			done := make(chan struct{})
 			go func() { defer close(done); tc.script(d) }()
 			resp, err := tr.Do(ctxTimeout(t, 10*time.Second), identifiers.ReadTag("coap", "127.0.0.1", d.port), &agent.Request{})
