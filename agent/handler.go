@@ -207,7 +207,7 @@ func (h *Handler) write(ctx context.Context, req *Request, resp *Response) *Resp
 		h.requests.Add(1)
 		return resp
 	}
-	if err := h.dev.Apply(ctx, settings); err != nil {
+	if err := h.dev.Apply(WithJob(ctx, req.Job), settings); err != nil {
 		if errors.Is(err, ErrRejected) {
 			return h.fail(resp, CodeRejected, err.Error())
 		}

@@ -348,3 +348,27 @@ func BenchmarkHandleBytes(b *testing.B) {
 		})
 	}
 }
+
+// jobDevice records the job id its Apply was called with.
+type jobDevice struct {
+	fakeDevice
+	job string
+}
+
+func (d *jobDevice) Apply(ctx context.Context, s Settings) error {
+	d.job = JobOf(ctx)
+	return d.fakeDevice.Apply(ctx, s)
+}
+
+func TestApplySeesTheJob(t *testing.T) {
+	d := &jobDevice{}
+	h := NewHandler("dev1", d, HandlerOptions{})
+	b, _ := EncodeSettings(Settings{"a": 1})
+	resp := h.Handle(context.Background(), &Request{V: Version, ID: "1", Ident: "mqtt://dev1?WRITE:SETTINGS?TAG+SETTINGS", Job: "job-42", Settings: b, Hash: Hash(b)})
+	if resp.Err != nil {
+		t.Fatal(resp.Err)
+	}
+	if d.job != "job-42" {
+		t.Fatalf("Apply saw job %q", d.job)
+	}
+}

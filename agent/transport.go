@@ -51,3 +51,18 @@ type Device interface {
 
 // ErrRejected is wrapped by Device.Apply when the device refuses settings.
 var ErrRejected = errors.New("settings rejected by the device")
+
+type jobKey struct{}
+
+// WithJob returns ctx carrying the id of the job a write belongs to. The
+// Handler passes it to Device.Apply, so a device can log which job set its
+// settings.
+func WithJob(ctx context.Context, job string) context.Context {
+	return context.WithValue(ctx, jobKey{}, job)
+}
+
+// JobOf returns the job id WithJob put in ctx, or "".
+func JobOf(ctx context.Context) string {
+	job, _ := ctx.Value(jobKey{}).(string)
+	return job
+}
