@@ -190,7 +190,7 @@ func (d *Device) applyInline(ctx context.Context, s agent.Settings) error {
 	d.fleet.writes.Add(1)
 	sent := hashOf(s)
 	if d.takeReboot() {
-		rec := WriteRecord{Sent: sent, Outcome: OutcomeRebootLost, At: time.Now()}
+		rec := WriteRecord{Job: agent.JobOf(ctx), Sent: sent, Outcome: OutcomeRebootLost, At: time.Now()}
 		d.mu.Lock()
 		if d.rng.Float64() < d.typ.Faults.Reboot.Applied {
 			d.settings = s
@@ -201,7 +201,7 @@ func (d *Device) applyInline(ctx context.Context, s agent.Settings) error {
 		d.onReboot()
 		return fmt.Errorf("%s is rebooting", d.info.ID)
 	}
-	rec := WriteRecord{Sent: sent, At: time.Now()}
+	rec := WriteRecord{Job: agent.JobOf(ctx), Sent: sent, At: time.Now()}
 	var err error
 	switch {
 	case d.info.Faults.Reject:

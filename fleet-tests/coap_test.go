@@ -1,7 +1,6 @@
 package fleettests
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,17 +73,11 @@ func TestCoAPFleets(t *testing.T) {
 	checkReferencesUntouched(t, w)
 }
 
-// TestScenarioTruthSeesCoAPWrites shows a gap in the shared ground truth: a
-// CoAP device's write log has no job id (devicesim's applyInline is not told
-// it), so scenario's Truth (World.Truth, used by fleetvault demo and bench)
-// sees no write of a job to a CoAP device, and scenario.Check cannot notice
-// wrong settings sent to one. The tests here attribute CoAP writes by time
-// instead (type truth). Skipped unless FLEETTESTS_KNOWN_BUGS is set, so that
-// make test stays green until devicesim records the job of CoAP writes.
+// TestScenarioTruthSeesCoAPWrites: the shared ground truth (World.Truth, used
+// by fleetvault demo and bench) attributes CoAP writes to their job, which the
+// device learns from agent.JobOf in Apply's context, so scenario.Check can
+// notice wrong settings sent to a CoAP device.
 func TestScenarioTruthSeesCoAPWrites(t *testing.T) {
-	if os.Getenv("FLEETTESTS_KNOWN_BUGS") == "" {
-		t.Skip("known gap: devicesim records CoAP writes without their job id; set FLEETTESTS_KNOWN_BUGS=1 to run")
-	}
 	spec := loadFleet(t, "testdata/coap.yaml")
 	scenario.ScaleTargets(spec, 10)
 	ctx := testContext(t, time.Minute)

@@ -20,8 +20,8 @@ type Truth interface {
 }
 
 // Expectation is what an independent oracle says a restore must do to one
-// device: write the settings of exactly one reference device whose
-// manufacturer, product, model and zone are the device's, or nothing.
+// device: write the settings of exactly one reference device whose match keys
+// (by default manufacturer, product, model and zone) are the device's, or nothing.
 type Expectation struct {
 	Device string
 	Want   string // hex hash of the settings it must get; "" for none
@@ -33,9 +33,9 @@ type Expectation struct {
 // on purpose: the oracle must not share code with what it checks.
 var matchKeys = []string{"manufacturer", "product", "model", "zone"}
 
-func matchKey(t tagmatch.Tag) string {
+func matchKey(t tagmatch.Tag, keys []string) string {
 	var b strings.Builder
-	for _, k := range matchKeys {
+	for _, k := range keys {
 		v, _ := t.Get(k)
 		b.WriteString(k + "=" + v + "\x00")
 	}
@@ -43,12 +43,17 @@ func matchKey(t tagmatch.Tag) string {
 }
 
 // Expect computes the oracle's expectation for every non-reference device,
-// given the reference devices' settings hashes (from the ground truth).
-func Expect(devices []devicesim.DeviceInfo, truth Truth) map[string]Expectation {
+// given the reference devices' settings hashes (from the ground truth). keys
+// are the tag keys that must be equal (nil: the default policy's).
+func Expect(devices []devicesim.DeviceInfo, truth Truth, keys []string) map[string]Expectation {
+	if keys == nil {
+		keys = matchKeys
+	}
 	refs := map[string][]devicesim.DeviceInfo{}
 	for _, d := range devices {
 		if d.Reference {
-			refs[matchKey(d.Tag)] = append(refs[matchKey(d.Tag)], d)
+			k := matchKey(d.Tag, keys)
+			refs[k] = append(refs[k], d)
 		}
 	}
 	out := map[string]Expectation{}
@@ -57,7 +62,7 @@ func Expect(devices []devicesim.DeviceInfo, truth Truth) map[string]Expectation 
 			continue
 		}
 		e := Expectation{Device: d.ID}
-		switch rs := refs[matchKey(d.Tag)]; len(rs) {
+		switch rs := refs[matchKey(d.Tag, keys)]; len(rs) {
 		case 0:
 			e.State = grouprestore.NoMatch
 		case 1:

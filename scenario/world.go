@@ -180,15 +180,19 @@ func (w *World) BackupReferences(ctx context.Context) ([]*grouprestore.Job, erro
 	return jobs, nil
 }
 
-// Expect returns the oracle's expectation for every device of a target group.
-func (w *World) Expect(group string) map[string]Expectation {
+// Expect returns the oracle's expectation for every device of a target
+// group under the default policy.
+func (w *World) Expect(group string) map[string]Expectation { return w.ExpectKeys(group, nil) }
+
+// ExpectKeys is Expect for a policy comparing keys (nil: the default's).
+func (w *World) ExpectKeys(group string, keys []string) map[string]Expectation {
 	var devs []devicesim.DeviceInfo
 	for _, d := range w.Devices {
 		if d.Reference || d.Group == group {
 			devs = append(devs, d)
 		}
 	}
-	return Expect(devs, w.Truth())
+	return Expect(devs, w.Truth(), keys)
 }
 
 // Truth returns the fleet's ground truth.
