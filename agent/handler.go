@@ -129,8 +129,16 @@ func (h *Handler) encode(r *Response) []byte {
 }
 
 // Handle answers one decoded request. It always returns a response.
-func (h *Handler) Handle(ctx context.Context, req *Request) *Response {
+func (h *Handler) Handle(ctx context.Context, req *Request) (out *Response) {
 	resp := &Response{ID: req.ID, Device: h.id, Caps: h.caps}
+	// A Device is the device maker's code: if it panics, the request gets an
+	// internal error and the agent keeps serving.
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("agent: the device's code panicked", "device", h.id, "id", req.ID, "panic", fmt.Sprint(p))
+			out = h.fail(&Response{ID: req.ID, Device: h.id, Caps: h.caps}, CodeInternal, fmt.Sprintf("the device failed: %v", p))
+		}
+	}()
 	if req.V != Version {
 		return h.fail(resp, CodeVersion, fmt.Sprintf("protocol version %d not spoken; this device speaks %d", req.V, Version))
 	}

@@ -372,3 +372,26 @@ func TestApplySeesTheJob(t *testing.T) {
 		t.Fatalf("Apply saw job %q", d.job)
 	}
 }
+
+// panicDevice is a device maker's bug: its Apply panics.
+type panicDevice struct{ fakeDevice }
+
+func (d *panicDevice) Apply(context.Context, Settings) error { panic("nil map in firmware") }
+
+func TestHandlerSurvivesAPanickingDevice(t *testing.T) {
+	h := NewHandler("dev1", &panicDevice{}, HandlerOptions{})
+	b, _ := EncodeSettings(Settings{"a": 1})
+	write := &Request{V: Version, ID: "1", Ident: "mqtt://dev1?WRITE:SETTINGS?TAG+SETTINGS", Job: "j1", Settings: b, Hash: Hash(b)}
+	resp := h.Handle(context.Background(), write)
+	if resp.Err == nil || resp.Err.Code != CodeInternal || resp.ID != "1" {
+		t.Fatalf("response %+v, want an internal error for request 1", resp)
+	}
+	// The handler still serves, and its write lock was released.
+	resp = h.Handle(context.Background(), &Request{V: Version, ID: "2", Ident: "mqtt://dev1?READ:SETTINGS?SETTINGS"})
+	if resp.Err != nil {
+		t.Fatalf("after the panic: %v", resp.Err)
+	}
+	if resp = h.Handle(context.Background(), write); resp.Err == nil || resp.Err.Code != CodeInternal {
+		t.Fatalf("second write: %+v", resp)
+	}
+}
