@@ -377,9 +377,9 @@ func (t *Transport) deliver(topic string, payload []byte) {
 		t.drop(&t.dropCall, DropWrongDevice, device, "call was to "+c.device)
 	default:
 		delete(sh.calls, n)
+		t.answered.Add(1) // before the caller wakes, so its Stats count this answer
 		c.ch <- resp
 		sh.mu.Unlock()
-		t.answered.Add(1)
 	}
 }
 
