@@ -15,6 +15,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/time/rate"
 )
@@ -226,20 +227,20 @@ func (b *Broker) Start(ctx context.Context) error {
 // addListeners binds each configured address, naming it in errors.
 func (b *Broker) addListeners() error {
 	if addr := b.opts.TCPAddr; addr != "" {
-		b.tcp = &netListener{id: "tcp", listen: func() (net.Listener, error) { return net.Listen("tcp", addr) }}
+		b.tcp = &netListener{id: "tcp", listen: func() (net.Listener, error) { return net.Listen("tcp", addr) }, closeClients: b.closeListenerClients}
 		if err := b.srv.AddListener(b.tcp); err != nil {
 			return fmt.Errorf("broker: listen on TCPAddr %s: %w", addr, err)
 		}
 	}
 	if addr := b.opts.TLSAddr; addr != "" {
 		conf := b.tlsConf
-		b.tlsL = &netListener{id: "tls", listen: func() (net.Listener, error) { return tls.Listen("tcp", addr, conf) }}
+		b.tlsL = &netListener{id: "tls", listen: func() (net.Listener, error) { return tls.Listen("tcp", addr, conf) }, closeClients: b.closeListenerClients}
 		if err := b.srv.AddListener(b.tlsL); err != nil {
 			return fmt.Errorf("broker: listen on TLSAddr %s: %w", addr, err)
 		}
 	}
 	if addr := b.opts.WSAddr; addr != "" {
-		b.ws = &wsListener{id: "ws", addr: addr}
+		b.ws = &wsListener{id: "ws", addr: addr, closeClients: b.closeListenerClients}
 		if err := b.srv.AddListener(b.ws); err != nil {
 			return fmt.Errorf("broker: listen on WSAddr %s: %w", addr, err)
 		}
@@ -388,4 +389,17 @@ func (b *Broker) Subscribe(filter string, fn func(topic string, payload []byte))
 	}
 	var once sync.Once
 	return func() { once.Do(func() { _ = b.srv.Unsubscribe(filter, id) }) }, nil
+}
+
+// closeListenerClients disconnects the clients of one listener when it
+// closes. It replaces mochi's own (Clients.GetByListener), which takes the
+// client map's read lock twice: with a disconnecting client's Delete queued
+// between the two, the second read lock waits for the writer and the writer
+// for the first, and Close hangs for ever.
+func (b *Broker) closeListenerClients(id string, _ listeners.CloseFn) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }

@@ -23,6 +23,9 @@ type netListener struct {
 	ln     net.Listener
 	log    *slog.Logger
 	closed atomic.Bool
+	// closeClients disconnects this listener's clients on Close (the
+	// broker's, which avoids a deadlock in mochi's own).
+	closeClients func(id string, mochi listeners.CloseFn)
 }
 
 var _ listeners.Listener = (*netListener)(nil)
@@ -79,19 +82,20 @@ func (l *netListener) Close(closeClients listeners.CloseFn) {
 		if l.ln != nil {
 			_ = l.ln.Close()
 		}
-		closeClients(l.id)
+		l.closeClients(l.id, closeClients)
 	}
 }
 
 // wsListener serves MQTT over WebSocket (subprotocol "mqtt", binary frames).
 type wsListener struct {
-	id       string
-	addr     string
-	ln       net.Listener
-	srv      *http.Server
-	log      *slog.Logger
-	upgrader websocket.Upgrader
-	closed   atomic.Bool
+	id           string
+	addr         string
+	closeClients func(id string, mochi listeners.CloseFn) // as netListener's
+	ln           net.Listener
+	srv          *http.Server
+	log          *slog.Logger
+	upgrader     websocket.Upgrader
+	closed       atomic.Bool
 	// establish is set by Serve before the server accepts.
 	establish listeners.EstablishFn
 }
@@ -157,7 +161,7 @@ func (l *wsListener) Close(closeClients listeners.CloseFn) {
 		} else if l.ln != nil {
 			_ = l.ln.Close()
 		}
-		closeClients(l.id)
+		l.closeClients(l.id, closeClients)
 	}
 }
 

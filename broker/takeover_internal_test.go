@@ -57,3 +57,4 @@ func TestRepairAfterRacingCleanup(t *testing.T) {
 		}
 	}
 }
+
