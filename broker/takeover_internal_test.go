@@ -57,4 +57,3 @@ func TestRepairAfterRacingCleanup(t *testing.T) {
 		}
 	}
 }
-

@@ -23,6 +23,7 @@ import (
 	"github.com/fleetvault/fleetvault/devicesim"
 	"github.com/fleetvault/fleetvault/devicesim/simbench"
 	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/identifiers"
 	"github.com/fleetvault/fleetvault/server"
 )
 
@@ -120,10 +121,19 @@ func (c *fleetChild) close() {
 	}
 }
 
-// BenchRestore measures, in one run, the round-trip ceiling of the transport
-// stack and a full group restore (probe, match, snapshot, write, verify,
-// journal) of cfg.Devices simulated devices, and checks the ground truth.
-func BenchRestore(ctx context.Context, cfg BenchConfig) (res *BenchResult, err error) {
+// benchEnv is a benchmark's running server and fleet children.
+type benchEnv struct {
+	srv      *server.Server
+	children []*fleetChild
+	all      []devicesim.DeviceInfo
+	targets  []string
+	started  float64 // seconds to bring the fleet online
+	close    func()
+}
+
+// startBench creates an installation and a server, starts the fleet
+// children, provisions their devices and brings them online.
+func startBench(ctx context.Context, cfg *BenchConfig) (env *benchEnv, err error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 512
 	}
@@ -142,58 +152,88 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (res *BenchResult, err e
 	if cfg.Transport == devicesim.TransportMQTT && cfg.Devices > fdBudget() {
 		return nil, fmt.Errorf("%d MQTT devices need %d connections in the broker's process, over this process's limit of %d open files (ulimit -n); raise the limit or measure fewer devices", cfg.Devices, cfg.Devices, fdBudget())
 	}
-	dir, err := os.MkdirTemp("", "fleetvault-bench-restore-")
-	if err != nil {
-		return nil, err
+	env = &benchEnv{}
+	var closers []func()
+	env.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
 	}
-	defer os.RemoveAll(dir)
-	mbr, err := catalog.Init(dir, catalog.InitOptions{})
-	if err != nil {
-		return nil, err
-	}
-	srv, err := server.Start(ctx, server.Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-
-	children, err := startChildren(ctx, cfg, dir, srv.BrokerURL())
 	defer func() {
-		for _, c := range children {
-			c.close()
+		if err != nil {
+			env.close()
 		}
 	}()
+	dir, err := os.MkdirTemp("", "fleetvault-bench-")
 	if err != nil {
-		return nil, err
+		return env, err
 	}
-	var all []devicesim.DeviceInfo
-	var targets []string
-	for _, c := range children {
+	closers = append(closers, func() { os.RemoveAll(dir) })
+	mbr, err := catalog.Init(dir, catalog.InitOptions{})
+	if err != nil {
+		return env, err
+	}
+	if env.srv, err = server.Start(ctx, server.Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: cfg.Logger}); err != nil {
+		return env, err
+	}
+	closers = append(closers, func() { env.srv.Close() })
+	env.children, err = startChildren(ctx, *cfg, dir, env.srv.BrokerURL())
+	closers = append(closers, func() {
+		for _, c := range env.children {
+			c.close()
+		}
+	})
+	if err != nil {
+		return env, err
+	}
+	for _, c := range env.children {
 		for _, d := range c.devices {
 			if d.Reference {
 				d.Group = "reference"
 			} else {
-				d.Group, targets = "targets", append(targets, d.ID)
+				d.Group, env.targets = "targets", append(env.targets, d.ID)
 			}
-			all = append(all, d)
+			env.all = append(env.all, d)
 		}
 	}
-	if err := Provision(ctx, srv.Catalog, all); err != nil {
+	if err := Provision(ctx, env.srv.Catalog, env.all); err != nil {
+		return env, err
+	}
+	t0 := time.Now()
+	for _, c := range env.children {
+		if ans, err := c.send("start"); err != nil || ans != "ready" {
+			return env, fmt.Errorf("fleet child did not come online: %q %v", ans, err)
+		}
+	}
+	env.started = time.Since(t0).Seconds()
+	return env, nil
+}
+
+// fleetRSSMB is the children's peak resident memory, added up.
+func (env *benchEnv) fleetRSSMB() float64 {
+	var mb float64
+	for _, c := range env.children {
+		mb += peakRSSMB(c.cmd.Process.Pid)
+	}
+	return mb
+}
+
+// BenchRestore measures, in one run, the round-trip ceiling of the transport
+// stack and a full group restore (probe, match, snapshot, write, verify,
+// journal) of cfg.Devices simulated devices, and checks the ground truth.
+func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
+	env, err := startBench(ctx, &cfg)
+	if err != nil {
 		return nil, err
 	}
-	started := time.Now()
-	for _, c := range children {
-		if ans, err := c.send("start"); err != nil || ans != "ready" {
-			return nil, fmt.Errorf("fleet child did not come online: %q %v", ans, err)
-		}
-	}
-	res = &BenchResult{Transport: cfg.Transport, Devices: len(targets), Concurrency: cfg.Concurrency, FleetProcesses: len(children),
-		StartSeconds: time.Since(started).Seconds()}
-
-	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, children, targets); err != nil {
+	defer env.close()
+	srv := env.srv
+	res := &BenchResult{Transport: cfg.Transport, Devices: len(env.targets), Concurrency: cfg.Concurrency, FleetProcesses: len(env.children),
+		StartSeconds: env.started}
+	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, env.children, env.targets); err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
-	refHash, err := backupReferences(ctx, srv, all)
+	refHash, err := backupReferences(ctx, srv, env.all)
 	if err != nil {
 		return nil, err
 	}
@@ -211,14 +251,76 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (res *BenchResult, err e
 	if res.CeilingRTPerSec > 0 {
 		res.Ratio = res.DevicesPerSec / (res.CeilingRTPerSec / 2)
 	}
-	for _, c := range children {
-		res.FleetRSSMB += peakRSSMB(c.cmd.Process.Pid)
-	}
+	res.FleetRSSMB = env.fleetRSSMB()
 	res.ServerRSSMB = peakRSSMB(0)
 	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB
-	if res.Mismatches, err = checkChildren(children, j.ID(), refHash, p); err != nil {
+	if res.Mismatches, err = checkChildren(env.children, j.ID(), refHash, p); err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+// ProbeResult is what `fleetvault bench mqtt --stack embedded --json` prints.
+type ProbeResult struct {
+	Stack           string  `json:"stack"`
+	Devices         int     `json:"devices"`
+	Concurrency     int     `json:"concurrency"`
+	CeilingRTPerSec float64 `json:"ceiling_rt_per_s"`
+	ProbeRTPerSec   float64 `json:"probe_rt_per_s"`
+	Ratio           float64 `json:"ratio"`
+	RSSMB           float64 `json:"rss_mb"` // server and fleet processes, peak
+	Requests        uint64  `json:"requests"`
+	Errors          uint64  `json:"errors"`
+	Seconds         float64 `json:"seconds"`
+}
+
+// BenchProbe measures the production MQTT stack with the embedded broker:
+// the ceiling (an 8-byte echo through the broker's in-process client and the
+// devices' connections) and then READ:SETTINGS?TAG probes through the
+// server's in-process transport, each for cfg.Ceiling.
+func BenchProbe(ctx context.Context, cfg BenchConfig) (*ProbeResult, error) {
+	cfg.Transport = devicesim.TransportMQTT
+	env, err := startBench(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer env.close()
+	res := &ProbeResult{Stack: "embedded", Devices: len(env.targets), Concurrency: cfg.Concurrency}
+	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, env.srv, env.children, env.targets); err != nil {
+		return nil, fmt.Errorf("ceiling: %w", err)
+	}
+	ids := make([]identifiers.ID, len(env.targets))
+	for i, id := range env.targets {
+		ids[i] = identifiers.ReadTag("mqtt", id, 0)
+	}
+	var next, ok, failed atomic.Uint64
+	start := time.Now()
+	deadline := start.Add(cfg.Ceiling)
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				resp, err := env.srv.MQTT.Do(cctx, ids[next.Add(1)%uint64(len(ids))], &agent.Request{})
+				cancel()
+				if err != nil || resp.Err != nil {
+					failed.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.Requests, res.Errors = ok.Load(), failed.Load()
+	res.ProbeRTPerSec = float64(res.Requests) / res.Seconds
+	if res.CeilingRTPerSec > 0 {
+		res.Ratio = res.ProbeRTPerSec / res.CeilingRTPerSec
+	}
+	res.RSSMB = peakRSSMB(0) + env.fleetRSSMB()
 	return res, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/devicesim/simbench"
+	"github.com/fleetvault/fleetvault/scenario"
 )
 
 // benchTransportFlags are the flags bench mqtt and bench coap share.
@@ -53,6 +54,11 @@ ceiling_rt_per_s, probe_rt_per_s, ratio (probe/ceiling), rss_mb (this
 process: devices and server side), broker_rss_mb, seconds, requests and errors.
 Targets: ratio at least 0.8; at least 15,000 probes/s at 10,000 devices.
 
+With --stack embedded it measures fleetvault serve's own path instead: the
+embedded broker and the server's in-process transport in this process, the
+devices in child processes; the ceiling is an 8-byte echo through the same
+broker, in-process client and device connections.
+
 Example:
 
   fleetvault bench mqtt --devices 10000 --json`,
@@ -64,6 +70,13 @@ Example:
 			cfg, err := benchConfig(a)
 			if err != nil {
 				return err
+			}
+			switch stack := a.v.GetString("stack"); stack {
+			case "embedded":
+				return runBenchEmbedded(cmd, a, cfg)
+			case "paho":
+			default:
+				return usageError{fmt.Errorf("--stack %q: give paho or embedded", stack)}
 			}
 			if !a.v.GetBool("in-process-broker") {
 				exe, err := os.Executable()
@@ -79,6 +92,7 @@ Example:
 	}
 	benchTransportFlags(c)
 	f := c.Flags()
+	f.String("stack", "paho", "paho: the server speaks to the broker over TCP with paho, as with an external broker (Mosquitto, EMQX); embedded: fleetvault serve's own path, the embedded broker and the server in one process, devices in child processes")
 	f.Bool("in-process-broker", false, "run the broker in this process (needs two descriptors per device)")
 	f.String("serve-broker", "", "internal: run the benchmark's broker with this credentials file")
 	_ = f.MarkHidden("serve-broker")
@@ -101,5 +115,28 @@ func runBenchTransport(ctx context.Context, a *app, cfg simbench.Config, run fun
 		fmt.Fprintf(a.stdout, " (broker %.0f MiB)", res.BrokerRSSMB)
 	}
 	fmt.Fprintln(a.stdout)
+	return nil
+}
+
+// runBenchEmbedded measures the embedded-broker stack (scenario.BenchProbe).
+func runBenchEmbedded(cmd *cobra.Command, a *app, cfg simbench.Config) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := scenario.BenchProbe(cmd.Context(), scenario.BenchConfig{Devices: cfg.Devices, Concurrency: cfg.Concurrency, Ceiling: cfg.Duration, Logger: a.log,
+		Child: func(args ...string) *exec.Cmd {
+			return exec.CommandContext(cmd.Context(), exe, append([]string{"bench", "fleet-child", "--log-level", "warn"}, args...)...)
+		}})
+	if err != nil {
+		return err
+	}
+	if a.v.GetBool("json") {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(a.stdout, "mqtt (embedded broker), %d devices, %d outstanding: ceiling %.0f rt/s, probe %.0f rt/s, ratio %.2f; %d probes (%d errors) in %.1fs; RSS %.0f MiB\n",
+		res.Devices, res.Concurrency, res.CeilingRTPerSec, res.ProbeRTPerSec, res.Ratio, res.Requests, res.Errors, res.Seconds, res.RSSMB)
 	return nil
 }

@@ -69,7 +69,7 @@ round trips per device.`,
 	f := c.Flags()
 	f.Int("devices", 10000, "target devices")
 	f.String("transport", "mqtt", "mqtt or coap")
-	f.Int("concurrency", 512, "devices in flight (and outstanding ceiling round trips)")
+	f.Int("concurrency", 2048, "devices in flight (and outstanding ceiling round trips)")
 	f.Duration("ceiling", 0, "how long to measure the ceiling (default 5s)")
 	f.Int("per-process", 15000, "simulated devices per fleet process")
 	f.Bool("json", false, "print the result as JSON")
