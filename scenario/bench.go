@@ -334,7 +334,9 @@ func startChildren(ctx context.Context, cfg BenchConfig, dir, brokerURL string) 
 			return children, err
 		}
 		out := filepath.Join(dir, fmt.Sprintf("devices-%d.json", i))
-		cmd := cfg.Child("--fleet", spec, "--broker", brokerURL, "--devices-out", out)
+		// Each child's CoAP devices get a loopback address of their own: one
+		// address has only ~28,000 ephemeral ports.
+		cmd := cfg.Child("--fleet", spec, "--broker", brokerURL, "--devices-out", out, "--coap-host", fmt.Sprintf("127.0.0.%d", i+1))
 		cmd.Stderr = os.Stderr
 		in, err := cmd.StdinPipe()
 		if err != nil {

@@ -36,8 +36,9 @@ type ChildTruth struct {
 }
 
 // ServeFleetChild runs a fleet child (see above) until in ends.
-func ServeFleetChild(ctx context.Context, spec *devicesim.Spec, brokerURL, devicesOut string, in io.Reader, out io.Writer, log *slog.Logger) error {
-	f, err := devicesim.New(spec, devicesim.Options{BrokerURL: brokerURL, Logger: log})
+// CoAP devices listen on coapHost ("" for 127.0.0.1), one UDP port each.
+func ServeFleetChild(ctx context.Context, spec *devicesim.Spec, brokerURL, coapHost, devicesOut string, in io.Reader, out io.Writer, log *slog.Logger) error {
+	f, err := devicesim.New(spec, devicesim.Options{BrokerURL: brokerURL, CoAPHost: coapHost, Logger: log})
 	if err != nil {
 		return err
 	}

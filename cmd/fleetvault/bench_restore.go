@@ -103,11 +103,12 @@ func newBenchFleetChildCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return scenario.ServeFleetChild(cmd.Context(), spec, a.v.GetString("broker"), a.v.GetString("devices-out"), os.Stdin, a.stdout, a.log)
+			return scenario.ServeFleetChild(cmd.Context(), spec, a.v.GetString("broker"), a.v.GetString("coap-host"), a.v.GetString("devices-out"), os.Stdin, a.stdout, a.log)
 		},
 	}
 	c.Flags().String("fleet", "", "fleet file")
 	c.Flags().String("broker", "", "MQTT broker URL")
 	c.Flags().String("devices-out", "", "where to write the device list (JSON)")
+	c.Flags().String("coap-host", "127.0.0.1", "the address CoAP devices listen on")
 	return c
 }
