@@ -42,6 +42,8 @@ devices, and new homes of mixed zones (with a few unknown devices and a few
 that come online late or never). It backs up the model house, shows the
 dry-run plan, runs the group restore with a progress bar, prints the report,
 and checks every device's ground truth: what it was sent and what it holds.
+The parts' own logs are shown only with --log-level; --json prints the report
+with every device's outcome (outcomes).
 
 Exit status 0 when every device's ground truth agrees with the report, 1 otherwise.`,
 		Example: `  fleetvault demo
@@ -57,7 +59,7 @@ Exit status 0 when every device's ground truth agrees with the report, 1 otherwi
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			if !cmd.Flags().Changed("log-level") && !a.v.InConfig("log.level") && os.Getenv("FLEETVAULT_LOG_LEVEL") == "" {
+			if !cmd.Flags().Changed("log-level") && os.Getenv("FLEETVAULT_LOG_LEVEL") == "" {
 				// The demo tells its own story; the parts' info logs would drown it.
 				a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			}
@@ -77,19 +79,20 @@ Exit status 0 when every device's ground truth agrees with the report, 1 otherwi
 
 // demoReport is the demo's JSON report.
 type demoReport struct {
-	Fleet        string                     `json:"fleet"`
-	Homes        int                        `json:"homes"`
-	Devices      int                        `json:"devices"`
-	Reference    int                        `json:"reference_devices"`
-	BackupGroup  string                     `json:"backup_group"`
-	Plan         map[grouprestore.State]int `json:"plan"`
-	Jobs         []string                   `json:"jobs"`
-	Counts       map[grouprestore.State]int `json:"counts"`
-	Seconds      float64                    `json:"seconds"`
-	DevicesPerS  float64                    `json:"devices_per_s"`
-	Seconds99    float64                    `json:"seconds_to_99_percent"`
-	Mismatches   int                        `json:"ground_truth_mismatches"`
-	MismatchList []scenario.Mismatch        `json:"mismatch_examples,omitempty"`
+	Fleet        string                       `json:"fleet"`
+	Homes        int                          `json:"homes"`
+	Devices      int                          `json:"devices"`
+	Reference    int                          `json:"reference_devices"`
+	BackupGroup  string                       `json:"backup_group"`
+	Plan         map[grouprestore.State]int   `json:"plan"`
+	Jobs         []string                     `json:"jobs"`
+	Counts       map[grouprestore.State]int   `json:"counts"`
+	Seconds      float64                      `json:"seconds"`
+	DevicesPerS  float64                      `json:"devices_per_s"`
+	Seconds99    float64                      `json:"seconds_to_99_percent"`
+	Mismatches   int                          `json:"ground_truth_mismatches"`
+	Outcomes     []grouprestore.DeviceOutcome `json:"outcomes"`
+	MismatchList []scenario.Mismatch          `json:"mismatch_examples,omitempty"`
 }
 
 func loadFleet(name string) (*devicesim.Spec, error) {
@@ -164,6 +167,7 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 			return fmt.Errorf("demo interrupted; job %s stopped where it stood: %w", j.ID(), err)
 		}
 		rep.Jobs = append(rep.Jobs, j.ID())
+		rep.Outcomes = append(rep.Outcomes, j.Devices()...)
 		for s, n := range p.Counts {
 			rep.Counts[s] += n
 		}
