@@ -53,6 +53,11 @@ round trips per device.`,
 			if err != nil {
 				return err
 			}
+			if path := a.v.GetString("memprofile"); path != "" {
+				if err := writeHeapProfile(path); err != nil {
+					return err
+				}
+			}
 			if a.v.GetBool("json") {
 				return json.NewEncoder(a.stdout).Encode(res)
 			}
@@ -74,6 +79,7 @@ round trips per device.`,
 	f.Int("per-process", 15000, "simulated devices per fleet process")
 	f.Bool("json", false, "print the result as JSON")
 	f.String("cpuprofile", "", "write a CPU profile of this process (server side) to FILE")
+	f.String("memprofile", "", "write a heap profile of this process (server side) to FILE after the run")
 	return c
 }
 
@@ -111,4 +117,15 @@ func newBenchFleetChildCommand(a *app) *cobra.Command {
 	c.Flags().String("devices-out", "", "where to write the device list (JSON)")
 	c.Flags().String("coap-host", "127.0.0.1", "the address CoAP devices listen on")
 	return c
+}
+
+// writeHeapProfile writes this process's heap profile (what was allocated
+// and is still live) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
