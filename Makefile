@@ -48,11 +48,14 @@ bench: build deps
 	./$(BIN) bench catalog --records 1000000 --json
 	./$(BIN) bench mqtt --devices 1000 --json
 	./$(BIN) bench mqtt --devices 10000 --json
+	./$(BIN) bench mqtt --stack embedded --devices 1000 --json
+	./$(BIN) bench mqtt --stack embedded --devices 10000 --json
 	./$(BIN) bench coap --devices 1000 --json
 	./$(BIN) bench coap --devices 10000 --json
 	./$(BIN) bench restore --devices 10000 --transport mqtt --json
 	./$(BIN) bench restore --devices 10000 --transport coap --json
-	./$(BIN) bench restore --devices 100000 --transport mqtt --json
+	@# Needs 100,000 open files in one process: refused where the limit is lower.
+	-./$(BIN) bench restore --devices 100000 --transport mqtt --json
 	./$(BIN) bench restore --devices 100000 --transport coap --json
 
 demo: build
