@@ -60,7 +60,8 @@ const (
 	maxBackupLimit     = 10000
 )
 
-func backupView(p catalog.Piece) Backup {
+// BackupView is how the API shows a catalog piece (without its settings).
+func BackupView(p catalog.Piece) Backup {
 	b := Backup{ID: p.ID, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location,
 		Group: p.Group, Job: p.Job, Time: p.Time, Size: p.Size, Tag: p.Tag, Hash: p.Ref.String(), Optional: p.Optional}
 	if !p.Expiry.IsZero() {
@@ -84,7 +85,7 @@ func (s *Server) handleListBackups(w http.ResponseWriter, r *http.Request) error
 	}
 	out := make([]Backup, len(ps))
 	for i, p := range ps {
-		out[i] = backupView(p)
+		out[i] = BackupView(p)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -139,7 +140,7 @@ func (s *Server) handleGetBackup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b := backupView(p)
+	b := BackupView(p)
 	b.Settings = jsonValue(settings)
 	writeJSON(w, http.StatusOK, b)
 	return nil
@@ -147,14 +148,21 @@ func (s *Server) handleGetBackup(w http.ResponseWriter, r *http.Request) error {
 
 // backupWithSettings loads a piece and decodes its settings.
 func (s *Server) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
-	p, err := s.Catalog.Piece(id)
+	p, settings, err := BackupSettings(s.Catalog, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return p, nil, errNotFound("no backup %q; list them with GET /api/v1/backups", id)
 	}
+	return p, settings, err
+}
+
+// BackupSettings loads piece id from c and decodes its settings (the
+// content is hash-checked on read). An unknown id wraps catalog.ErrNotFound.
+func BackupSettings(c *catalog.Catalog, id string) (catalog.Piece, agent.Settings, error) {
+	p, err := c.Piece(id)
 	if err != nil {
 		return p, nil, fmt.Errorf("look up backup %s: %w", id, err)
 	}
-	content, err := s.Catalog.Content(p.Ref)
+	content, err := c.Content(p.Ref)
 	if err != nil {
 		return p, nil, fmt.Errorf("read the settings of backup %s: %w", id, err)
 	}
@@ -163,6 +171,18 @@ func (s *Server) backupWithSettings(id string) (catalog.Piece, agent.Settings, e
 		return p, nil, fmt.Errorf("decode the settings of backup %s: %w", id, err)
 	}
 	return p, settings, nil
+}
+
+// SettingsJSON turns decoded settings into a value encoding/json can write.
+func SettingsJSON(s agent.Settings) any { return jsonValue(s) }
+
+// DiffSettings says how the settings of backup b differ from those of a:
+// keys added, removed and changed, by JSON Pointer path.
+func DiffSettings(a, b string, sa, sb agent.Settings) Diff {
+	d := Diff{A: a, B: b, Added: []Change{}, Removed: []Change{}, Changed: []Change{}}
+	diffValues("", jsonValue(sa), jsonValue(sb), &d)
+	d.Same = len(d.Added)+len(d.Removed)+len(d.Changed) == 0
+	return d
 }
 
 func (s *Server) handleDiffBackups(w http.ResponseWriter, r *http.Request) error {
@@ -178,10 +198,7 @@ func (s *Server) handleDiffBackups(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	d := Diff{A: a, B: b, Added: []Change{}, Removed: []Change{}, Changed: []Change{}}
-	diffValues("", jsonValue(sa), jsonValue(sb), &d)
-	d.Same = len(d.Added)+len(d.Removed)+len(d.Changed) == 0
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, DiffSettings(a, b, sa, sb))
 	return nil
 }
 

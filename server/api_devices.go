@@ -69,7 +69,8 @@ const (
 	optType = "type"
 )
 
-func deviceView(d catalog.Device) Device {
+// DeviceView is how the API shows a device of the resource database.
+func DeviceView(d catalog.Device) Device {
 	v := Device{ID: d.ID, Identifier: d.Identifier, Domain: d.Domain, Category: d.Category, Owner: d.Owner,
 		Catalog: d.Catalog, Role: d.Role, HasPassword: d.PasswordHash != ""}
 	for k, val := range d.Optional {
@@ -103,7 +104,7 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 			if err != nil {
 				return err
 			}
-			out = append(out, deviceView(d))
+			out = append(out, DeviceView(d))
 		}
 	} else {
 		after := r.URL.Query().Get("after")
@@ -121,7 +122,7 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 			if limit > 0 && len(out) == limit {
 				return errEnough
 			}
-			out = append(out, deviceView(d))
+			out = append(out, DeviceView(d))
 			return nil
 		})
 		if err != nil && !errors.Is(err, errEnough) {
@@ -295,9 +296,9 @@ func (s *Server) handleGetDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := deviceView(d)
+	v := DeviceView(d)
 	if p, err := s.Catalog.Latest(d.ID); err == nil {
-		b := backupView(p)
+		b := BackupView(p)
 		v.LatestBackup = &b
 	} else if !errors.Is(err, catalog.ErrNotFound) {
 		return fmt.Errorf("latest backup of %s: %w", d.ID, err)

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/big"
-	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -243,7 +238,7 @@ func (l *localStore) Backups(_ context.Context, bq server.BackupQuery) ([]server
 	}
 	out := make([]server.Backup, len(ps))
 	for i, p := range ps {
-		out[i] = localBackupView(p)
+		out[i] = server.BackupView(p)
 	}
 	return out, nil
 }
@@ -254,8 +249,8 @@ func (l *localStore) Backup(_ context.Context, id string) (server.Backup, error)
 	if err != nil {
 		return server.Backup{}, err
 	}
-	b := localBackupView(p)
-	b.Settings = jsonValue(settings)
+	b := server.BackupView(p)
+	b.Settings = server.SettingsJSON(settings)
 	return b, nil
 }
 
@@ -269,118 +264,13 @@ func (l *localStore) DiffBackups(_ context.Context, a, b string) (server.Diff, e
 	if err != nil {
 		return server.Diff{}, err
 	}
-	d := server.Diff{A: a, B: b, Added: []server.Change{}, Removed: []server.Change{}, Changed: []server.Change{}}
-	diffValues("", jsonValue(sa), jsonValue(sb), &d)
-	d.Same = len(d.Added)+len(d.Removed)+len(d.Changed) == 0
-	return d, nil
+	return server.DiffSettings(a, b, sa, sb), nil
 }
 
 func (l *localStore) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
-	p, err := l.c.Piece(id)
+	p, settings, err := server.BackupSettings(l.c, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return p, nil, fmt.Errorf("no backup %q; list them with fleetvault backups list", id)
 	}
-	if err != nil {
-		return p, nil, fmt.Errorf("look up backup %s: %w", id, err)
-	}
-	content, err := l.c.Content(p.Ref)
-	if err != nil {
-		return p, nil, fmt.Errorf("read the settings of backup %s: %w", id, err)
-	}
-	settings, err := agent.DecodeSettings(content)
-	if err != nil {
-		return p, nil, fmt.Errorf("decode the settings of backup %s: %w", id, err)
-	}
-	return p, settings, nil
-}
-
-func localBackupView(p catalog.Piece) server.Backup {
-	b := server.Backup{ID: p.ID, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location,
-		Group: p.Group, Job: p.Job, Time: p.Time, Size: p.Size, Tag: p.Tag, Hash: p.Ref.String(), Optional: p.Optional}
-	if !p.Expiry.IsZero() {
-		e := p.Expiry
-		b.Expiry = &e
-	}
-	if b.Tag == nil {
-		b.Tag = tagmatch.Tag{}
-	}
-	return b
-}
-
-// diffValues records how b differs from a under path (a JSON Pointer),
-// recursing into objects; arrays and scalars are compared whole.
-func diffValues(path string, a, b any, d *server.Diff) {
-	ma, aok := a.(map[string]any)
-	mb, bok := b.(map[string]any)
-	if !aok || !bok {
-		if !reflect.DeepEqual(a, b) {
-			d.Changed = append(d.Changed, server.Change{Path: path, From: a, To: b})
-		}
-		return
-	}
-	keys := make([]string, 0, len(ma)+len(mb))
-	for k := range ma {
-		keys = append(keys, k)
-	}
-	for k := range mb {
-		if _, ok := ma[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p := path + "/" + strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
-		va, ina := ma[k]
-		vb, inb := mb[k]
-		switch {
-		case !ina:
-			d.Added = append(d.Added, server.Change{Path: p, To: vb})
-		case !inb:
-			d.Removed = append(d.Removed, server.Change{Path: p, From: va})
-		default:
-			diffValues(p, va, vb, d)
-		}
-	}
-}
-
-// jsonValue turns a decoded CBOR value into one encoding/json can write.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, val := range x {
-			out[k] = jsonValue(val)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, val := range x {
-			out[fmt.Sprint(k)] = jsonValue(val)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, val := range x {
-			out[i] = jsonValue(val)
-		}
-		return out
-	case []byte:
-		return base64.StdEncoding.EncodeToString(x)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return strconv.FormatFloat(x, 'g', -1, 64)
-		}
-		return x
-	case float32:
-		return jsonValue(float64(x))
-	case big.Int:
-		return x.String()
-	case *big.Int:
-		return x.String()
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	case nil, bool, string, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		return x
-	}
-	return fmt.Sprint(v)
+	return p, settings, err
 }

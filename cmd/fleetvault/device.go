@@ -289,7 +289,7 @@ func (l *localStore) Devices(_ context.Context, group string) ([]server.Device, 
 	var out []server.Device
 	if group == "" {
 		err := l.c.Devices(func(d catalog.Device) error {
-			out = append(out, localDeviceView(d))
+			out = append(out, server.DeviceView(d))
 			return nil
 		})
 		return out, err
@@ -307,27 +307,9 @@ func (l *localStore) Devices(_ context.Context, group string) ([]server.Device, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, localDeviceView(d))
+		out = append(out, server.DeviceView(d))
 	}
 	return out, nil
-}
-
-func localDeviceView(d catalog.Device) server.Device {
-	v := server.Device{ID: d.ID, Identifier: d.Identifier, Domain: d.Domain, Category: d.Category, Owner: d.Owner,
-		Catalog: d.Catalog, Role: d.Role, HasPassword: d.PasswordHash != ""}
-	for k, val := range d.Optional {
-		if k == optionalTag {
-			if t, err := tagmatch.ParseKV(val); err == nil {
-				v.Tag = t
-				continue
-			}
-		}
-		if v.Optional == nil {
-			v.Optional = map[string]string{}
-		}
-		v.Optional[k] = val
-	}
-	return v
 }
 
 // AddDevices checks, hashes and stores devices in one transaction, then adds
