@@ -213,7 +213,7 @@ func startBench(ctx context.Context, cfg *BenchConfig) (env *benchEnv, err error
 func (env *benchEnv) fleetRSSMB() float64 {
 	var mb float64
 	for _, c := range env.children {
-		mb += peakRSSMB(c.cmd.Process.Pid)
+		mb += simbench.PeakRSSMB(c.cmd.Process.Pid)
 	}
 	return mb
 }
@@ -252,7 +252,7 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		res.Ratio = res.DevicesPerSec / (res.CeilingRTPerSec / 2)
 	}
 	res.FleetRSSMB = env.fleetRSSMB()
-	res.ServerRSSMB = peakRSSMB(0)
+	res.ServerRSSMB = simbench.PeakRSSMB(0)
 	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB
 	if res.Mismatches, err = checkChildren(env.children, j.ID(), refHash, p); err != nil {
 		return nil, err
@@ -320,7 +320,7 @@ func BenchProbe(ctx context.Context, cfg BenchConfig) (*ProbeResult, error) {
 	if res.CeilingRTPerSec > 0 {
 		res.Ratio = res.ProbeRTPerSec / res.CeilingRTPerSec
 	}
-	res.RSSMB = peakRSSMB(0) + env.fleetRSSMB()
+	res.RSSMB = simbench.PeakRSSMB(0) + env.fleetRSSMB()
 	return res, nil
 }
 
@@ -512,27 +512,6 @@ func checkChildren(children []*fleetChild, job string, refHash map[string]string
 		mismatches += r - holding // reported restored but not holding the settings
 	}
 	return mismatches, nil
-}
-
-// peakRSSMB is the peak resident memory (VmHWM) of process pid (0: this one) in MiB.
-func peakRSSMB(pid int) float64 {
-	path := "/proc/self/status"
-	if pid != 0 {
-		path = "/proc/" + strconv.Itoa(pid) + "/status"
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			if err == nil {
-				return kb / 1024
-			}
-		}
-	}
-	return 0
 }
 
 // fdBudget is how many connections this process can hold: its open-file

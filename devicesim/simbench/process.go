@@ -159,7 +159,14 @@ func WriteCredentials(path string, devices []devicesim.DeviceInfo, servers map[s
 
 // RSSMB returns the resident memory of process pid (0: this process) in MiB,
 // from /proc; 0 where /proc is not available.
-func RSSMB(pid int) float64 {
+func RSSMB(pid int) float64 { return statusMB(pid, "VmRSS:") }
+
+// PeakRSSMB returns the peak resident memory (VmHWM) of process pid (0: this
+// process) in MiB; 0 where /proc is not available.
+func PeakRSSMB(pid int) float64 { return statusMB(pid, "VmHWM:") }
+
+// statusMB reads one kB field of /proc/PID/status, in MiB.
+func statusMB(pid int, field string) float64 {
 	path := "/proc/self/status"
 	if pid != 0 {
 		path = "/proc/" + strconv.Itoa(pid) + "/status"
@@ -169,7 +176,7 @@ func RSSMB(pid int) float64 {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
 			if err == nil {
 				return kb / 1024
