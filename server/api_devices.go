@@ -367,7 +367,7 @@ func (s *Server) device(id string) (catalog.Device, error) {
 
 // suggestOr is suggest, or otherwise when nothing is close.
 func suggestOr(name string, names []string, otherwise string) string {
-	if s := suggest(name, names); s != "" {
+	if s := Suggest(name, names); s != "" {
 		return s
 	}
 	return otherwise

@@ -168,7 +168,7 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, add bool)
 		}
 		for _, id := range m.Devices {
 			if !in[id] {
-				return errNotFound("device %q is not a member of group %q%s", id, g.Name, suggest(id, current))
+				return errNotFound("device %q is not a member of group %q%s", id, g.Name, Suggest(id, current))
 			}
 		}
 		err = s.Catalog.RemoveMembers(g.Name, m.Devices)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
@@ -132,20 +132,18 @@ func (s *Server) Tokens() *Tokens {
 	return s.api.tokens
 }
 
-// suggest returns `; did you mean "x"?` for the name closest to name by edit
-// distance, when one is close enough to be a likely typo, else "".
-func suggest(name string, names []string) string {
+// Suggest returns `; did you mean "x"?` for the name in names closest to
+// name by edit distance, ignoring case, when one is close enough to be a
+// likely typo, else "".
+func Suggest(name string, names []string) string {
 	best, bestD := "", -1
-	sorted := append([]string(nil), names...)
-	sort.Strings(sorted)
-	for _, n := range sorted {
-		d := editDistance(name, n)
-		if bestD < 0 || d < bestD {
+	for _, n := range names {
+		d := editDistance(strings.ToLower(name), strings.ToLower(n))
+		if bestD < 0 || d < bestD || (d == bestD && n < best) {
 			best, bestD = n, d
 		}
 	}
-	limit := max(2, len([]rune(name))/3)
-	if bestD < 0 || bestD > limit {
+	if bestD < 0 || bestD > max(2, len([]rune(name))/3) {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", best)

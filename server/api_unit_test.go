@@ -33,8 +33,8 @@ func TestSuggest(t *testing.T) {
 			if tt.name == "empty list" {
 				list = nil
 			}
-			if got := suggest(tt.in, list); got != tt.want {
-				t.Fatalf("suggest(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := Suggest(tt.in, list); got != tt.want {
+				t.Fatalf("Suggest(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -128,7 +128,7 @@ func (t *Tokens) Revoke(name string) error {
 		for i, ti := range f.Tokens {
 			names[i] = ti.Name
 		}
-		return fmt.Errorf("token %q: %w%s", name, ErrTokenUnknown, suggest(name, names))
+		return fmt.Errorf("token %q: %w%s", name, ErrTokenUnknown, Suggest(name, names))
 	})
 }
 

@@ -247,9 +247,9 @@ func (l *localStore) members(name string) ([]string, error) {
 	return l.c.Members(name)
 }
 
-// suggestOr is suggestName, or otherwise when no name is close.
+// suggestOr is server.Suggest, or otherwise when no name is close.
 func suggestOr(name string, names []string, otherwise string) string {
-	if s := suggestName(name, names); s != "" {
+	if s := server.Suggest(name, names); s != "" {
 		return s
 	}
 	return otherwise

@@ -167,41 +167,6 @@ func FuzzParseShare(f *testing.F) {
 	})
 }
 
-func TestSuggestName(t *testing.T) {
-	names := []string{"Backup Group of Devices", "homes", "offices-emea", "j-20260301-0001"}
-	tests := []struct{ name, want string }{
-		{"homez", `; did you mean "homes"?`},
-		{"backup group of devices", `; did you mean "Backup Group of Devices"?`},
-		{"Backup Group of Device", `; did you mean "Backup Group of Devices"?`},
-		{"j-20260301-0002", `; did you mean "j-20260301-0001"?`},
-		{"warehouse", ""},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := suggestName(tt.name, names); got != tt.want {
-				t.Errorf("suggestName(%q) = %q, want %q", tt.name, got, tt.want)
-			}
-		})
-	}
-	if got := suggestName("x", nil); got != "" {
-		t.Errorf("no names: %q", got)
-	}
-}
-
-func TestEditDistance(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want int
-	}{{"", "", 0}, {"a", "", 1}, {"kitten", "sitting", 3}, {"zoné", "zone", 1}, {"abc", "abc", 0}} {
-		t.Run(tt.a+"/"+tt.b, func(t *testing.T) {
-			if got := editDistance(tt.a, tt.b); got != tt.want {
-				t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestCommandHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"device", "add"}, {"device", "import"}, {"device", "list"},
