@@ -260,6 +260,19 @@ func toCatalogDevice(nd NewDevice) (catalog.Device, string, error) {
 // addToGroups adds devices to the device groups their rows name, creating
 // missing groups; it returns the names it created.
 func (s *Server) addToGroups(nds []NewDevice) ([]string, error) {
+	created, err := AddToGroups(s.Catalog, nds)
+	if errors.Is(err, ErrNotDeviceGroup) {
+		return created, errConflict("%v", err)
+	}
+	return created, err
+}
+
+// ErrNotDeviceGroup is wrapped when devices would join a backup group.
+var ErrNotDeviceGroup = errors.New("devices can only join device groups")
+
+// AddToGroups adds each device to its Group, creating missing groups as
+// device groups, and returns the groups it created.
+func AddToGroups(c *catalog.Catalog, nds []NewDevice) ([]string, error) {
 	byGroup := map[string][]string{}
 	for _, nd := range nds {
 		if nd.Group != "" {
@@ -273,18 +286,18 @@ func (s *Server) addToGroups(nds []NewDevice) ([]string, error) {
 	sort.Strings(names)
 	var created []string
 	for _, g := range names {
-		err := s.Catalog.CreateGroup(g, catalog.Group{Name: g, Kind: catalog.GroupDevices})
+		err := c.CreateGroup(g, catalog.Group{Name: g, Kind: catalog.GroupDevices})
 		switch {
 		case err == nil:
 			created = append(created, g)
 		case errors.Is(err, catalog.ErrExists):
-			if grp, err := s.Catalog.Group(g); err == nil && grp.Kind == catalog.GroupBackup {
-				return created, errConflict("group %q is a backup group; devices can only join device groups", g)
+			if grp, err := c.Group(g); err == nil && grp.Kind == catalog.GroupBackup {
+				return created, fmt.Errorf("group %q is a backup group; %w", g, ErrNotDeviceGroup)
 			}
 		default:
 			return created, fmt.Errorf("create group %s: %w", g, err)
 		}
-		if err := s.Catalog.AddMembers(g, byGroup[g]); err != nil {
+		if err := c.AddMembers(g, byGroup[g]); err != nil {
 			return created, fmt.Errorf("add devices to group %s: %w", g, err)
 		}
 	}

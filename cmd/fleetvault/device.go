@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -354,7 +353,7 @@ func (l *localStore) AddDevices(ctx context.Context, nds []server.NewDevice, rep
 	if err := l.c.PutDevices(ctx, devs); err != nil {
 		return res, fmt.Errorf("store devices: %w", err)
 	}
-	created, err := l.addToGroups(nds)
+	created, err := server.AddToGroups(l.c, nds)
 	res.GroupsCreated = created
 	return res, err
 }
@@ -389,37 +388,6 @@ func (l *localStore) checkNewDevices(nds []server.NewDevice, replace bool) error
 
 // addToGroups adds devices to the device groups they name, creating missing
 // groups, and returns the names it created.
-func (l *localStore) addToGroups(nds []server.NewDevice) ([]string, error) {
-	byGroup := map[string][]string{}
-	for _, nd := range nds {
-		if nd.Group != "" {
-			byGroup[nd.Group] = append(byGroup[nd.Group], nd.ID)
-		}
-	}
-	names := make([]string, 0, len(byGroup))
-	for g := range byGroup {
-		names = append(names, g)
-	}
-	sort.Strings(names)
-	var created []string
-	for _, g := range names {
-		err := l.c.CreateGroup(g, catalog.Group{Name: g, Kind: catalog.GroupDevices})
-		switch {
-		case err == nil:
-			created = append(created, g)
-		case errors.Is(err, catalog.ErrExists):
-			if grp, err := l.c.Group(g); err == nil && grp.Kind == catalog.GroupBackup {
-				return created, fmt.Errorf("group %q is a backup group; devices can only join device groups", g)
-			}
-		default:
-			return created, fmt.Errorf("create group %s: %w", g, err)
-		}
-		if err := l.c.AddMembers(g, byGroup[g]); err != nil {
-			return created, fmt.Errorf("add devices to group %s: %w", g, err)
-		}
-	}
-	return created, nil
-}
 
 // listSome lists up to five names, then how many more.
 func listSome(names []string) string {
