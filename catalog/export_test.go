@@ -160,9 +160,6 @@ func TestSQLLoadsIntoPostgreSQL(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
 		t.Skip("PostgreSQL 15 server not installed (make deps installs it)")
 	}
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server: skipped under -short")
-	}
 	p, _ := exportSQLFile(t)
 	pg := startPostgres(t, bin)
 	// psql may run as the postgres user: give it a copy it can read.
