@@ -190,6 +190,9 @@ func (pg *postgres) run(name string, args ...string) (string, error) {
 	if pg.asUser != "" {
 		cmd = exec.Command("runuser", append([]string{"-u", pg.asUser, "--", cmd.Path}, args...)...)
 	}
+	// Run from the server's own directory: the postgres user may not be
+	// allowed into the checkout, and psql would warn about it in its output.
+	cmd.Dir = pg.sock
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
