@@ -196,25 +196,11 @@ func (s *Server) addDevices(r *http.Request, nds []NewDevice, where string) (Add
 	if len(exists) > 0 && !replace {
 		return AddDevicesResult{}, errConflict("%d device(s) already exist (%s); delete them first or add ?replace=true to overwrite them", len(exists), listSome(exists))
 	}
-	res := AddDevicesResult{Devices: make([]AddedDevice, len(nds))}
-	devs := make([]catalog.Device, len(nds))
-	// Hashing dominates a large import: spread it over the cores.
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, nd := range nds {
-		g.Go(func() error {
-			d, pw, err := toCatalogDevice(nd)
-			if err != nil {
-				return err
-			}
-			devs[i] = d
-			res.Devices[i] = AddedDevice{ID: nd.ID, Password: pw, Group: nd.Group}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	devs, added, err := CatalogDevices(nds)
+	if err != nil {
 		return AddDevicesResult{}, err
 	}
+	res := AddDevicesResult{Devices: added}
 	if err := s.Catalog.PutDevices(r.Context(), devs); err != nil {
 		return AddDevicesResult{}, fmt.Errorf("store devices: %w", err)
 	}
@@ -225,6 +211,31 @@ func (s *Server) addDevices(r *http.Request, nds []NewDevice, where string) (Add
 	res.GroupsCreated = created
 	s.log.Info("devices added", "count", len(devs), "groups_created", len(created))
 	return res, nil
+}
+
+// CatalogDevices turns checked new devices into resource-database devices,
+// hashing each password (generating one when absent, returned once in the
+// AddedDevice). Hashing dominates a large import: it is spread over the cores.
+func CatalogDevices(nds []NewDevice) ([]catalog.Device, []AddedDevice, error) {
+	devs := make([]catalog.Device, len(nds))
+	added := make([]AddedDevice, len(nds))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, nd := range nds {
+		g.Go(func() error {
+			d, pw, err := toCatalogDevice(nd)
+			if err != nil {
+				return err
+			}
+			devs[i] = d
+			added[i] = AddedDevice{ID: nd.ID, Password: pw, Group: nd.Group}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return devs, added, nil
 }
 
 // toCatalogDevice hashes the password, generating one when absent; pw is

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/agent"
-	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/server"
@@ -276,12 +275,6 @@ func exactArgs(n int, how string) cobra.PositionalArgs {
 	}
 }
 
-// Keys the server keeps a device's tag and type under in Optional.
-const (
-	optionalTag  = "tag"
-	optionalType = "type"
-)
-
 // Devices lists devices directly from the resource database, as GET
 // /devices does.
 func (l *localStore) Devices(_ context.Context, group string) ([]server.Device, error) {
@@ -320,36 +313,11 @@ func (l *localStore) AddDevices(ctx context.Context, nds []server.NewDevice, rep
 	if err := l.checkNewDevices(nds, replace); err != nil {
 		return server.AddDevicesResult{}, err
 	}
-	res := server.AddDevicesResult{Devices: make([]server.AddedDevice, len(nds))}
-	devs := make([]catalog.Device, len(nds))
-	for i, nd := range nds {
-		pw, generated := nd.Password, ""
-		if pw == "" {
-			pw = broker.NewSecret()
-			generated = pw
-		}
-		hash, err := broker.HashPassword(pw)
-		if err != nil {
-			return res, fmt.Errorf("hash the password of %s: %w", nd.ID, err)
-		}
-		ident := nd.Identifier
-		if ident == "" {
-			ident = "mqtt://" + nd.ID
-		}
-		d := catalog.Device{ID: nd.ID, Identifier: ident, Domain: nd.Domain, Category: nd.Category, Owner: nd.Owner,
-			PasswordHash: hash, Role: catalog.RoleDevice}
-		if len(nd.Tag) > 0 || nd.Type != "" {
-			d.Optional = map[string]string{}
-			if len(nd.Tag) > 0 {
-				d.Optional[optionalTag] = nd.Tag.String()
-			}
-			if nd.Type != "" {
-				d.Optional[optionalType] = nd.Type
-			}
-		}
-		devs[i] = d
-		res.Devices[i] = server.AddedDevice{ID: nd.ID, Password: generated, Group: nd.Group}
+	devs, added, err := server.CatalogDevices(nds)
+	if err != nil {
+		return server.AddDevicesResult{}, err
 	}
+	res := server.AddDevicesResult{Devices: added}
 	if err := l.c.PutDevices(ctx, devs); err != nil {
 		return res, fmt.Errorf("store devices: %w", err)
 	}
