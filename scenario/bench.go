@@ -3,7 +3,6 @@ package scenario
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -389,25 +388,8 @@ func ceiling(ctx context.Context, cfg BenchConfig, srv *server.Server, children 
 // inlineCeiling publishes 8-byte requests in process, as the server's inline
 // transport does, and counts the echoes that come back.
 func inlineCeiling(ctx context.Context, b *broker.Broker, ids []string, d time.Duration, concurrency int) (float64, error) {
-	const shards = 64
-	var mu [shards]sync.Mutex
-	var pending [shards]map[uint64]chan struct{}
-	for i := range pending {
-		pending[i] = map[uint64]chan struct{}{}
-	}
-	cancel, err := b.Subscribe(agent.ResponseWildcard, func(_ string, p []byte) {
-		if len(p) != 8 {
-			return
-		}
-		n := binary.BigEndian.Uint64(p)
-		mu[n%shards].Lock()
-		ch := pending[n%shards][n]
-		delete(pending[n%shards], n)
-		mu[n%shards].Unlock()
-		if ch != nil {
-			close(ch)
-		}
-	})
+	echoes := simbench.NewEchoes()
+	cancel, err := b.Subscribe(agent.ResponseWildcard, func(_ string, p []byte) { echoes.Deliver(p) })
 	if err != nil {
 		return 0, err
 	}
@@ -416,38 +398,10 @@ func inlineCeiling(ctx context.Context, b *broker.Broker, ids []string, d time.D
 	for i, id := range ids {
 		topics[i] = agent.RequestTopic(id)
 	}
-	var next, done atomic.Uint64
-	start := time.Now()
-	deadline := start.Add(d)
-	var wg sync.WaitGroup
-	for w := 0; w < concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf [8]byte
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				n := next.Add(1)
-				ch := make(chan struct{})
-				mu[n%shards].Lock()
-				pending[n%shards][n] = ch
-				mu[n%shards].Unlock()
-				binary.BigEndian.PutUint64(buf[:], n)
-				if err := b.Publish(topics[n%uint64(len(topics))], buf[:], 1); err == nil {
-					select {
-					case <-ch:
-						done.Add(1)
-						continue
-					case <-time.After(5 * time.Second):
-					}
-				}
-				mu[n%shards].Lock()
-				delete(pending[n%shards], n)
-				mu[n%shards].Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(done.Load()) / time.Since(start).Seconds(), nil
+	c, err := simbench.Drive(ctx, d, concurrency, len(topics), func(ctx context.Context, i int) error {
+		return echoes.RoundTrip(ctx, func(p []byte) error { return b.Publish(topics[i], p, 1) })
+	})
+	return c.PerSecond(), err
 }
 
 // backupReferences backs up the reference devices and returns the hash of

@@ -123,9 +123,9 @@ func CoAPCeilingCount(ctx context.Context, devices int, host string, d, warmup t
 		return err
 	}
 	if warmup > 0 {
-		if _, err := drive(ctx, warmup, concurrency, len(e.ids), do); err != nil {
+		if _, err := Drive(ctx, warmup, concurrency, len(e.ids), do); err != nil {
 			return Count{}, err
 		}
 	}
-	return drive(ctx, d, concurrency, len(e.ids), do)
+	return Drive(ctx, d, concurrency, len(e.ids), do)
 }

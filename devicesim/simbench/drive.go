@@ -36,9 +36,9 @@ func (c Count) PerSecond() float64 {
 	return float64(c.Requests) / c.Seconds
 }
 
-// drive runs concurrency workers for d, each doing one exchange at a time
+// Drive runs concurrency workers for d, each doing one exchange at a time
 // with the targets in turn, so at most concurrency are outstanding.
-func drive(ctx context.Context, d time.Duration, concurrency, targets int, do func(ctx context.Context, i int) error) (Count, error) {
+func Drive(ctx context.Context, d time.Duration, concurrency, targets int, do func(ctx context.Context, i int) error) (Count, error) {
 	if targets == 0 {
 		return Count{}, fmt.Errorf("simbench: no device to measure against")
 	}
@@ -97,7 +97,7 @@ func Probe(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, tran
 	for i := range targets {
 		targets[i].Method, targets[i].Params, targets[i].Location = agent.MethodRead, []string{agent.ParamSettings}, agent.LocTag
 	}
-	return drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
+	return Drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
 		resp, err := tr.Do(ctx, targets[i], &agent.Request{})
 		if err != nil {
 			return err

@@ -24,12 +24,73 @@ type Broker struct {
 	Password string
 }
 
-// echoShards spreads the ceiling's pending map over several locks.
+// echoShards spreads the pending echoes over several locks.
 const echoShards = 64
 
 type echoShard struct {
 	mu      sync.Mutex
 	pending map[uint64]chan struct{}
+}
+
+// Echoes correlates a ceiling's 8-byte requests with their echoes: each
+// request carries a sequence number that the echoing device sends back.
+// It is safe for concurrent use.
+type Echoes struct {
+	seq    atomic.Uint64
+	shards [echoShards]echoShard
+}
+
+// NewEchoes returns an empty table.
+func NewEchoes() *Echoes {
+	e := &Echoes{}
+	for i := range e.shards {
+		e.shards[i].pending = map[uint64]chan struct{}{}
+	}
+	return e
+}
+
+// Deliver hands an echo to the round trip waiting for it. Anything else (a
+// presence announcement, an agent answer from before echoing began, a late
+// echo) is ignored. It never blocks.
+func (e *Echoes) Deliver(p []byte) {
+	if len(p) != 8 {
+		return
+	}
+	n := binary.BigEndian.Uint64(p)
+	sh := &e.shards[n%echoShards]
+	sh.mu.Lock()
+	ch := sh.pending[n]
+	delete(sh.pending, n)
+	sh.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// RoundTrip sends one request with publish and waits for its echo or the end
+// of ctx (then agent.ErrTimeout, wrapped).
+func (e *Echoes) RoundTrip(ctx context.Context, publish func(payload []byte) error) error {
+	n := e.seq.Add(1)
+	ch := make(chan struct{})
+	sh := &e.shards[n%echoShards]
+	sh.mu.Lock()
+	sh.pending[n] = ch
+	sh.mu.Unlock()
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], n)
+	err := publish(p[:])
+	if err == nil {
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			err = fmt.Errorf("no echo: %w", agent.ErrTimeout)
+		}
+	}
+	sh.mu.Lock()
+	delete(sh.pending, n)
+	sh.mu.Unlock()
+	return err
 }
 
 // MQTTCeiling measures the MQTT ceiling: one server-side connection (the
@@ -50,24 +111,8 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 	for i, t := range targets {
 		topics[i] = agent.RequestTopic(t.Address)
 	}
-	var shards [echoShards]echoShard
-	for i := range shards {
-		shards[i].pending = map[uint64]chan struct{}{}
-	}
-	onMessage := func(_ *leanmqtt.Conn, _ string, p []byte) {
-		if len(p) != 8 {
-			return // a presence announcement, or an agent answer from before the switch
-		}
-		n := binary.BigEndian.Uint64(p)
-		sh := &shards[n%echoShards]
-		sh.mu.Lock()
-		ch := sh.pending[n]
-		delete(sh.pending, n)
-		sh.mu.Unlock()
-		if ch != nil {
-			ch <- struct{}{}
-		}
-	}
+	echoes := NewEchoes()
+	onMessage := func(_ *leanmqtt.Conn, _ string, p []byte) { echoes.Deliver(p) }
 	addr := strings.TrimPrefix(strings.TrimPrefix(b.URL, "mqtt://"), "tcp://")
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
@@ -81,28 +126,12 @@ func MQTTCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 
 	fleet.SetEcho(true)
 	defer fleet.SetEcho(false)
-	var seq atomic.Uint64
-	return drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
-		n := seq.Add(1)
-		ch := make(chan struct{}, 1)
-		sh := &shards[n%echoShards]
-		sh.mu.Lock()
-		sh.pending[n] = ch
-		sh.mu.Unlock()
-		var p [8]byte
-		binary.BigEndian.PutUint64(p[:], n)
-		if err := conn.Publish(topics[i], p[:], 1); err != nil {
-			return fmt.Errorf("simbench: publish to %s: %w", topics[i], err)
+	return Drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
+		err := echoes.RoundTrip(ctx, func(p []byte) error { return conn.Publish(topics[i], p, 1) })
+		if err != nil {
+			return fmt.Errorf("simbench: %s: %w", targets[i].Address, err)
 		}
-		select {
-		case <-ch:
-			return nil
-		case <-ctx.Done():
-			sh.mu.Lock()
-			delete(sh.pending, n)
-			sh.mu.Unlock()
-			return fmt.Errorf("simbench: no echo from %s: %w", targets[i].Address, agent.ErrTimeout)
-		}
+		return nil
 	})
 }
 
@@ -115,25 +144,8 @@ func pahoCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 	for i, t := range targets {
 		topics[i] = agent.RequestTopic(t.Address)
 	}
-	var shards [echoShards]echoShard
-	for i := range shards {
-		shards[i].pending = map[uint64]chan struct{}{}
-	}
-	onMessage := func(_ paho.Client, m paho.Message) {
-		p := m.Payload()
-		if len(p) != 8 {
-			return // a presence announcement, or an agent answer from before the switch
-		}
-		n := binary.BigEndian.Uint64(p)
-		sh := &shards[n%echoShards]
-		sh.mu.Lock()
-		ch := sh.pending[n]
-		delete(sh.pending, n)
-		sh.mu.Unlock()
-		if ch != nil {
-			ch <- struct{}{}
-		}
-	}
+	echoes := NewEchoes()
+	onMessage := func(_ paho.Client, m paho.Message) { echoes.Deliver(m.Payload()) }
 	client, err := connectPaho(ctx, b, "ceiling", onMessage)
 	if err != nil {
 		return Count{}, err
@@ -142,29 +154,19 @@ func pahoCeilingCount(ctx context.Context, b Broker, fleet *devicesim.Fleet, d t
 
 	fleet.SetEcho(true)
 	defer fleet.SetEcho(false)
-	var seq atomic.Uint64
-	return drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
-		n := seq.Add(1)
-		ch := make(chan struct{}, 1)
-		sh := &shards[n%echoShards]
-		sh.mu.Lock()
-		sh.pending[n] = ch
-		sh.mu.Unlock()
-		var p [8]byte
-		binary.BigEndian.PutUint64(p[:], n)
-		tok := client.Publish(topics[i], 1, false, p[:])
-		select {
-		case <-ch:
+	return Drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
+		var tok paho.Token
+		err := echoes.RoundTrip(ctx, func(p []byte) error {
+			tok = client.Publish(topics[i], 1, false, p)
 			return nil
-		case <-ctx.Done():
-			sh.mu.Lock()
-			delete(sh.pending, n)
-			sh.mu.Unlock()
-			if err := tok.Error(); err != nil {
-				return fmt.Errorf("simbench: publish to %s: %w", topics[i], err)
-			}
-			return fmt.Errorf("simbench: no echo from %s: %w", targets[i].Address, agent.ErrTimeout)
+		})
+		if err != nil && tok.Error() != nil {
+			err = tok.Error()
 		}
+		if err != nil {
+			return fmt.Errorf("simbench: %s: %w", targets[i].Address, err)
+		}
+		return nil
 	})
 }
 
