@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -45,9 +44,7 @@ func runBenchCatalog(cmd *cobra.Command, a *app, cfg catalogbench.Config, asJSON
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(a.stdout, res)
 	}
 	fmt.Fprintf(a.stdout, "%d records, %d clients, %d groups: ingest %.1fs (%.0f records/s, batch %d), file %d MB, open %.1f ms\n",
 		res.Records, res.Clients, res.Groups, res.IngestSeconds, res.IngestPerS, res.Batch, res.FileBytes>>20, res.OpenMillis)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -103,7 +102,7 @@ func runBenchDedupe(ctx context.Context, a *app, o benchDedupeOptions) error {
 		if err != nil {
 			return err
 		}
-		return printJSON(a, map[string]any{"dir": o.writeFiles, "files": files, "bytes": n, "seconds": time.Since(start).Seconds()})
+		return writeJSON(a.stdout, map[string]any{"dir": o.writeFiles, "files": files, "bytes": n, "seconds": time.Since(start).Seconds()})
 	}
 	dir := o.dir
 	if dir == "" {
@@ -134,19 +133,13 @@ func runBenchDedupe(ctx context.Context, a *app, o benchDedupeOptions) error {
 		res.RecordsPerS = float64(res.Records) / res.Seconds
 	}
 	if o.json {
-		return printJSON(a, res)
+		return writeJSON(a.stdout, res)
 	}
 	fmt.Fprintf(a.stdout, "%d records (%d devices x %d days, %.1f%% changing daily) via %s in %.2fs: %.0f records/s\n",
 		res.Records, res.Devices, res.Days, 100*res.Change, res.Mode, res.Seconds, res.RecordsPerS)
 	fmt.Fprintf(a.stdout, "raw %d bytes, stored %d bytes (%d objects, %d chunks): ratio %.1f; file %d bytes\n",
 		res.RawBytes, res.StoredBytes, res.Objects, res.Chunks, res.Ratio, res.FileBytes)
 	return nil
-}
-
-func printJSON(a *app, v any) error {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // ingestHistory feeds every day of h to ing in batches, timing the ingest

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -105,9 +104,7 @@ func runBenchTransport(ctx context.Context, a *app, cfg simbench.Config, run fun
 		return err
 	}
 	if a.v.GetBool("json") {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(a.stdout, res)
 	}
 	fmt.Fprintf(a.stdout, "%s, %d devices, %d outstanding: ceiling %.0f rt/s, probe %.0f rt/s, ratio %.2f; %d probes (%d errors) in %.1fs; RSS %.0f MiB",
 		res.Transport, res.Devices, res.Concurrency, res.CeilingRTPerSec, res.ProbeRTPerSec, res.Ratio, res.Requests, res.Errors, res.Seconds, res.RSSMB)
@@ -125,16 +122,12 @@ func runBenchEmbedded(cmd *cobra.Command, a *app, cfg simbench.Config) error {
 		return err
 	}
 	res, err := scenario.BenchProbe(cmd.Context(), scenario.BenchConfig{Devices: cfg.Devices, Concurrency: cfg.Concurrency, Ceiling: cfg.Duration, Logger: a.log,
-		Child: func(args ...string) *exec.Cmd {
-			return exec.CommandContext(cmd.Context(), exe, append([]string{"bench", "fleet-child", "--log-level", "warn"}, args...)...)
-		}})
+		Child: fleetChild(cmd.Context(), exe)})
 	if err != nil {
 		return err
 	}
 	if a.v.GetBool("json") {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(a.stdout, res)
 	}
 	fmt.Fprintf(a.stdout, "mqtt (embedded broker), %d devices, %d outstanding: ceiling %.0f rt/s, probe %.0f rt/s, ratio %.2f; %d probes (%d errors) in %.1fs; RSS %.0f MiB\n",
 		res.Devices, res.Concurrency, res.CeilingRTPerSec, res.ProbeRTPerSec, res.Ratio, res.Requests, res.Errors, res.Seconds, res.RSSMB)

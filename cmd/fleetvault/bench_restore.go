@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -36,9 +37,7 @@ round trips per device.`,
 			}
 			cfg := scenario.BenchConfig{Devices: a.v.GetInt("devices"), Transport: a.v.GetString("transport"),
 				Concurrency: a.v.GetInt("concurrency"), Ceiling: a.v.GetDuration("ceiling"), PerChild: a.v.GetInt("per-process"), Logger: a.log,
-				Child: func(args ...string) *exec.Cmd {
-					return exec.CommandContext(cmd.Context(), exe, append([]string{"bench", "fleet-child", "--log-level", "warn"}, args...)...)
-				}}
+				Child: fleetChild(cmd.Context(), exe)}
 			if cfg.Devices < 1 {
 				return usageError{fmt.Errorf("--devices %d: give at least 1", cfg.Devices)}
 			}
@@ -128,4 +127,12 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("heap").WriteTo(f, 0)
+}
+
+// fleetChild returns how a benchmark starts a fleet child: this program's
+// hidden bench fleet-child command with the child's own arguments.
+func fleetChild(ctx context.Context, exe string) func(args ...string) *exec.Cmd {
+	return func(args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, exe, append([]string{"bench", "fleet-child", "--log-level", "warn"}, args...)...)
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -194,9 +193,7 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 		}
 	}
 	if o.asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(a.stdout, rep); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -99,9 +98,7 @@ func runTokenList(a *app, ts *server.Tokens, asJSON bool) error {
 		if list == nil {
 			list = []server.TokenInfo{}
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return writeJSON(a.stdout, list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintf(a.stdout, "no API tokens in %s; create one with fleetvault token create --name NAME\n", ts.Path())
