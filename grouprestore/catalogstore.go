@@ -23,6 +23,14 @@ var (
 // NewCatalogStore wraps c.
 func NewCatalogStore(c *catalog.Catalog) *CatalogStore { return &CatalogStore{c: c} }
 
+func toPieces(ps []catalog.Piece) []Piece {
+	out := make([]Piece, len(ps))
+	for i, p := range ps {
+		out[i] = toPiece(p)
+	}
+	return out
+}
+
 func toPiece(p catalog.Piece) Piece {
 	return Piece{ID: p.ID, Client: p.Client, Tag: p.Tag, Hash: p.Ref.String()}
 }
@@ -33,11 +41,7 @@ func (s *CatalogStore) Candidates(_ context.Context, group string) ([]Piece, err
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Piece, len(ps))
-	for i, p := range ps {
-		out[i] = toPiece(p)
-	}
-	return out, nil
+	return toPieces(ps), nil
 }
 
 // Piece returns one piece by id.
@@ -69,11 +73,7 @@ func (s *CatalogStore) Store(ctx context.Context, nps []NewPiece) ([]Piece, erro
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Piece, len(ps))
-	for i, p := range ps {
-		out[i] = toPiece(p)
-	}
-	return out, nil
+	return toPieces(ps), nil
 }
 
 // RecordRestores appends to the catalog's restore history.
