@@ -378,3 +378,18 @@ func TestStartRejectsBadSpecs(t *testing.T) {
 		})
 	}
 }
+
+func TestRecordCarriesTheJournalTimes(t *testing.T) {
+	f := modelHouse(t, 2)
+	e := f.engine()
+	defer e.Close()
+	j, err := e.Start(context.Background(), restoreSpec(Rollout{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, j)
+	rec := j.Record()
+	if rec.ID != j.ID() || rec.State != JobDone || rec.Created == 0 || rec.Updated < rec.Created || rec.Total != 2 || rec.Candidates != nil {
+		t.Fatalf("record %+v", rec)
+	}
+}

@@ -87,6 +87,16 @@ func (j *Job) progressLocked() Progress {
 	return p
 }
 
+// Record returns the job's journal record as it stands (without the frozen
+// candidates).
+func (j *Job) Record() JobRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rec := j.rec
+	rec.Candidates = nil
+	return rec
+}
+
 // Devices returns every device's outcome so far, in plan order.
 func (j *Job) Devices() []DeviceOutcome {
 	j.mu.Lock()

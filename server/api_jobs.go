@@ -296,15 +296,8 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 	spec := j.Spec()
 	out := Job{ID: j.ID(), Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: spec.Policy,
 		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Total: p.Total, Progress: &p}
-	if recs, err := s.Engine.Jobs(); err == nil {
-		for _, r := range recs {
-			if r.ID == j.ID() {
-				rv := jobFromRecord(r)
-				out.Created, out.Updated = rv.Created, rv.Updated
-				break
-			}
-		}
-	}
+	rv := jobFromRecord(j.Record())
+	out.Created, out.Updated = rv.Created, rv.Updated
 	if devices {
 		out.Devices = j.Devices()
 		if out.Devices == nil {
