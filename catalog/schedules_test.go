@@ -1,0 +1,77 @@
+package catalog
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fleetvault/fleetvault/schedule"
+)
+
+func TestSchedulesStored(t *testing.T) {
+	c, _ := mustCreate(t, Options{})
+	s := Schedule{Name: "nightly", DeviceGroup: "homes", BackupGroup: "house-backups", Cron: "0 3 * * *", RPO: 26 * time.Hour}
+	must(t, c.PutSchedule(s))
+	next := time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)
+	must(t, c.SetNextRun("nightly", next))
+	runs, err := c.NextRuns()
+	if err != nil || len(runs) != 1 || !runs["nightly"].Equal(next) {
+		t.Fatalf("NextRuns = %v, %v", runs, err)
+	}
+	t.Run("same cron keeps the next run", func(t *testing.T) {
+		s.RPO = time.Hour
+		must(t, c.PutSchedule(s))
+		all, err := c.Schedules()
+		if err != nil || len(all) != 1 || !all[0].Next.Equal(next) || all[0].RPO != time.Hour {
+			t.Fatalf("Schedules = %+v, %v", all, err)
+		}
+	})
+	t.Run("new cron resets it", func(t *testing.T) {
+		s.Cron = "0 4 * * *"
+		must(t, c.PutSchedule(s))
+		if runs, _ := c.NextRuns(); len(runs) != 0 {
+			t.Fatalf("NextRuns = %v, want none", runs)
+		}
+	})
+	t.Run("remove", func(t *testing.T) {
+		must(t, c.RemoveSchedule("nightly"))
+		if err := c.RemoveSchedule("nightly"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second remove: %v", err)
+		}
+		if err := c.SetNextRun("nightly", next); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("SetNextRun of a removed schedule: %v", err)
+		}
+	})
+}
+
+func TestScheduleInvalid(t *testing.T) {
+	c, _ := mustCreate(t, Options{})
+	ok := Schedule{Name: "n", DeviceGroup: "d", BackupGroup: "b", Cron: "@daily"}
+	tests := []struct {
+		name   string
+		mutate func(*Schedule)
+	}{
+		{"no name", func(s *Schedule) { s.Name = "" }},
+		{"no device group", func(s *Schedule) { s.DeviceGroup = "" }},
+		{"no backup group", func(s *Schedule) { s.BackupGroup = "" }},
+		{"bad cron", func(s *Schedule) { s.Cron = "61 * * * *" }},
+		{"negative RPO", func(s *Schedule) { s.RPO = -time.Second }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ok
+			tt.mutate(&s)
+			if err := c.PutSchedule(s); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("PutSchedule = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	t.Run("the cron error names the field", func(t *testing.T) {
+		s := ok
+		s.Cron = "* 25 * * *"
+		var pe *schedule.ParseError
+		if err := c.PutSchedule(s); !errors.As(err, &pe) || pe.Field != "hour" {
+			t.Fatalf("PutSchedule = %v", err)
+		}
+	})
+}
