@@ -335,9 +335,9 @@ func TestLoopSetValidates(t *testing.T) {
 	}
 	c := mustParse(t, "@hourly")
 	for name, specs := range map[string][]schedule.Spec{
-		"no name":       {{Cron: c}},
-		"no cron":       {{Name: "a"}},
-		"duplicate":     {{Name: "a", Cron: c}, {Name: "a", Cron: c}},
+		"no name":   {{Cron: c}},
+		"no cron":   {{Name: "a"}},
+		"duplicate": {{Name: "a", Cron: c}, {Name: "a", Cron: c}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := l.Set(specs); !errors.Is(err, schedule.ErrInvalid) {
