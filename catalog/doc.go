@@ -37,7 +37,9 @@
 // The resource database holds devices (clients, with domain, category, owner,
 // catalog name, identifier and broker credentials), groups (device groups and
 // backup groups, one bbolt key per member so a 100,000-member group changes
-// one key at a time), keep rules and the replication map used in DR mode.
+// one key at a time), keep rules (restic 0.14's forget semantics in UTC;
+// see Keepers), backup schedules with their next run (the store of
+// package schedule) and the replication map used in DR mode.
 //
 // The schema is an open standard: docs/spec/catalog.md and
 // docs/spec/catalog.sql. Export writes a catalog and its resource database as

@@ -46,6 +46,7 @@ type dump struct {
 	Groups      []groupDump       `json:"groups"`
 	Replication []ruleRecord      `json:"replication"`
 	KeepRules   []KeepRule        `json:"keep_rules"`
+	Schedules   []Schedule        `json:"schedules,omitempty"`
 	Pieces      []pieceDump       `json:"pieces,omitempty"`
 	Content     []contentDump     `json:"content,omitempty"`
 	Restores    []RestoreEvent    `json:"restores"`
@@ -193,6 +194,9 @@ func (c *Catalog) dumpResources() (dump, error) {
 		d.Replication = append(d.Replication, toRuleRecord(r))
 	}
 	if d.KeepRules, err = c.KeepRules(); err != nil {
+		return d, err
+	}
+	if d.Schedules, err = c.Schedules(); err != nil {
 		return d, err
 	}
 	if d.Restores, err = c.Restores(RestoreQuery{}); err != nil {
@@ -364,7 +368,7 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 			return err
 		}
 	}
-	return nil
+	return loadSchedules(tx, d.Schedules)
 }
 
 func (c *Catalog) loadPieces(tx *bbolt.Tx, s *shard, pieces []pieceDump, content map[string][]byte) error {

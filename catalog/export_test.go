@@ -38,7 +38,10 @@ func richCatalog(t *testing.T) *Catalog {
 	must(t, c.AddMembers("Backup Group of Devices", []string{"home1", "home2"}))
 	must(t, c.CreateGroup("Empty", Group{Kind: GroupBackup}))
 	must(t, c.SetReplication([]identifiers.Rule{{Local: identifiers.Endpoint{Host: "10.10.11.44", Port: 6543}, Remote: identifiers.Endpoint{Host: "10.50.4.4", Port: 3456}}}))
-	must(t, c.SetKeepRules([]KeepRule{{Client: "home1", Last: 3}, {Group: "North Device Backup", Daily: 7, Monthly: 12}}))
+	must(t, c.SetKeepRules([]KeepRule{{Client: "home1", Last: 3}, {Group: "North Device Backup", Hourly: 24, Daily: 7, Monthly: 12}}))
+	must(t, c.PutSchedule(Schedule{Name: "nightly", DeviceGroup: "Backup Group of Devices", BackupGroup: "North Device Backup", Cron: "0 3 * * *", RPO: 26 * time.Hour}))
+	must(t, c.SetNextRun("nightly", t0.Add(15*time.Hour)))
+	must(t, c.PutSchedule(Schedule{Name: "often", DeviceGroup: "Backup Group of Devices", BackupGroup: "Empty", Cron: "CRON_TZ=Europe/Paris */15 * * * *"}))
 	must(t, c.RecordRestores(ctx, []RestoreEvent{
 		{Device: "home2", PieceID: out[0].ID, Ref: out[0].Ref.String(), Job: "job-1", Time: t0, Outcome: OutcomeRestored},
 		{Device: "home3", Job: "job-1", Time: t0.Add(time.Second), Outcome: OutcomeSkipped, Detail: "no match: model T9 ≠ T1"},

@@ -11,17 +11,19 @@ import (
 )
 
 // KeepRule is a retention policy for the pieces of one client or of the
-// clients of one backup group, like restic's forget: of each series (one
-// client's pieces of one name) it keeps the Last newest pieces, and the newest
-// piece of each of the Daily newest days, Weekly newest ISO weeks, Monthly
-// newest months and Yearly newest years that have one (UTC). A piece is kept
-// if any of these keeps it. A client rule wins over a group rule; a series
-// with no rule keeps every piece. Expired pieces (Expiry before now) go
-// whatever the rule.
+// clients of one backup group, with the semantics of restic 0.14's forget
+// (see keepers): of each series (one client's pieces of one name, newest
+// first) it keeps the Last newest pieces, and the newest piece of each of
+// the Hourly, Daily, Weekly (ISO weeks), Monthly and Yearly newest periods
+// that have one, periods taken in UTC. A piece is kept if any count keeps
+// it. A rule with every count 0 keeps everything (restic: "policy is
+// empty"). A client rule wins over a group rule; a series with no rule keeps
+// every piece. Expired pieces (Expiry before now) go whatever the rule.
 type KeepRule struct {
 	Client  string `json:"client,omitempty"`
 	Group   string `json:"group,omitempty"`
 	Last    int    `json:"last,omitempty"`
+	Hourly  int    `json:"hourly,omitempty"`
 	Daily   int    `json:"daily,omitempty"`
 	Weekly  int    `json:"weekly,omitempty"`
 	Monthly int    `json:"monthly,omitempty"`
@@ -33,14 +35,19 @@ func (r KeepRule) String() string {
 	if r.Client == "" {
 		scope = "group " + r.Group
 	}
-	return fmt.Sprintf("%s: keep last %d, daily %d, weekly %d, monthly %d, yearly %d", scope, r.Last, r.Daily, r.Weekly, r.Monthly, r.Yearly)
+	return fmt.Sprintf("%s: keep last %d, hourly %d, daily %d, weekly %d, monthly %d, yearly %d", scope, r.Last, r.Hourly, r.Daily, r.Weekly, r.Monthly, r.Yearly)
+}
+
+// empty reports whether no count is set: such a rule keeps everything.
+func (r KeepRule) empty() bool {
+	return r.Last == 0 && r.Hourly == 0 && r.Daily == 0 && r.Weekly == 0 && r.Monthly == 0 && r.Yearly == 0
 }
 
 func (r KeepRule) validate() error {
 	if (r.Client == "") == (r.Group == "") {
 		return fmt.Errorf("catalog: keep rule: %w: name exactly one of client or group", ErrInvalid)
 	}
-	if r.Last < 0 || r.Daily < 0 || r.Weekly < 0 || r.Monthly < 0 || r.Yearly < 0 {
+	if r.Last < 0 || r.Hourly < 0 || r.Daily < 0 || r.Weekly < 0 || r.Monthly < 0 || r.Yearly < 0 {
 		return fmt.Errorf("catalog: keep rule %s: %w: negative count", r, ErrInvalid)
 	}
 	return nil
@@ -191,34 +198,12 @@ func pickRule(rules []KeepRule, ps []Piece) *KeepRule {
 	return group
 }
 
-// decide splits a series (newest first) into removed pieces and a kept count.
+// decide splits a series into removed pieces and a kept count.
 func decide(ps []Piece, rule *KeepRule, now time.Time) ([]PrunedPiece, int) {
-	keep := make([]bool, len(ps))
-	if rule == nil {
-		for i := range keep {
-			keep[i] = true
-		}
-	} else {
-		for i := 0; i < rule.Last && i < len(ps); i++ {
-			keep[i] = true
-		}
-		for _, b := range []struct {
-			n      int
-			bucket func(time.Time) string
-		}{
-			{rule.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
-			{rule.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-W%02d", y, w) }},
-			{rule.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
-			{rule.Yearly, func(t time.Time) string { return t.Format("2006") }},
-		} {
-			seen, last := 0, ""
-			for i := 0; i < len(ps) && seen < b.n; i++ {
-				if k := b.bucket(ps[i].Time.UTC()); k != last {
-					keep[i], last = true, k
-					seen++
-				}
-			}
-		}
+	sortForRetention(ps)
+	var keep []bool
+	if rule != nil {
+		keep = Keepers(*rule, pieceTimes(ps))
 	}
 	var gone []PrunedPiece
 	kept := 0
@@ -226,7 +211,7 @@ func decide(ps []Piece, rule *KeepRule, now time.Time) ([]PrunedPiece, int) {
 		switch {
 		case !p.Expiry.IsZero() && p.Expiry.Before(now):
 			gone = append(gone, PrunedPiece{p, "expired " + p.Expiry.Format(time.RFC3339)})
-		case !keep[i]:
+		case keep != nil && !keep[i]:
 			gone = append(gone, PrunedPiece{p, "not kept by " + rule.String()})
 		default:
 			kept++

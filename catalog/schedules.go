@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -20,13 +21,61 @@ var bktSchedules = []byte("schedules")
 // the recovery point objective of each device of the group (0: none). Next
 // is the next run, kept by the schedule loop (SetNextRun); zero until the
 // loop first sees the schedule.
+//
+// Its JSON form (the resource database record and the JSON export) uses the
+// columns of the standard's schedules table: name, device_group,
+// backup_group, cron, rpo_seconds, next_run ("" or a timestamp).
 type Schedule struct {
-	Name        string        `json:"name"`
-	DeviceGroup string        `json:"device_group"`
-	BackupGroup string        `json:"backup_group"`
-	Cron        string        `json:"cron"`
-	RPO         time.Duration `json:"rpo,omitempty"`
-	Next        time.Time     `json:"next,omitzero"`
+	Name        string
+	DeviceGroup string
+	BackupGroup string
+	Cron        string
+	RPO         time.Duration // whole seconds
+	Next        time.Time
+}
+
+// scheduleRecord is Schedule in the standard's columns.
+type scheduleRecord struct {
+	Name        string `json:"name"`
+	DeviceGroup string `json:"device_group"`
+	BackupGroup string `json:"backup_group"`
+	Cron        string `json:"cron"`
+	RPOSeconds  int64  `json:"rpo_seconds"`
+	NextRun     string `json:"next_run"`
+}
+
+// MarshalJSON writes the standard's columns.
+func (s Schedule) MarshalJSON() ([]byte, error) { return json.Marshal(s.record()) }
+
+// UnmarshalJSON reads the standard's columns; unknown fields are an error.
+func (s *Schedule) UnmarshalJSON(b []byte) error {
+	var r scheduleRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return err
+	}
+	v, err := r.schedule()
+	*s = v
+	return err
+}
+
+func (s Schedule) record() scheduleRecord {
+	r := scheduleRecord{Name: s.Name, DeviceGroup: s.DeviceGroup, BackupGroup: s.BackupGroup, Cron: s.Cron, RPOSeconds: int64(s.RPO / time.Second)}
+	if !s.Next.IsZero() {
+		r.NextRun = s.Next.UTC().Format(timeLayout)
+	}
+	return r
+}
+
+func (r scheduleRecord) schedule() (Schedule, error) {
+	s := Schedule{Name: r.Name, DeviceGroup: r.DeviceGroup, BackupGroup: r.BackupGroup, Cron: r.Cron, RPO: time.Duration(r.RPOSeconds) * time.Second}
+	if r.NextRun == "" {
+		return s, nil
+	}
+	var err error
+	s.Next, err = parseTime("schedule "+r.Name+" next_run", r.NextRun)
+	return s, err
 }
 
 func (s Schedule) validate() error {
@@ -38,8 +87,8 @@ func (s Schedule) validate() error {
 	if _, err := schedule.Parse(s.Cron); err != nil {
 		return fmt.Errorf("catalog: schedule %q: %w: %w", s.Name, ErrInvalid, err)
 	}
-	if s.RPO < 0 {
-		return fmt.Errorf("catalog: schedule %q: %w: negative RPO %v", s.Name, ErrInvalid, s.RPO)
+	if s.RPO < 0 || s.RPO%time.Second != 0 {
+		return fmt.Errorf("catalog: schedule %q: %w: RPO %v is not a whole, non-negative number of seconds", s.Name, ErrInvalid, s.RPO)
 	}
 	return nil
 }
@@ -161,4 +210,52 @@ func decodeSchedule(k, v []byte) (Schedule, error) {
 		return s, fmt.Errorf("catalog: schedule %q: %w: record names %q", k, ErrCorrupt, s.Name)
 	}
 	return s, nil
+}
+
+// loadSchedules stores imported schedules (next runs included), replacing
+// those of the same names.
+func loadSchedules(tx *bbolt.Tx, ss []Schedule) error {
+	if len(ss) == 0 {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bktSchedules)
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if err := s.validate(); err != nil {
+			return err
+		}
+		if err := putSchedule(b, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var scheduleColumns = []string{"name", "device_group", "backup_group", "cron", "rpo_seconds", "next_run"}
+
+// writeScheduleRows adds the schedules table's rows to an SQL export.
+func writeScheduleRows(sw *sqlWriter, ss []Schedule) {
+	for _, s := range ss {
+		r := s.record()
+		var next any // NULL: no next run yet
+		if r.NextRun != "" {
+			next = r.NextRun
+		}
+		sw.insert("schedules", scheduleColumns, r.Name, r.DeviceGroup, r.BackupGroup, r.Cron, r.RPOSeconds, next)
+	}
+}
+
+// bindSchedules reads the schedules table of an SQL export.
+func bindSchedules(b *rowBinder, rows []sqlRow, d *dump) {
+	for _, row := range rows {
+		r := scheduleRecord{Name: b.s(row, "name"), DeviceGroup: b.s(row, "device_group"), BackupGroup: b.s(row, "backup_group"),
+			Cron: b.s(row, "cron"), RPOSeconds: b.n(row, "rpo_seconds"), NextRun: b.s(row, "next_run")} // NULL reads as ""
+		s, err := r.schedule()
+		if err != nil {
+			b.fail(row, "%v", err)
+		}
+		d.Schedules = append(d.Schedules, s)
+	}
 }

@@ -77,11 +77,26 @@ CREATE TABLE keep_rules (
   scope_kind   TEXT NOT NULL, -- 'client' or 'group'
   scope_name   TEXT NOT NULL,
   keep_last    INTEGER NOT NULL,
+  keep_hourly  INTEGER NOT NULL DEFAULT 0,
   keep_daily   INTEGER NOT NULL,
   keep_weekly  INTEGER NOT NULL,
   keep_monthly INTEGER NOT NULL,
   keep_yearly  INTEGER NOT NULL,
   PRIMARY KEY (scope_kind, scope_name)
+);
+
+-- Resource database: backup schedules. When cron fires, the devices of
+-- device_group are backed up into backup_group, then backup_group's keep
+-- rule applies. cron: five fields or a descriptor, UTC unless it starts with
+-- CRON_TZ=Zone. rpo_seconds: recovery point objective per device, 0 = none.
+-- next_run: the next slot to run, NULL until the scheduler first sees it.
+CREATE TABLE schedules (
+  name         TEXT NOT NULL PRIMARY KEY,
+  device_group TEXT NOT NULL,
+  backup_group TEXT NOT NULL,
+  cron         TEXT NOT NULL,
+  rpo_seconds  INTEGER NOT NULL,
+  next_run     TEXT
 );
 
 -- Content, addressed by SHA-256 (lower-case hex). Optional: an export

@@ -52,9 +52,10 @@ func writeSQL(w io.Writer, d dump, content func(func(contentDump) error) error, 
 		if r.Client == "" {
 			kind, name = "group", r.Group
 		}
-		sw.insert("keep_rules", []string{"scope_kind", "scope_name", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"},
-			kind, name, int64(r.Last), int64(r.Daily), int64(r.Weekly), int64(r.Monthly), int64(r.Yearly))
+		sw.insert("keep_rules", []string{"scope_kind", "scope_name", "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"},
+			kind, name, int64(r.Last), int64(r.Hourly), int64(r.Daily), int64(r.Weekly), int64(r.Monthly), int64(r.Yearly))
 	}
+	writeScheduleRows(sw, d.Schedules)
 	err := content(func(cd contentDump) error {
 		sw.insert("content", []string{"content_hash", "size", "data_base64"}, cd.Ref, int64(len(cd.Data)), base64.StdEncoding.EncodeToString(cd.Data))
 		return sw.err
@@ -410,7 +411,7 @@ func readSQL(r io.Reader) (dump, error) {
 }
 
 var knownTables = []string{"fv_meta", "devices", "device_optional", "resource_groups", "group_optional", "group_members",
-	"replication", "keep_rules", "content", "pieces", "piece_tags", "piece_optional", "restores"}
+	"replication", "keep_rules", "schedules", "content", "pieces", "piece_tags", "piece_optional", "restores"}
 
 func dumpFromRows(rows map[string][]sqlRow) (dump, error) {
 	var d dump
@@ -535,6 +536,9 @@ func bindResources(b *rowBinder, rows map[string][]sqlRow, d *dump) {
 	for _, r := range rows["keep_rules"] {
 		k := KeepRule{Last: int(b.n(r, "keep_last")), Daily: int(b.n(r, "keep_daily")), Weekly: int(b.n(r, "keep_weekly")),
 			Monthly: int(b.n(r, "keep_monthly")), Yearly: int(b.n(r, "keep_yearly"))}
+		if _, ok := r.vals["keep_hourly"]; ok { // exports before keep_hourly lack the column
+			k.Hourly = int(b.n(r, "keep_hourly"))
+		}
 		switch kind := b.s(r, "scope_kind"); kind {
 		case "client":
 			k.Client = b.s(r, "scope_name")
@@ -545,6 +549,7 @@ func bindResources(b *rowBinder, rows map[string][]sqlRow, d *dump) {
 		}
 		d.KeepRules = append(d.KeepRules, k)
 	}
+	bindSchedules(b, rows["schedules"], d)
 }
 
 func bindPieces(b *rowBinder, rows map[string][]sqlRow, d *dump) {
