@@ -1,7 +1,9 @@
 package catalog
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,40 @@ func TestScheduleInvalid(t *testing.T) {
 			t.Fatalf("PutSchedule = %v", err)
 		}
 	})
+}
+
+// TestImportBeforeKeepHourly: an SQL export made before keep_hourly and
+// schedules existed still imports; its rules keep no hourly periods.
+func TestImportBeforeKeepHourly(t *testing.T) {
+	src := richCatalog(t)
+	var buf bytes.Buffer
+	must(t, src.Export(&buf, FormatSQL))
+	var old []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, "INSERT INTO schedules ") {
+			continue
+		}
+		if strings.HasPrefix(line, "INSERT INTO keep_rules ") {
+			// drop the column and its value (the fourth of each list)
+			line = strings.Replace(line, "keep_last, keep_hourly, ", "keep_last, ", 1)
+			head, vals, _ := strings.Cut(line, "VALUES (")
+			v := strings.Split(strings.TrimSuffix(vals, ");"), ", ")
+			line = head + "VALUES (" + strings.Join(append(v[:3:3], v[4:]...), ", ") + ");"
+		}
+		old = append(old, line)
+	}
+	dst, _ := mustCreate(t, Options{})
+	must(t, dst.Import(strings.NewReader(strings.Join(old, "\n")), FormatSQL))
+	rules, err := dst.KeepRules()
+	if err != nil || len(rules) != 2 {
+		t.Fatalf("KeepRules = %v, %v", rules, err)
+	}
+	for _, r := range rules {
+		if r.Hourly != 0 || (r.Group != "" && (r.Daily != 7 || r.Monthly != 12)) {
+			t.Fatalf("imported rule %s", r)
+		}
+	}
+	if ss, err := dst.Schedules(); err != nil || len(ss) != 0 {
+		t.Fatalf("Schedules = %v, %v", ss, err)
+	}
 }
