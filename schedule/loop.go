@@ -85,7 +85,10 @@ func New(opts Options) (*Loop, error) {
 }
 
 // Set replaces the loop's schedules. Names must be unique and non-empty.
-// A schedule new to the store first runs at its first slot after now.
+// The loop then reads the next runs from the store again: a schedule new to
+// the store, or whose next run the store reset (catalog.PutSchedule does
+// when the cron expression changes), first runs at its first slot after
+// now.
 func (l *Loop) Set(specs []Spec) error {
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -132,6 +135,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-l.wake:
+			next = nil // Set: read the next runs again (a changed schedule's may have been reset)
 		case <-l.opts.Clock.After(wait):
 		}
 	}

@@ -349,3 +349,59 @@ func TestLoopSetValidates(t *testing.T) {
 		t.Fatalf("New without store = %v", err)
 	}
 }
+
+// TestLoopChangedCron: a schedule whose cron expression changes (the
+// catalog resets its next run) follows the new expression from the next
+// Set on, without one more run at the old expression's slot.
+func TestLoopChangedCron(t *testing.T) {
+	mbr, err := catalog.Init(filepath.Join(t.TempDir(), "inst"), catalog.InitOptions{Server: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Open(mbr, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	put := func(expr string) schedule.Spec {
+		if err := c.PutSchedule(catalog.Schedule{Name: "s", DeviceGroup: "homes", BackupGroup: "nightly", Cron: expr}); err != nil {
+			t.Fatal(err)
+		}
+		return schedule.Spec{Name: "s", Cron: mustParse(t, expr)}
+	}
+	clk := scheduletest.NewClock(day0.Add(-time.Minute))
+	rec := &recorder{}
+	l, err := schedule.New(schedule.Options{Store: c, Run: rec.run, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Set([]schedule.Spec{put("*/15 * * * *")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h := &harness{clk: clk}
+	h.runUntil(t, day0.Add(40*time.Minute)) // runs 00:00, 00:15, 00:30
+	if err := l.Set([]schedule.Spec{put("0 * * * *")}); err != nil {
+		t.Fatal(err)
+	}
+	// The loop re-reads the store and sleeps until 01:00, not 00:45.
+	waitFor(t, func() bool { until, ok := clk.Sleeping(); return ok && until.Equal(day0.Add(time.Hour)) })
+	h.runUntil(t, day0.Add(3*time.Hour+30*time.Minute))
+	want := append(slots(day0, 15*time.Minute, day0.Add(40*time.Minute)), slots(day0.Add(time.Hour), time.Hour, day0.Add(3*time.Hour+30*time.Minute))...)
+	checkRuns(t, rec.all(), want, nil)
+}
+
+// waitFor polls cond for up to wakeTimeout.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wakeTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", wakeTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
