@@ -44,7 +44,8 @@
 // the delivery, logs a warning and counts it in Stats.Dropped; it never
 // blocks the job that reported the event. Deliveries are kept in memory
 // only: when Run's context ends, what is still queued or waiting for a
-// retry is recorded as undeliverable, not sent after a restart.
+// retry is recorded as undeliverable, not sent after a restart; what
+// Notify queues after Run returned is never sent.
 //
 // A worker retries one delivery until it arrives or gives up, so a dead
 // receiver holds a worker for the whole backoff (with the defaults, six

@@ -154,10 +154,10 @@ func (l *Loop) tick(ctx context.Context, next map[string]time.Time) time.Time {
 		}
 		at, err := l.step(ctx, s, next, now)
 		if err != nil {
-			l.log.Error("schedule: cannot record next run; retrying", "schedule", s.Name, "err", err, "retry_in", l.opts.RetryDelay)
+			l.log.Error("schedule: cannot move to the next run; retrying", "schedule", s.Name, "err", err, "retry_in", l.opts.RetryDelay)
 			at = now.Add(l.opts.RetryDelay)
 		}
-		if at.Before(until) {
+		if !at.IsZero() && at.Before(until) { // zero: the expression fires no more
 			until = at
 		}
 	}
@@ -169,6 +169,9 @@ func (l *Loop) step(ctx context.Context, s Spec, next map[string]time.Time, now 
 	at, known := next[s.Name]
 	if !known {
 		first := s.Cron.Next(now)
+		if first.IsZero() {
+			return now, fmt.Errorf("schedule %q: %w: %q fires no more", s.Name, ErrInvalid, s.Cron)
+		}
 		if err := l.opts.Store.SetNextRun(s.Name, first); err != nil {
 			return now, err
 		}
@@ -181,6 +184,9 @@ func (l *Loop) step(ctx context.Context, s Spec, next map[string]time.Time, now 
 	}
 	// Due. Every slot up to now folds into this one run.
 	following := s.Cron.Next(now)
+	if following.IsZero() {
+		return now, fmt.Errorf("schedule %q: %w: %q fires no more", s.Name, ErrInvalid, s.Cron)
+	}
 	if err := l.opts.Store.SetNextRun(s.Name, following); err != nil {
 		return now, err
 	}
