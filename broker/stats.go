@@ -16,6 +16,7 @@ type Stats struct {
 	AuthClientID   int64 // a device whose client id is not its name, or a server's bad client id
 	AuthAnonymous  int64 // no username while anonymous access is off
 	AuthStoreError int64 // the credentials store failed or holds a bad entry
+	AuthLockedOut  int64 // refused without checking the password: the client id or address is locked out
 	AuthCacheHits  int64 // connections verified from the cache, without argon2id
 
 	ACLDenials          int64 // topic accesses refused, both kinds
@@ -23,6 +24,15 @@ type Stats struct {
 	ACLSubscribeDenials int64 // subscriptions refused (SUBACK failure code)
 
 	Dropped int64 // messages dropped because a client's pending-writes queue was full
+
+	Unauthenticated    int64 // connections accepted and not authenticated yet, now
+	PreAuthTimeouts    int64 // closed: no complete CONNECT within ConnectTimeout
+	PreAuthTooLarge    int64 // closed: CONNECT larger than MaxConnectSize
+	PreAuthNotConnect  int64 // closed: the first packet was not a CONNECT
+	PreAuthRateLimited int64 // closed at accept: the address exceeded ConnectRate
+	PreAuthAddrLimited int64 // closed at accept: the address had MaxUnauthenticatedPerAddr pending
+	LockoutsClientID   int64 // lockouts started for an identity
+	LockoutsAddress    int64 // lockouts started for an address
 }
 
 // counters are the live, atomically updated form of Stats.
@@ -30,6 +40,10 @@ type counters struct {
 	connected                                                atomic.Int64
 	unknown, password, clientID, anonymous, storeErr         atomic.Int64
 	cacheHits, aclPublish, aclSubscribe, dropped, suppressed atomic.Int64
+	lockedOut, lockoutsID, lockoutsAddr                      atomic.Int64
+
+	unauthenticated                                          atomic.Int64
+	timeouts, tooLarge, notConnect, rateLimited, addrLimited atomic.Int64
 }
 
 func (c *counters) authFailure(reason string) {
@@ -42,6 +56,8 @@ func (c *counters) authFailure(reason string) {
 		c.clientID.Add(1)
 	case reasonAnonymous:
 		c.anonymous.Add(1)
+	case reasonLockedOut:
+		c.lockedOut.Add(1)
 	default:
 		c.storeErr.Add(1)
 	}
@@ -67,8 +83,17 @@ func (c *counters) snapshot() Stats {
 		ACLPublishDenials:   c.aclPublish.Load(),
 		ACLSubscribeDenials: c.aclSubscribe.Load(),
 		Dropped:             c.dropped.Load(),
+		AuthLockedOut:       c.lockedOut.Load(),
+		Unauthenticated:     c.unauthenticated.Load(),
+		PreAuthTimeouts:     c.timeouts.Load(),
+		PreAuthTooLarge:     c.tooLarge.Load(),
+		PreAuthNotConnect:   c.notConnect.Load(),
+		PreAuthRateLimited:  c.rateLimited.Load(),
+		PreAuthAddrLimited:  c.addrLimited.Load(),
+		LockoutsClientID:    c.lockoutsID.Load(),
+		LockoutsAddress:     c.lockoutsAddr.Load(),
 	}
-	s.AuthFailures = s.AuthUnknown + s.AuthPassword + s.AuthClientID + s.AuthAnonymous + s.AuthStoreError
+	s.AuthFailures = s.AuthUnknown + s.AuthPassword + s.AuthClientID + s.AuthAnonymous + s.AuthStoreError + s.AuthLockedOut
 	s.ACLDenials = s.ACLPublishDenials + s.ACLSubscribeDenials
 	return s
 }
