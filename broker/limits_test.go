@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -8,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/broker/brokertest"
@@ -357,5 +360,56 @@ func TestProtocolAnswers(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestConnectDeadlineEveryListener: the deadline and the pre-login limits
+// hold on every listener, TLS (before and after the handshake) and
+// WebSocket (after the upgrade) included.
+func TestConnectDeadlineEveryListener(t *testing.T) {
+	b := brokertest.StartOptions(t, broker.Options{Credentials: limitCreds(t), ConnectTimeout: 300 * time.Millisecond,
+		TLSAddr: "127.0.0.1:0", SelfSigned: true, WSAddr: "127.0.0.1:0"})
+	for _, tc := range []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"tcp", func() (net.Conn, error) { return net.Dial("tcp", b.Addr().String()) }},
+		{"tls, no handshake", func() (net.Conn, error) { return net.Dial("tcp", b.TLSAddr().String()) }},
+		{"tls, after the handshake", func() (net.Conn, error) {
+			return tls.Dial("tcp", b.TLSAddr().String(), &tls.Config{RootCAs: b.CertPool(), ServerName: "localhost"})
+		}},
+		{"websocket, after the upgrade", func() (net.Conn, error) {
+			d := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: waitFor}
+			c, _, err := d.Dial("ws://"+b.WSAddr().String()+"/mqtt", nil)
+			if err != nil {
+				return nil, err
+			}
+			return c.NetConn(), nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := b.Stats().PreAuthTimeouts
+			c, err := tc.dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			waitClosed(t, []net.Conn{c}, waitFor)
+			poll(t, "the timeout counted", func() bool { return b.Stats().PreAuthTimeouts == before+1 })
+		})
+	}
+	t.Run("websocket, CONNECT too large", func(t *testing.T) {
+		before := b.Stats().PreAuthTooLarge
+		d := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: waitFor}
+		c, _, err := d.Dial("ws://"+b.WSAddr().String()+"/mqtt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.WriteMessage(websocket.BinaryMessage, append([]byte{0x10}, remLen(1<<20)...)); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "the oversized CONNECT refused", func() bool { return b.Stats().PreAuthTooLarge == before+1 })
+		waitClosed(t, []net.Conn{c.NetConn()}, waitFor)
 	})
 }

@@ -104,11 +104,14 @@ func (b *Broker) Stats() Stats { return b.stats.snapshot() }
 // Collector returns a Prometheus collector for the broker's counters, for the
 // server to register:
 //
-//	fleetvault_broker_connected_clients            gauge
-//	fleetvault_broker_auth_failures_total{reason}  counter: unknown, password, client-id, anonymous, store-error
-//	fleetvault_broker_auth_cache_hits_total        counter
-//	fleetvault_broker_acl_denials_total{action}    counter: publish, subscribe
-//	fleetvault_broker_dropped_messages_total       counter
+//	fleetvault_broker_connected_clients                gauge
+//	fleetvault_broker_auth_failures_total{reason}      counter: unknown, password, client-id, anonymous, store-error, locked-out
+//	fleetvault_broker_auth_cache_hits_total            counter
+//	fleetvault_broker_acl_denials_total{action}        counter: publish, subscribe
+//	fleetvault_broker_dropped_messages_total           counter
+//	fleetvault_broker_unauthenticated_connections      gauge
+//	fleetvault_broker_preauth_closed_total{reason}     counter: timeout, too-large, not-connect, rate-limit, address-limit
+//	fleetvault_broker_lockouts_total{scope}            counter: client-id, address
 func (b *Broker) Collector() prometheus.Collector { return &collector{b: b} }
 
 type collector struct{ b *Broker }
@@ -126,6 +129,12 @@ var (
 		"Topic accesses refused by the embedded broker's ACL, by action.", []string{"action"}, nil)
 	descDropped = prometheus.NewDesc("fleetvault_broker_dropped_messages_total",
 		"Messages dropped because a client's pending-writes queue was full.", nil, nil)
+	descUnauthenticated = prometheus.NewDesc("fleetvault_broker_unauthenticated_connections",
+		"Connections accepted by the embedded broker that have not authenticated yet.", nil, nil)
+	descPreAuthClosed = prometheus.NewDesc("fleetvault_broker_preauth_closed_total",
+		"Connections the embedded broker closed before login, by reason.", []string{"reason"}, nil)
+	descLockouts = prometheus.NewDesc("fleetvault_broker_lockouts_total",
+		"Lockouts after repeated failed logins, by scope.", []string{"scope"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -134,6 +143,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCacheHits
 	ch <- descACLDenials
 	ch <- descDropped
+	ch <- descUnauthenticated
+	ch <- descPreAuthClosed
+	ch <- descLockouts
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -144,7 +156,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		n      int64
 	}{
 		{reasonUnknown, s.AuthUnknown}, {reasonPassword, s.AuthPassword}, {reasonClientID, s.AuthClientID},
-		{reasonAnonymous, s.AuthAnonymous}, {reasonError, s.AuthStoreError},
+		{reasonAnonymous, s.AuthAnonymous}, {reasonError, s.AuthStoreError}, {reasonLockedOut, s.AuthLockedOut},
 	} {
 		ch <- prometheus.MustNewConstMetric(descAuthFailures, prometheus.CounterValue, float64(r.n), r.reason)
 	}
@@ -152,4 +164,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(s.ACLPublishDenials), "publish")
 	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(s.ACLSubscribeDenials), "subscribe")
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(descUnauthenticated, prometheus.GaugeValue, float64(s.Unauthenticated))
+	for _, r := range []struct {
+		reason string
+		n      int64
+	}{
+		{"timeout", s.PreAuthTimeouts}, {"too-large", s.PreAuthTooLarge}, {"not-connect", s.PreAuthNotConnect},
+		{"rate-limit", s.PreAuthRateLimited}, {"address-limit", s.PreAuthAddrLimited},
+	} {
+		ch <- prometheus.MustNewConstMetric(descPreAuthClosed, prometheus.CounterValue, float64(r.n), r.reason)
+	}
+	ch <- prometheus.MustNewConstMetric(descLockouts, prometheus.CounterValue, float64(s.LockoutsClientID), scopeClientID)
+	ch <- prometheus.MustNewConstMetric(descLockouts, prometheus.CounterValue, float64(s.LockoutsAddress), scopeAddress)
 }
