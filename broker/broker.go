@@ -56,7 +56,7 @@ type Options struct {
 	// Before login: what a connection may cost until it has authenticated.
 	// See docs/broker.md, "Limits before login".
 	ConnectTimeout time.Duration // from accept to a complete CONNECT; default 10 s
-	MaxConnectSize int           // largest CONNECT packet (bytes) read before login; default 4 KiB
+	MaxConnectSize int           // largest CONNECT packet (bytes) read before login; default 4 KiB (at most MaxPacketSize)
 	// MaxUnauthenticatedPerAddr caps the connections from one address (an
 	// IPv6 /64) that have not authenticated yet; default 100; negative: none.
 	MaxUnauthenticatedPerAddr int
@@ -146,7 +146,7 @@ func (o *Options) setLimitDefaults() {
 	dur(&o.LockoutDuration, DefaultLockoutDuration)
 	dur(&o.MaxLockout, DefaultMaxLockout)
 	if o.MaxConnectSize <= 0 {
-		o.MaxConnectSize = DefaultMaxConnectSize
+		o.MaxConnectSize = min(DefaultMaxConnectSize, o.MaxPacketSize)
 	}
 	zero(&o.MaxUnauthenticatedPerAddr, DefaultMaxUnauthenticatedPerAddr)
 	zero(&o.ConnectBurst, DefaultConnectBurst)
@@ -360,6 +360,7 @@ func (b *Broker) Close() error {
 	if !started {
 		return nil
 	}
+	b.gate.close()
 	err := b.srv.Close()
 	waited := make(chan struct{})
 	go func() {

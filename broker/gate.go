@@ -21,6 +21,7 @@ var (
 	errNotConnect      = errors.New("first packet is not a CONNECT")
 	errRateLimited     = errors.New("address exceeded its connection rate (ConnectRate)")
 	errAddrLimited     = errors.New("address has MaxUnauthenticatedPerAddr connections not yet authenticated")
+	errBrokerClosed    = errors.New("broker closing")
 )
 
 // maxTrackedAddrs bounds the per-address table (about 100 bytes an entry).
@@ -39,6 +40,8 @@ type gate struct {
 	mu        sync.Mutex
 	addrs     map[netip.Addr]*addrState
 	lastSweep time.Time
+	pending   map[*gatedConn]struct{} // until mochi has them, so Close can end them
+	closed    bool
 }
 
 // addrState is what the gate knows of one address.
@@ -49,7 +52,40 @@ type addrState struct {
 }
 
 func newGate(b *Broker) *gate {
-	return &gate{b: b, addrs: make(map[netip.Addr]*addrState)}
+	return &gate{b: b, addrs: make(map[netip.Addr]*addrState), pending: make(map[*gatedConn]struct{})}
+}
+
+// close ends the connections still waiting for their CONNECT and refuses
+// new ones: the broker is closing.
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	conns := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	for gc := range conns {
+		_ = gc.Close()
+	}
+}
+
+// hold registers gc as waiting for its CONNECT, or reports that the broker is
+// closing.
+func (g *gate) hold(gc *gatedConn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.pending[gc] = struct{}{}
+	return true
+}
+
+// unhold ends gc's wait and reports whether the broker is still open.
+func (g *gate) unhold(gc *gatedConn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.pending, gc)
+	return !g.closed
 }
 
 // limitKey returns the address per-address limits apply to for a remote
@@ -83,9 +119,18 @@ func (g *gate) serve(listener string, conn net.Conn, establish listeners.Establi
 		return err
 	}
 	gc := &gatedConn{Conn: conn, release: func() { g.release(key, tracked) }}
+	if !g.hold(gc) {
+		_ = gc.Close()
+		return errBrokerClosed
+	}
 	_ = conn.SetReadDeadline(time.Now().Add(g.b.opts.ConnectTimeout))
 	pkt, err := readConnect(conn, g.b.opts.MaxConnectSize)
-	if err != nil {
+	open := g.unhold(gc)
+	switch {
+	case !open:
+		_ = gc.Close()
+		return errBrokerClosed
+	case err != nil:
 		_ = gc.Close()
 		g.refused(listener, remote, err)
 		return err

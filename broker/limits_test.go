@@ -413,3 +413,18 @@ func TestConnectDeadlineEveryListener(t *testing.T) {
 		waitClosed(t, []net.Conn{c.NetConn()}, waitFor)
 	})
 }
+
+// TestCloseEndsPendingConnections: Close does not leave connections that
+// are still waiting for their CONNECT to linger until the deadline.
+func TestCloseEndsPendingConnections(t *testing.T) {
+	b := brokertest.StartOptions(t, broker.Options{Credentials: limitCreds(t), ConnectTimeout: time.Hour})
+	conns := dialN(t, b.Addr().String(), 3)
+	poll(t, "3 pending", func() bool { return b.Stats().Unauthenticated == 3 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, conns, waitFor)
+	if s := b.Stats(); s.Unauthenticated != 0 {
+		t.Errorf("unauthenticated %d after Close, want 0", s.Unauthenticated)
+	}
+}
