@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -18,6 +19,13 @@ const (
 	reasonPassword  = "password"    // wrong password
 	reasonClientID  = "client-id"   // a device whose client id is not its name
 	reasonError     = "store-error" // the credentials store failed, or holds a bad entry
+	reasonLockedOut = "locked-out"  // the identity or the address is locked out after failed logins
+)
+
+// Lockout scopes, as logged and counted.
+const (
+	scopeClientID = "client-id"
+	scopeAddress  = "address"
 )
 
 // authCache remembers credentials that verified, so that a reconnect storm
@@ -74,8 +82,53 @@ type errRefused struct{ reason, detail string }
 
 func (e *errRefused) Error() string { return e.reason + ": " + e.detail }
 
-// authenticate decides whether a CONNECT may proceed, and as whom.
+// authenticate decides whether a CONNECT may proceed, and as whom: a
+// locked-out identity or address is refused before any password is checked,
+// and every failure the client could have avoided counts towards a lockout.
 func (b *Broker) authenticate(cl *mqtt.Client, pk packets.Packet) (Identity, error) {
+	now := b.opts.Now()
+	user := string(pk.Connect.Username)
+	key, tracked := b.limitKey(cl.Net.Remote)
+	addr := key.String()
+	if until, locked := b.addrLock.lockedUntil(addr, now); tracked && locked {
+		return Identity{}, &errRefused{reasonLockedOut, "address " + addr + " locked out until " + until.UTC().Format(time.RFC3339)}
+	}
+	if until, locked := b.idLock.lockedUntil(user, now); user != "" && locked {
+		return Identity{}, &errRefused{reasonLockedOut, "identity locked out until " + until.UTC().Format(time.RFC3339)}
+	}
+	id, err := b.checkCredentials(cl, pk)
+	var r *errRefused
+	switch {
+	case err == nil:
+		b.idLock.succeed(user)
+	case errors.As(err, &r) && r.reason != reasonError:
+		if r.reason == reasonPassword { // only a known identity has an entry
+			if d, started := b.idLock.fail(user, now); started {
+				b.lockedOut(scopeClientID, user, d)
+			}
+		}
+		if !tracked {
+			break
+		}
+		if d, started := b.addrLock.fail(addr, now); started {
+			b.lockedOut(scopeAddress, addr, d)
+		}
+	}
+	return id, err
+}
+
+// lockedOut counts and logs the start of a lockout.
+func (b *Broker) lockedOut(scope, who string, d time.Duration) {
+	if scope == scopeAddress {
+		b.stats.lockoutsAddr.Add(1)
+	} else {
+		b.stats.lockoutsID.Add(1)
+	}
+	b.warn("mqtt logins locked out after repeated failures", "scope", scope, scope, truncate(who), "for", d.String())
+}
+
+// checkCredentials checks the identity, client id and password of a CONNECT.
+func (b *Broker) checkCredentials(cl *mqtt.Client, pk packets.Packet) (Identity, error) {
 	user := string(pk.Connect.Username)
 	if user == "" {
 		if b.opts.AllowAnonymous && ValidName(cl.ID) {
@@ -149,22 +202,27 @@ func (h *hook) ID() string { return "fleetvault" }
 func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnPublishDropped:
+		mqtt.OnDisconnect, mqtt.OnPublishDropped, mqtt.OnPacketRead, mqtt.OnPacketEncode:
 		return true
 	}
 	return false
 }
 
-// OnConnectAuthenticate refuses unknown identities, wrong passwords and
-// devices using another client id; mochi then answers CONNACK "not
-// authorized" (MQTT 3.1.1 return code 5, v5 reason 0x86).
+// OnConnectAuthenticate refuses unknown identities, wrong passwords, devices
+// using another client id and locked-out clients; mochi then answers CONNACK
+// "not authorized" (MQTT 3.1.1 return code 5, v5 reason 0x86; a lockout
+// gets v5 0x9F, see OnPacketEncode).
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	gc, isGated := gated(cl.Net.Conn)
 	id, err := h.b.authenticate(cl, pk)
 	if err != nil {
 		var r *errRefused
 		reason := reasonError
 		if errors.As(err, &r) {
 			reason = r.reason
+		}
+		if reason == reasonLockedOut && isGated {
+			gc.refusal.Store(&refusal{v3: packets.Err3NotAuthorized, v5: packets.ErrConnectionRateExceeded})
 		}
 		h.b.stats.authFailure(reason)
 		h.b.warn("mqtt connection refused", "reason", reason, "error", err.Error(),
@@ -174,32 +232,45 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if id.Role == RoleServer {
 		h.b.servers.Store(cl, struct{}{})
 	}
+	if isGated {
+		gc.authenticated()
+	}
 	return true
 }
 
 // OnACLCheck applies the topic rules: a device reads only its request topic
 // and writes only its response topic; a server writes request topics and
-// reads response topics.
+// reads response topics. Refused publishes were already answered, counted
+// and logged when read (OnPacketRead); refused reads are counted here.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline {
 		return true
 	}
-	var ok bool
-	if h.b.isServer(cl) {
-		ok = serverMay(topic, write)
-	} else {
-		ok = deviceMay(h.b.nameOf(cl), topic, write)
-	}
-	if !ok {
-		action := "subscribe"
-		if write {
-			action = "publish"
-		}
-		h.b.stats.aclDenial(write)
-		h.b.warn("mqtt topic denied", "action", action, "client", truncate(cl.ID),
-			"username", truncate(string(cl.Properties.Username)), "topic", truncate(topic))
+	ok := h.b.may(cl, topic, write)
+	if !ok && !write {
+		h.b.denied(cl, topic, false)
 	}
 	return ok
+}
+
+// may reports whether the network client cl may write (publish to) or read
+// topic.
+func (b *Broker) may(cl *mqtt.Client, topic string, write bool) bool {
+	if b.isServer(cl) {
+		return serverMay(topic, write)
+	}
+	return deviceMay(b.nameOf(cl), topic, write)
+}
+
+// denied counts and logs a refused topic access.
+func (b *Broker) denied(cl *mqtt.Client, topic string, write bool) {
+	action := "subscribe"
+	if write {
+		action = "publish"
+	}
+	b.stats.aclDenial(write)
+	b.warn("mqtt topic denied", "action", action, "client", truncate(cl.ID),
+		"username", truncate(string(cl.Properties.Username)), "topic", truncate(topic))
 }
 
 // OnSessionEstablished records a connected client and reports a device online.

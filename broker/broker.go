@@ -52,6 +52,34 @@ type Options struct {
 	SessionExpiry    time.Duration // longest a disconnected persistent session is kept; default 10 min
 	AuthCacheSize    int           // verified credentials remembered; default 100,000; negative: none
 	MaxVerifying     int           // argon2id verifications at once; default 2 × GOMAXPROCS
+
+	// Before login: what a connection may cost until it has authenticated.
+	// See docs/broker.md, "Limits before login".
+	ConnectTimeout time.Duration // from accept to a complete CONNECT; default 10 s
+	MaxConnectSize int           // largest CONNECT packet (bytes) read before login; default 4 KiB (at most MaxPacketSize)
+	// MaxUnauthenticatedPerAddr caps the connections from one address (an
+	// IPv6 /64) that have not authenticated yet; default 100; negative: none.
+	MaxUnauthenticatedPerAddr int
+	ConnectRate               float64 // new connections a second from one address; default 50; negative: no limit
+	ConnectBurst              int     // connections from one address allowed at once above ConnectRate; default 500
+	// LimitLoopback applies the per-address limits and lockout to loopback
+	// clients too. Off by default: connections from 127.0.0.1 and ::1 are the
+	// server itself, the simulator, or a local proxy that makes every device
+	// look like one address.
+	LimitLoopback bool
+
+	// Failed logins: a client id (a known identity) or an address that fails
+	// this many times within LockoutWindow is locked out for LockoutDuration,
+	// doubling with each repeat up to MaxLockout. Negative thresholds disable.
+	LockoutThreshold     int           // per identity; default 10
+	LockoutAddrThreshold int           // per address (IPv6 /64); default 100
+	LockoutWindow        time.Duration // default 10 min
+	LockoutDuration      time.Duration // default 1 min
+	MaxLockout           time.Duration // default 30 min
+
+	// Now is the clock of the connection-rate limits and lockouts (nil:
+	// time.Now); tests inject one. Socket deadlines use the real clock.
+	Now func() time.Time
 }
 
 // Defaults for Options.
@@ -63,6 +91,18 @@ const (
 	DefaultMaxPacketSize    = 2 << 20
 	DefaultSessionExpiry    = 10 * time.Minute
 	DefaultAuthCacheSize    = 100_000
+
+	DefaultConnectTimeout            = 10 * time.Second
+	DefaultMaxConnectSize            = 4 << 10
+	minConnectSize                   = 128
+	DefaultMaxUnauthenticatedPerAddr = 100
+	DefaultConnectRate               = 50
+	DefaultConnectBurst              = 500
+	DefaultLockoutThreshold          = 10
+	DefaultLockoutAddrThreshold      = 100
+	DefaultLockoutWindow             = 10 * time.Minute
+	DefaultLockoutDuration           = time.Minute
+	DefaultMaxLockout                = 30 * time.Minute
 )
 
 func (o *Options) setDefaults() {
@@ -86,6 +126,41 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(discard{})
 	}
+	o.setLimitDefaults()
+}
+
+// setLimitDefaults fills in the before-login limits and the lockout.
+func (o *Options) setLimitDefaults() {
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	zero := func(v *int, d int) { // 0 takes the default; negative means no limit
+		if *v == 0 {
+			*v = d
+		}
+	}
+	dur(&o.ConnectTimeout, DefaultConnectTimeout)
+	dur(&o.LockoutWindow, DefaultLockoutWindow)
+	dur(&o.LockoutDuration, DefaultLockoutDuration)
+	dur(&o.MaxLockout, DefaultMaxLockout)
+	if o.MaxConnectSize <= 0 {
+		o.MaxConnectSize = min(DefaultMaxConnectSize, o.MaxPacketSize)
+	}
+	zero(&o.MaxUnauthenticatedPerAddr, DefaultMaxUnauthenticatedPerAddr)
+	zero(&o.ConnectBurst, DefaultConnectBurst)
+	zero(&o.LockoutThreshold, DefaultLockoutThreshold)
+	zero(&o.LockoutAddrThreshold, DefaultLockoutAddrThreshold)
+	if o.ConnectRate == 0 {
+		o.ConnectRate = DefaultConnectRate
+	}
+	if o.MaxLockout < o.LockoutDuration {
+		o.MaxLockout = o.LockoutDuration
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 func (o *Options) check() error {
@@ -99,6 +174,10 @@ func (o *Options) check() error {
 			o.MaxPendingWrites, o.MaxInflight, math.MaxInt32, math.MaxUint16)
 	case o.MaxPacketSize > math.MaxUint32:
 		return fmt.Errorf("broker: MaxPacketSize %d too large", o.MaxPacketSize)
+	case o.MaxConnectSize > o.MaxPacketSize:
+		return fmt.Errorf("broker: MaxConnectSize %d exceeds MaxPacketSize %d", o.MaxConnectSize, o.MaxPacketSize)
+	case o.MaxConnectSize < minConnectSize:
+		return fmt.Errorf("broker: MaxConnectSize %d is below %d bytes: no real CONNECT would fit", o.MaxConnectSize, minConnectSize)
 	}
 	return nil
 }
@@ -119,6 +198,9 @@ type Broker struct {
 
 	cache     *authCache
 	verifySem chan struct{}
+	gate      *gate
+	idLock    *lockout // failed logins per identity
+	addrLock  *lockout // failed logins per address
 	servers   sync.Map // *mqtt.Client → struct{}: connections with a server identity
 	stats     counters
 	warnLimit *rate.Limiter
@@ -152,6 +234,9 @@ func New(opts Options) (*Broker, error) {
 	if b.creds == nil {
 		b.creds = StaticCredentials{}
 	}
+	b.gate = newGate(b)
+	b.idLock = newLockout(opts.LockoutThreshold, opts.LockoutWindow, opts.LockoutDuration, opts.MaxLockout)
+	b.addrLock = newLockout(opts.LockoutAddrThreshold, opts.LockoutWindow, opts.LockoutDuration, opts.MaxLockout)
 	if opts.TLSAddr != "" {
 		conf, cert, err := tlsConfig(opts)
 		if err != nil {
@@ -227,20 +312,20 @@ func (b *Broker) Start(ctx context.Context) error {
 // addListeners binds each configured address, naming it in errors.
 func (b *Broker) addListeners() error {
 	if addr := b.opts.TCPAddr; addr != "" {
-		b.tcp = &netListener{id: "tcp", listen: func() (net.Listener, error) { return net.Listen("tcp", addr) }, closeClients: b.closeListenerClients}
+		b.tcp = &netListener{id: "tcp", listen: func() (net.Listener, error) { return net.Listen("tcp", addr) }, gate: b.gate, closeClients: b.closeListenerClients}
 		if err := b.srv.AddListener(b.tcp); err != nil {
 			return fmt.Errorf("broker: listen on TCPAddr %s: %w", addr, err)
 		}
 	}
 	if addr := b.opts.TLSAddr; addr != "" {
 		conf := b.tlsConf
-		b.tlsL = &netListener{id: "tls", listen: func() (net.Listener, error) { return tls.Listen("tcp", addr, conf) }, closeClients: b.closeListenerClients}
+		b.tlsL = &netListener{id: "tls", listen: func() (net.Listener, error) { return tls.Listen("tcp", addr, conf) }, gate: b.gate, closeClients: b.closeListenerClients}
 		if err := b.srv.AddListener(b.tlsL); err != nil {
 			return fmt.Errorf("broker: listen on TLSAddr %s: %w", addr, err)
 		}
 	}
 	if addr := b.opts.WSAddr; addr != "" {
-		b.ws = &wsListener{id: "ws", addr: addr, closeClients: b.closeListenerClients}
+		b.ws = &wsListener{id: "ws", addr: addr, gate: b.gate, closeClients: b.closeListenerClients}
 		if err := b.srv.AddListener(b.ws); err != nil {
 			return fmt.Errorf("broker: listen on WSAddr %s: %w", addr, err)
 		}
@@ -275,6 +360,7 @@ func (b *Broker) Close() error {
 	if !started {
 		return nil
 	}
+	b.gate.close()
 	err := b.srv.Close()
 	waited := make(chan struct{})
 	go func() {

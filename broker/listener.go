@@ -23,6 +23,7 @@ type netListener struct {
 	ln     net.Listener
 	log    *slog.Logger
 	closed atomic.Bool
+	gate   *gate // admits connections before mochi sees them
 	// closeClients disconnects this listener's clients on Close (the
 	// broker's, which avoids a deadlock in mochi's own).
 	closeClients func(id string, mochi listeners.CloseFn)
@@ -69,7 +70,7 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		go func() {
-			if err := establish(l.id, conn); err != nil {
+			if err := l.gate.serve(l.id, conn, establish); err != nil {
 				l.log.Debug("mqtt connection ended", "listener", l.id, "remote", conn.RemoteAddr().String(), "error", err)
 			}
 		}()
@@ -91,6 +92,7 @@ type wsListener struct {
 	id           string
 	addr         string
 	closeClients func(id string, mochi listeners.CloseFn) // as netListener's
+	gate         *gate
 	ln           net.Listener
 	srv          *http.Server
 	log          *slog.Logger
@@ -144,7 +146,7 @@ func (l *wsListener) newServer() *http.Server {
 				return // the upgrader has answered the client with the error
 			}
 			defer c.Close()
-			if err := l.establish(l.id, &wsConn{Conn: c.NetConn(), c: c}); err != nil {
+			if err := l.gate.serve(l.id, &wsConn{Conn: c.NetConn(), c: c}, l.establish); err != nil {
 				l.log.Debug("mqtt connection ended", "listener", l.id, "remote", r.RemoteAddr, "error", err)
 			}
 		}),

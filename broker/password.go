@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -165,4 +167,64 @@ func truncate(s string) string {
 		return s[:32] + "..."
 	}
 	return s
+}
+
+// ErrWeakPassword is returned, wrapped, by CheckPassword.
+var ErrWeakPassword = errors.New("weak device password")
+
+// Rules of CheckPassword.
+const (
+	MinPasswordLen      = 12   // characters
+	MaxPasswordLen      = 1024 // bytes
+	minPasswordDistinct = 6    // different characters
+)
+
+// CheckPassword refuses a device or server password too weak to set:
+// shorter than MinPasswordLen characters, longer than MaxPasswordLen bytes,
+// fewer than 6 different characters ("aaaaaaaaaaaa", "abababababab"),
+// leading or trailing white space (a copy-paste slip), control characters, or
+// invalid UTF-8. The error wraps ErrWeakPassword, says what is wrong and what
+// to do, and never contains the password. NewSecret's secrets always pass.
+//
+// Why 12: the broker's lockout (LockoutThreshold) stops online guessing, so
+// the length has to hold against a stolen credentials table, hashed with the
+// cheap DeviceParams (about 80 µs a guess on one core): 12 lowercase letters
+// alone are 26^12 ≈ 9.5×10^16 candidates, about 240,000 core-years.
+func CheckPassword(pw string) error {
+	weak := func(format string, a ...any) error {
+		return fmt.Errorf("broker: %w: %s; a password needs at least %d characters, %d of them different (or let Fleetvault generate a secret)",
+			ErrWeakPassword, fmt.Sprintf(format, a...), MinPasswordLen, minPasswordDistinct)
+	}
+	if !utf8.ValidString(pw) {
+		return weak("it is not valid UTF-8")
+	}
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n == 0:
+		return weak("it is empty")
+	case n < MinPasswordLen:
+		return weak("it has only %s", characters(n))
+	case len(pw) > MaxPasswordLen:
+		return fmt.Errorf("broker: %w: it has %d bytes, more than the %d allowed", ErrWeakPassword, len(pw), MaxPasswordLen)
+	case strings.TrimSpace(pw) != pw:
+		return weak("it starts or ends with white space (a copy-paste slip?)")
+	}
+	distinct := map[rune]bool{}
+	for _, r := range pw {
+		if unicode.IsControl(r) {
+			return weak("it contains a control character")
+		}
+		distinct[r] = true
+	}
+	if len(distinct) < minPasswordDistinct {
+		return weak("it uses only %s", characters(len(distinct)))
+	}
+	return nil
+}
+
+func characters(n int) string {
+	if n == 1 {
+		return "1 character"
+	}
+	return strconv.Itoa(n) + " characters"
 }

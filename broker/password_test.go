@@ -127,3 +127,50 @@ func BenchmarkVerifyPassword(b *testing.B) {
 		_, _ = VerifyPassword(h, "not the secret")
 	}
 }
+
+func TestCheckPassword(t *testing.T) {
+	for _, tc := range []struct {
+		name, pw string
+		ok       bool
+		says     string // part of the message
+	}{
+		{"generated secret", NewSecret(), true, ""},
+		{"twelve mixed characters", "kettle-Plum7", true, ""},
+		{"a long passphrase", "correct horse battery staple", true, ""},
+		{"non-ASCII counted as characters", "äöüßéèêëçñåø", true, ""},
+		{"empty", "", false, "it is empty"},
+		{"one character", "x", false, "only 1 character;"},
+		{"eleven characters", "kettle-Plum", false, "only 11 characters"},
+		{"one repeated character", "aaaaaaaaaaaa", false, "uses only 1 character;"},
+		{"two alternating characters", "abababababab", false, "uses only 2 characters;"},
+		{"trailing newline", "kettle-Plum7-x\n", false, "white space"},
+		{"leading space", " kettle-Plum7-x", false, "white space"},
+		{"control character", "kettle\x00Plum7-x", false, "control character"},
+		{"invalid UTF-8", "kettle-Plum7\xff", false, "not valid UTF-8"},
+		{"too long", strings.Repeat("abcdefghij", 103), false, "more than the 1024 allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckPassword(tc.pw)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrWeakPassword) {
+				t.Fatalf("error %v, want ErrWeakPassword", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.says) {
+				t.Errorf("message %q does not say %q", msg, tc.says)
+			}
+			if len(tc.pw) > 3 && strings.Contains(err.Error(), tc.pw) {
+				t.Errorf("message %q contains the password", err)
+			}
+		})
+	}
+	for range 1000 {
+		if err := CheckPassword(NewSecret()); err != nil {
+			t.Fatalf("a generated secret was refused: %v", err)
+		}
+	}
+}
