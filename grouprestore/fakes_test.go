@@ -26,10 +26,12 @@ type memCatalog struct {
 	restores  map[string]RestoreRecord // job/device -> record
 	next      int
 	failStore atomic.Bool
+	stored    map[string]NewPiece // piece id -> what was stored (its job, type, client)
+	storeErr  atomic.Pointer[error] // when set, Store stores nothing and fails with it
 }
 
 func newMemCatalog() *memCatalog {
-	return &memCatalog{pieces: map[string]Piece{}, groups: map[string][]string{}, content: map[string][]byte{}, restores: map[string]RestoreRecord{}}
+	return &memCatalog{pieces: map[string]Piece{}, groups: map[string][]string{}, content: map[string][]byte{}, restores: map[string]RestoreRecord{}, stored: map[string]NewPiece{}}
 }
 
 var _ Catalog = (*memCatalog)(nil)
@@ -73,6 +75,9 @@ func (c *memCatalog) Store(_ context.Context, ps []NewPiece) ([]Piece, error) {
 	if c.failStore.Load() {
 		return nil, errors.New("disk full")
 	}
+	if err := c.storeErr.Load(); err != nil {
+		return nil, *err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]Piece, len(ps))
@@ -83,9 +88,35 @@ func (c *memCatalog) Store(_ context.Context, ps []NewPiece) ([]Piece, error) {
 		c.pieces[p.ID] = p
 		c.groups[np.Group] = append(c.groups[np.Group], p.ID)
 		c.content[h] = np.Settings
+		c.stored[p.ID] = np
 		out[i] = p
 	}
 	return out, nil
+}
+
+func (c *memCatalog) JobPiece(_ context.Context, job, client, typ string, _ time.Time) (Piece, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best Piece
+	for id, np := range c.stored {
+		if np.Job == job && np.Client == client && np.Type == typ && id > best.ID {
+			best = c.pieces[id]
+		}
+	}
+	return best, best.ID != "", nil
+}
+
+// jobPieces counts the pieces of type typ a job stored, by client.
+func (c *memCatalog) jobPieces(job, typ string) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := map[string]int{}
+	for _, np := range c.stored {
+		if np.Job == job && np.Type == typ {
+			n[np.Client]++
+		}
+	}
+	return n
 }
 
 func (c *memCatalog) RecordRestores(_ context.Context, rs []RestoreRecord) error {
