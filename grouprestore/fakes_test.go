@@ -26,8 +26,14 @@ type memCatalog struct {
 	restores  map[string]RestoreRecord // job/device -> record
 	next      int
 	failStore atomic.Bool
-	stored    map[string]NewPiece // piece id -> what was stored (its job, type, client)
+	stored    map[string]NewPiece   // piece id -> what was stored (its job, type, client)
 	storeErr  atomic.Pointer[error] // when set, Store stores nothing and fails with it
+	// lateErr, when set, makes Store commit and then fail with it, as a
+	// write whose commit reached the disk but whose fsync failed.
+	lateErr atomic.Pointer[error]
+	// holdAfterStore makes Store commit and then wait until its context
+	// ends, as a process killed between the catalog's commit and the journal's.
+	holdAfterStore atomic.Bool
 }
 
 func newMemCatalog() *memCatalog {
@@ -71,7 +77,22 @@ func (c *memCatalog) Content(_ context.Context, hash string) ([]byte, error) {
 	return b, nil
 }
 
-func (c *memCatalog) Store(_ context.Context, ps []NewPiece) ([]Piece, error) {
+func (c *memCatalog) Store(ctx context.Context, ps []NewPiece) ([]Piece, error) {
+	out, err := c.store(ps)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.lateErr.Load(); err != nil {
+		return nil, *err
+	}
+	if c.holdAfterStore.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return out, nil
+}
+
+func (c *memCatalog) store(ps []NewPiece) ([]Piece, error) {
 	if c.failStore.Load() {
 		return nil, errors.New("disk full")
 	}
