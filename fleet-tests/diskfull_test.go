@@ -44,18 +44,7 @@ func TestFullDiskPausesAndFinishes(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	spec := loadFleet(t, "testdata/crash.yaml")
 	scenario.ScaleTargets(spec, sites(60, 120))
-	w, err := scenario.Start(ctx, scenario.Options{Fleet: spec, Dir: filepath.Join(dir, "fleetvault"), Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("start world: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := w.Close(); err != nil {
-			t.Errorf("close world: %v", err)
-		}
-	})
-	if _, err := w.BackupReferences(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := startWorldIn(t, ctx, spec, filepath.Join(dir, "fleetvault"))
 	ro := grouprestore.Rollout{Rate: 40, Concurrency: 16, Timeout: 2 * time.Second, Retries: 2}
 
 	t.Run("backup", func(t *testing.T) {

@@ -316,14 +316,7 @@ func TestServerKilledMidJob(t *testing.T) {
 	cfg.Mode, cfg.Job, cfg.Out = "resume", job, out
 	second := startHelper(t, cfg)
 	second.expect(ctx, "done")
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res helperResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readResult(t, out)
 	t.Logf("resumed job %s: %s, %v", job, res.Progress.State, res.Progress.Counts)
 	if res.Progress.State != grouprestore.JobDone {
 		t.Errorf("resumed job ended %s (%s), want done", res.Progress.State, res.Progress.Reason)

@@ -13,16 +13,7 @@ import (
 // a job stored for a client (and only that job's, of that type), and gives
 // each group member the tag it is registered with.
 func TestCatalogStoreJobPieceAndRegisteredTag(t *testing.T) {
-	dir := t.TempDir()
-	mbr, err := catalog.Init(dir, catalog.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := catalog.Open(mbr, catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestCatalog(t, t.TempDir())
 	ctx := context.Background()
 	s := NewCatalogStore(c)
 	start := time.Now()

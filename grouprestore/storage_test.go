@@ -28,6 +28,23 @@ func diskFull() *error {
 	return &err
 }
 
+// storingJob is a job of the model house's homes that stores one piece of
+// typ per device and ends each device in end.
+type storingJob struct {
+	name string
+	spec Spec
+	end  State
+	typ  string
+}
+
+// storingJobs are a backup (its pieces) and a restore (its undo snapshots).
+func storingJobs(concurrency int) []storingJob {
+	return []storingJob{
+		{name: "backup", spec: Spec{Kind: KindBackup, Source: "homes", Target: "homes-backup", Rollout: Rollout{Concurrency: concurrency}}, end: BackedUp, typ: "settings"},
+		{name: "restore snapshots", spec: restoreSpec(Rollout{Concurrency: concurrency}), end: Restored, typ: "snapshot"},
+	}
+}
+
 // checkOnePieceEach fails unless the job stored exactly one piece of typ for
 // each device.
 func checkOnePieceEach(t *testing.T, f *fleet, job, typ string) {
@@ -45,16 +62,7 @@ func checkOnePieceEach(t *testing.T, f *fleet, job, typ string) {
 // they succeed again it goes on by itself and every device ends with one
 // piece.
 func TestStorageErrorPausesAndResumes(t *testing.T) {
-	cases := []struct {
-		name string
-		spec Spec
-		end  State
-		typ  string
-	}{
-		{name: "backup", spec: Spec{Kind: KindBackup, Source: "homes", Target: "homes-backup", Rollout: Rollout{Concurrency: 2}}, end: BackedUp, typ: "settings"},
-		{name: "restore", spec: restoreSpec(Rollout{Concurrency: 2}), end: Restored, typ: "snapshot"},
-	}
-	for _, tc := range cases {
+	for _, tc := range storingJobs(2) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := modelHouse(t, 8)
 			e := f.engineWith(StorageRetry{First: time.Millisecond, Max: 10 * time.Millisecond})
@@ -130,16 +138,7 @@ func TestOtherErrorsStillFail(t *testing.T) {
 // process killed between the two); the resumed job finds that piece and
 // stores no second one.
 func TestResumedJobStoresOnePieceEach(t *testing.T) {
-	cases := []struct {
-		name string
-		spec Spec
-		end  State
-		typ  string
-	}{
-		{name: "backup", spec: Spec{Kind: KindBackup, Source: "homes", Target: "homes-backup", Rollout: Rollout{Concurrency: 3}}, end: BackedUp, typ: "settings"},
-		{name: "restore snapshots", spec: restoreSpec(Rollout{Concurrency: 3}), end: Restored, typ: "snapshot"},
-	}
-	for _, tc := range cases {
+	for _, tc := range storingJobs(3) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := modelHouse(t, 10)
 			f.cat.holdAfterStore.Store(true)
