@@ -24,6 +24,12 @@
 //     pause, undo;
 //   - a model house retuned and backed up again: the newest backup wins;
 //   - a server killed mid-job (a child process, SIGKILL), resumed, undone;
+//   - ten servers killed mid-backup and resumed: no device two pieces from one job;
+//   - a security panel's tag claimed by a device registered as a thermometer
+//     (MQTT and CoAP): tag-mismatch, nothing written or stored;
+//   - a backup and a restore on a tmpfs filled mid-job: paused with an error,
+//     finished once space is freed (needs root: a child process in its own
+//     mount namespace; skipped otherwise);
 //   - an MQTT broker restarted mid-job;
 //   - CoAP fleets and fleets mixing MQTT and CoAP;
 //   - a run through a real Mosquitto broker.

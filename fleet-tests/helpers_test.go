@@ -66,7 +66,13 @@ func sites(short, long int) int {
 // the test ends, and backs up the reference groups.
 func startWorld(t *testing.T, ctx context.Context, spec *devicesim.Spec) *scenario.World {
 	t.Helper()
-	w, err := scenario.Start(ctx, scenario.Options{Fleet: spec, Dir: t.TempDir(), Logger: testLogger()})
+	return startWorldIn(t, ctx, spec, t.TempDir())
+}
+
+// startWorldIn is startWorld with the installation in dir.
+func startWorldIn(t *testing.T, ctx context.Context, spec *devicesim.Spec, dir string) *scenario.World {
+	t.Helper()
+	w, err := scenario.Start(ctx, scenario.Options{Fleet: spec, Dir: dir, Logger: testLogger()})
 	if err != nil {
 		t.Fatalf("start world: %v", err)
 	}

@@ -31,6 +31,8 @@ import (
 //	mode "start":  prints "broker-up" once the server runs; on the line "go"
 //	               backs up the reference groups, starts a restore and prints
 //	               "job <id>"; then serves until killed or stdin ends.
+//	mode "backup": as start, but on "go" starts a backup of the device group
+//	               Target into the backup group BackupGroup (once_test.go);
 //	mode "resume": starts the server (which resumes the journal's jobs),
 //	               waits for the job, writes the result as JSON to the out
 //	               file, prints "done" and exits.
@@ -104,6 +106,19 @@ func runHelper(ctx context.Context, cfg helperConfig, in io.Reader, out io.Write
 		}
 		say("job %s", j.ID())
 		_, err = io.Copy(io.Discard, in) // serve until killed, or the test ends
+		return err
+	case "backup":
+		say("broker-up")
+		sc := bufio.NewScanner(in)
+		if !sc.Scan() || sc.Text() != "go" {
+			return fmt.Errorf("expected the line go, got %q (%v)", sc.Text(), sc.Err())
+		}
+		j, err := s.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindBackup, Source: cfg.Target, Target: cfg.BackupGroup, Rollout: cfg.Rollout})
+		if err != nil {
+			return err
+		}
+		say("job %s", j.ID())
+		_, err = io.Copy(io.Discard, in)
 		return err
 	case "resume":
 		j, err := s.Engine.Job(cfg.Job)
@@ -301,14 +316,7 @@ func TestServerKilledMidJob(t *testing.T) {
 	cfg.Mode, cfg.Job, cfg.Out = "resume", job, out
 	second := startHelper(t, cfg)
 	second.expect(ctx, "done")
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res helperResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readResult(t, out)
 	t.Logf("resumed job %s: %s, %v", job, res.Progress.State, res.Progress.Counts)
 	if res.Progress.State != grouprestore.JobDone {
 		t.Errorf("resumed job ended %s (%s), want done", res.Progress.State, res.Progress.Reason)

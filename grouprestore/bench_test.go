@@ -9,7 +9,8 @@ import (
 
 // BenchmarkRestoreEngine restores b.N devices through the in-process
 // transport (no network) with the real on-disk journal: the engine's own
-// cost, journal fsyncs included, without the transport's.
+// cost, journal fsyncs included, without the transport's. Every device has a
+// registered tag, so tag trust is checked for each.
 func BenchmarkRestoreEngine(b *testing.B) {
 	t := &testing.T{}
 	f := &fleet{t: t, tr: newLoopTransport(), cat: newMemCatalog(), dir: memDirectory{}, devices: map[string]*testDevice{}, journal: b.TempDir() + "/jobs.db"}
@@ -17,6 +18,7 @@ func BenchmarkRestoreEngine(b *testing.B) {
 	f.cat.add(t, "model-house", "ref-south", climate("South"), southSettings)
 	for i := 0; i < b.N; i++ {
 		f.device("homes", fmt.Sprintf("home%07d", i), climate([]string{"North", "South"}[i%2]), factory)
+		f.dir["homes"][i].Tag = climate([]string{"North", "South"}[i%2]) // registered: tag trust checks every device
 	}
 	e, err := New(Options{JournalPath: f.journal, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
 	if err != nil {

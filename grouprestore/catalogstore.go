@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/dedupe"
@@ -76,6 +77,21 @@ func (s *CatalogStore) Store(ctx context.Context, nps []NewPiece) ([]Piece, erro
 	return toPieces(ps), nil
 }
 
+// JobPiece returns the newest piece of type typ that job stored for client
+// at or after since: one walk of the client's chain, newest first.
+func (s *CatalogStore) JobPiece(_ context.Context, job, client, typ string, since time.Time) (Piece, bool, error) {
+	ps, err := s.c.Pieces(catalog.Query{Client: client, From: since})
+	if err != nil {
+		return Piece{}, false, err
+	}
+	for _, p := range ps {
+		if p.Job == job && p.Type == typ {
+			return toPiece(p), true, nil
+		}
+	}
+	return Piece{}, false, nil
+}
+
 // RecordRestores appends to the catalog's restore history.
 func (s *CatalogStore) RecordRestores(ctx context.Context, rs []RestoreRecord) error {
 	evs := make([]catalog.RestoreEvent, len(rs))
@@ -105,7 +121,11 @@ func (s *CatalogStore) Members(_ context.Context, group string) ([]Target, error
 		if ident, err = s.c.RewriteForSite(ident); err != nil {
 			return nil, fmt.Errorf("device %s: %w", id, err)
 		}
-		out = append(out, Target{ID: id, Ident: ident})
+		tag, err := d.RegisteredTag()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Target{ID: id, Ident: ident, Tag: tag})
 	}
 	return out, nil
 }

@@ -9,10 +9,9 @@ import (
 	"github.com/fleetvault/fleetvault/catalog"
 )
 
-// TestWithRealCatalog backs up a model house into the bbolt catalog and
-// restores it to new homes through the adapter.
-func TestWithRealCatalog(t *testing.T) {
-	dir := t.TempDir()
+// newTestCatalog makes an installation in dir and opens it until the test ends.
+func newTestCatalog(t *testing.T, dir string) *catalog.Catalog {
+	t.Helper()
 	mbr, err := catalog.Init(dir, catalog.InitOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +20,15 @@ func TestWithRealCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestWithRealCatalog backs up a model house into the bbolt catalog and
+// restores it to new homes through the adapter.
+func TestWithRealCatalog(t *testing.T) {
+	dir := t.TempDir()
+	c := newTestCatalog(t, dir)
 
 	f := newFleet(t)
 	f.device("model-house", "ref-north-climate", climate("North"), northSettings)

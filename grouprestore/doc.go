@@ -15,6 +15,13 @@
 //  6. compares the hash the device answers with the catalog's hash, and
 //  7. journals the device's final outcome.
 //
+// Before matching (and before a backup stores anything) the device's live tag
+// is checked against the tag it is registered with (Target.Tag) on the
+// identity keys, by default manufacturer, product and model: a device that
+// contradicts its registration ends TagMismatch with nothing stored or
+// written, a warning is logged and Stats counts it (docs/spec/tagmatch.md,
+// "Tag trust").
+//
 // Every device ends in exactly one State. Nothing is reported restored that was
 // not verified, and no device receives two different settings from one job: a
 // resumed job rewrites the settings it journaled as its intent.
@@ -30,5 +37,13 @@
 //
 // The journal (its own bbolt file) holds each job, its plan and each device's
 // outcome. Writes are group-committed: many devices share one fsync. After a
-// crash, Engine.Resume picks up every job that was running.
+// crash, Engine.Resume picks up every job that was running; a resumed job
+// asks the catalog for the piece it may already have stored for a device
+// (Catalog.JobPiece) before storing one, so no device gets two pieces from
+// one job.
+//
+// A write that fails because the disk is full or failing (IsStorageError)
+// pauses the job with a job-level error (Progress.Error) instead of failing
+// devices; the job retries with a capped doubling delay (Options.StorageRetry)
+// and goes on by itself when writes succeed again.
 package grouprestore

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // Options wire an Engine to its stores and transports.
@@ -22,6 +23,13 @@ type Options struct {
 	// entry "" serves identifiers without a scheme.
 	Transports map[string]agent.Transport
 	Logger     *slog.Logger
+	// IdentityKeys are the tag keys a device's live tag must keep from its
+	// registered tag, for jobs whose Spec names none; empty: manufacturer,
+	// product and model (tagmatch.DefaultIdentityKeys).
+	IdentityKeys []string
+	// StorageRetry bounds the retries of a write that failed for want of
+	// space or a failing disk, while its job is paused (see IsStorageError).
+	StorageRetry StorageRetry
 }
 
 // Engine runs jobs. Create one per installation with New; Close it to stop
@@ -39,6 +47,10 @@ type Engine struct {
 
 	store    *batcher[NewPiece, Piece]
 	presence *presence
+
+	identity []string // Options.IdentityKeys, checked
+	retry    StorageRetry
+	stats    stats
 
 	mu   sync.Mutex
 	jobs map[string]*Job
@@ -62,11 +74,16 @@ func New(opts Options) (*Engine, error) {
 	case len(opts.Transports) == 0:
 		return nil, errors.New("grouprestore: no transport")
 	}
+	identity, err := tagmatch.CheckIdentityKeys(opts.IdentityKeys)
+	if err != nil {
+		return nil, fmt.Errorf("grouprestore: options: %w", err)
+	}
 	j, err := openJournal(opts.JournalPath)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{journal: j, cat: opts.Catalog, dir: opts.Directory, transports: opts.Transports, log: opts.Logger, jobs: map[string]*Job{}}
+	e := &Engine{journal: j, cat: opts.Catalog, dir: opts.Directory, transports: opts.Transports, log: opts.Logger,
+		identity: identity, retry: opts.StorageRetry.withDefaults(), jobs: map[string]*Job{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,6 +114,9 @@ func (e *Engine) Start(ctx context.Context, spec Spec) (*Job, error) {
 		return nil, err
 	}
 	spec.Rollout = spec.Rollout.withDefaults()
+	if err := e.identityKeys(&spec); err != nil {
+		return nil, err
+	}
 	rec := JobRecord{ID: newJobID(), Spec: spec, State: JobRunning, Created: time.Now().UnixMilli()}
 	plan, err := e.plan(ctx, &rec)
 	if err != nil {
@@ -108,7 +128,7 @@ func (e *Engine) Start(ctx context.Context, spec Spec) (*Job, error) {
 		return nil, err
 	}
 	e.log.Info("job started", "job", rec.ID, "kind", spec.Kind, "source", spec.Source, "target", spec.Target, "devices", len(plan))
-	return e.launch(rec, plan)
+	return e.launch(rec, plan, false)
 }
 
 // plan resolves a spec to its devices and, for a restore, freezes the candidates.
@@ -127,19 +147,19 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 			return nil, err
 		}
 		rec.Candidates = cands
-		return e.members(ctx, spec.Target)
+		return e.members(ctx, spec.Target, spec.Identity)
 	case KindBackup:
 		if spec.Target == "" {
 			return nil, errors.New("a backup needs the name of the backup group to store into")
 		}
-		return e.members(ctx, spec.Source)
+		return e.members(ctx, spec.Source, spec.Identity)
 	case KindUndo:
 		return e.undoPlan(spec.Source)
 	}
 	return nil, fmt.Errorf("unknown job kind %q", spec.Kind)
 }
 
-func (e *Engine) members(ctx context.Context, group string) ([]DeviceOutcome, error) {
+func (e *Engine) members(ctx context.Context, group string, identity []string) ([]DeviceOutcome, error) {
 	ts, err := e.dir.Members(ctx, group)
 	if err != nil {
 		return nil, fmt.Errorf("device group %q: %w", group, err)
@@ -152,7 +172,8 @@ func (e *Engine) members(ctx context.Context, group string) ([]DeviceOutcome, er
 		if _, ok := e.transportFor(t.Ident.Scheme); !ok {
 			return nil, fmt.Errorf("device %s: no transport for %q identifiers", t.ID, t.Ident.Scheme)
 		}
-		plan[i] = DeviceOutcome{Device: t.ID, Ident: settingsID(t.Ident, agent.MethodRead, agent.LocWrite).String(), State: Pending}
+		plan[i] = DeviceOutcome{Device: t.ID, Ident: settingsID(t.Ident, agent.MethodRead, agent.LocWrite).String(), State: Pending,
+			Identity: tagmatch.Identity(t.Tag, identity)}
 	}
 	return plan, nil
 }
@@ -170,7 +191,7 @@ func (e *Engine) undoPlan(jobID string) ([]DeviceOutcome, error) {
 	var plan []DeviceOutcome
 	for _, d := range devs {
 		if d.State == Restored && d.Snapshot != "" {
-			plan = append(plan, DeviceOutcome{Device: d.Device, Ident: d.Ident, State: Pending, Piece: d.Snapshot})
+			plan = append(plan, DeviceOutcome{Device: d.Device, Ident: d.Ident, State: Pending, Piece: d.Snapshot, Identity: d.Identity})
 		}
 	}
 	if len(plan) == 0 {
@@ -184,8 +205,9 @@ func (e *Engine) transportFor(scheme string) (agent.Transport, bool) {
 	return t, ok
 }
 
-// launch runs a journaled job in the background.
-func (e *Engine) launch(rec JobRecord, devs []DeviceOutcome) (*Job, error) {
+// launch runs a journaled job in the background; resumed says an earlier
+// process ran it.
+func (e *Engine) launch(rec JobRecord, devs []DeviceOutcome, resumed bool) (*Job, error) {
 	j := &Job{id: rec.ID, spec: rec.Spec, e: e, start: time.Now(), rec: rec, devs: devs,
 		counts: map[State]int{}, finished: make(chan struct{}), stopCh: make(chan struct{})}
 	for _, d := range devs {
@@ -197,7 +219,7 @@ func (e *Engine) launch(rec JobRecord, devs []DeviceOutcome) (*Job, error) {
 	if rec.State == JobPaused {
 		j.paused, j.resume = true, make(chan struct{})
 	}
-	r, err := newRun(e, j, rec)
+	r, err := newRun(e, j, rec, resumed)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +256,7 @@ func (e *Engine) Resume(ctx context.Context) ([]*Job, error) {
 			return out, err
 		}
 		e.log.Info("job resumed", "job", rec.ID, "kind", rec.Spec.Kind, "devices", len(devs))
-		j, err := e.launch(rec, devs)
+		j, err := e.launch(rec, devs, true)
 		if err != nil {
 			return out, fmt.Errorf("resume job %s: %w", rec.ID, err)
 		}

@@ -26,10 +26,18 @@ type memCatalog struct {
 	restores  map[string]RestoreRecord // job/device -> record
 	next      int
 	failStore atomic.Bool
+	stored    map[string]NewPiece   // piece id -> what was stored (its job, type, client)
+	storeErr  atomic.Pointer[error] // when set, Store stores nothing and fails with it
+	// lateErr, when set, makes Store commit and then fail with it, as a
+	// write whose commit reached the disk but whose fsync failed.
+	lateErr atomic.Pointer[error]
+	// holdAfterStore makes Store commit and then wait until its context
+	// ends, as a process killed between the catalog's commit and the journal's.
+	holdAfterStore atomic.Bool
 }
 
 func newMemCatalog() *memCatalog {
-	return &memCatalog{pieces: map[string]Piece{}, groups: map[string][]string{}, content: map[string][]byte{}, restores: map[string]RestoreRecord{}}
+	return &memCatalog{pieces: map[string]Piece{}, groups: map[string][]string{}, content: map[string][]byte{}, restores: map[string]RestoreRecord{}, stored: map[string]NewPiece{}}
 }
 
 var _ Catalog = (*memCatalog)(nil)
@@ -69,9 +77,27 @@ func (c *memCatalog) Content(_ context.Context, hash string) ([]byte, error) {
 	return b, nil
 }
 
-func (c *memCatalog) Store(_ context.Context, ps []NewPiece) ([]Piece, error) {
+func (c *memCatalog) Store(ctx context.Context, ps []NewPiece) ([]Piece, error) {
+	out, err := c.store(ps)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.lateErr.Load(); err != nil {
+		return nil, *err
+	}
+	if c.holdAfterStore.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return out, nil
+}
+
+func (c *memCatalog) store(ps []NewPiece) ([]Piece, error) {
 	if c.failStore.Load() {
 		return nil, errors.New("disk full")
+	}
+	if err := c.storeErr.Load(); err != nil {
+		return nil, *err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -83,9 +109,35 @@ func (c *memCatalog) Store(_ context.Context, ps []NewPiece) ([]Piece, error) {
 		c.pieces[p.ID] = p
 		c.groups[np.Group] = append(c.groups[np.Group], p.ID)
 		c.content[h] = np.Settings
+		c.stored[p.ID] = np
 		out[i] = p
 	}
 	return out, nil
+}
+
+func (c *memCatalog) JobPiece(_ context.Context, job, client, typ string, _ time.Time) (Piece, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best Piece
+	for id, np := range c.stored {
+		if np.Job == job && np.Client == client && np.Type == typ && id > best.ID {
+			best = c.pieces[id]
+		}
+	}
+	return best, best.ID != "", nil
+}
+
+// jobPieces counts the pieces of type typ a job stored, by client.
+func (c *memCatalog) jobPieces(job, typ string) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := map[string]int{}
+	for _, np := range c.stored {
+		if np.Job == job && np.Type == typ {
+			n[np.Client]++
+		}
+	}
+	return n
 }
 
 func (c *memCatalog) RecordRestores(_ context.Context, rs []RestoreRecord) error {

@@ -13,6 +13,7 @@ import (
 type Target struct {
 	ID    string
 	Ident identifiers.ID
+	Tag   tagmatch.Tag // the tag it is registered with; nil when none
 }
 
 // Directory resolves a device group to its members (the resource database).
@@ -63,6 +64,11 @@ type Catalog interface {
 	Content(ctx context.Context, hash string) ([]byte, error)
 	// Store stores pieces durably in one batch and returns them in order.
 	Store(ctx context.Context, pieces []NewPiece) ([]Piece, error)
+	// JobPiece returns the piece of type typ (Store's NewPiece.Type) that
+	// job stored for client at or after since, and whether there is one. A
+	// job asks before storing a piece it may have stored already, so it
+	// never stores two (a resumed job, a retried write).
+	JobPiece(ctx context.Context, job, client, typ string, since time.Time) (Piece, bool, error)
 	// RecordRestores adds lines to the restore history; a repeated
 	// (job, device) line replaces the earlier one.
 	RecordRestores(ctx context.Context, records []RestoreRecord) error

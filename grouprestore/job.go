@@ -8,10 +8,13 @@ import (
 
 // Progress is a snapshot of a job: counts per state, rate and time left.
 type Progress struct {
-	Job       string        `json:"job"`
-	Kind      Kind          `json:"kind"`
-	State     JobState      `json:"state"`
-	Reason    string        `json:"reason,omitempty"`
+	Job    string   `json:"job"`
+	Kind   Kind     `json:"kind"`
+	State  JobState `json:"state"`
+	Reason string   `json:"reason,omitempty"`
+	// Error is the job-level error while the job is paused by a failing
+	// write (the disk full or failing); it clears when writes succeed again.
+	Error     string        `json:"error,omitempty"`
 	Started   time.Time     `json:"started"`
 	Total     int           `json:"total"`
 	Done      int           `json:"done"`
@@ -40,6 +43,7 @@ type Job struct {
 	finished chan struct{}
 	stopCh   chan struct{} // closed when a cancel or abort is requested
 	watchers map[chan Progress]struct{}
+	storage  storageState // a job-level storage error pauses the job
 }
 
 // ID returns the job's id.
@@ -69,7 +73,10 @@ func (j *Job) Progress() Progress {
 }
 
 func (j *Job) progressLocked() Progress {
-	p := Progress{Job: j.id, Kind: j.spec.Kind, State: j.rec.State, Reason: j.rec.Reason, Started: j.start, Total: len(j.devs), Done: j.done, Counts: make(map[State]int, len(j.counts))}
+	p := Progress{Job: j.id, Kind: j.spec.Kind, State: j.rec.State, Reason: j.rec.Reason, Error: j.storage.err, Started: j.start, Total: len(j.devs), Done: j.done, Counts: make(map[State]int, len(j.counts))}
+	if p.Error != "" && p.State == JobRunning {
+		p.State = JobPaused
+	}
 	for s, n := range j.counts {
 		p.Counts[s] = n
 	}
@@ -108,7 +115,8 @@ func (j *Job) Devices() []DeviceOutcome {
 // finish; the rest are skipped.
 func (j *Job) Cancel() { j.halt(JobCancelled, "cancelled") }
 
-// Pause stops starting devices until Resume. Devices in flight finish.
+// Pause stops starting devices until Resume. Devices in flight finish. (A job
+// also pauses by itself while writes fail: see Progress.Error.)
 func (j *Job) Pause() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -152,16 +160,21 @@ func (j *Job) halt(state JobState, reason string) {
 func (j *Job) gate(ctx context.Context) bool {
 	for {
 		j.mu.Lock()
-		stop, paused, resume := j.stop, j.paused, j.resume
+		stop, paused, resume, storage := j.stop, j.paused, j.resume, j.storageWaitLocked()
 		j.mu.Unlock()
 		if stop != "" {
 			return false
 		}
-		if !paused {
+		if !paused && storage == nil {
 			return ctx.Err() == nil
 		}
+		wait := storage // paused by a failing write until one succeeds...
+		if paused {
+			wait = resume // ...or by a person until Resume
+		}
 		select {
-		case <-resume:
+		case <-wait:
+		case <-j.stopCh:
 		case <-ctx.Done():
 			return false
 		}

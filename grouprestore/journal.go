@@ -43,6 +43,10 @@ type Spec struct {
 	Target  string  `cbor:"dst" json:"target"`                        // restore: device group; backup: backup group
 	Policy  string  `cbor:"policy,omitempty" json:"policy,omitempty"` // tagmatch policy (restore)
 	Rollout Rollout `cbor:"rollout" json:"rollout"`
+	// Identity lists the tag keys a device's live tag must keep from its
+	// registered tag (tag trust); empty: the engine's Options.IdentityKeys.
+	// Start fills it in, so the journal holds the keys the job used.
+	Identity []string `cbor:"identity,omitempty" json:"identity,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

@@ -17,8 +17,9 @@ type Rollout struct {
 	Backoff     time.Duration `json:"backoff"`                // first retry delay, doubled each time (default 200ms)
 	OfflineTTL  time.Duration `json:"offline_ttl,omitempty"`  // how long an offline device may take to come online
 	// Abort thresholds: the job aborts when, after at least MinCount devices
-	// ended so, the share of failed (or no-match) devices among those done
-	// exceeds the maximum. Zero shares disable the check.
+	// ended so, the share of failed (failed, rejected or tag-mismatch; or
+	// no-match and ambiguous) devices among those done exceeds the maximum.
+	// Zero shares disable the check.
 	MaxFailureShare float64 `json:"max_failure_share,omitempty"`
 	MinFailures     int     `json:"min_failures,omitempty"`
 	MaxNoMatchShare float64 `json:"max_nomatch_share,omitempty"`

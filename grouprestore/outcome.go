@@ -1,6 +1,10 @@
 package grouprestore
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fleetvault/fleetvault/tagmatch"
+)
 
 // State is where a device stands in a job. The final states are Restored (or
 // BackedUp), NoMatch, Ambiguous, Offline, Rejected, Failed and Skipped.
@@ -15,12 +19,15 @@ const (
 	Ambiguous State = "ambiguous" // two candidates match equally well: nothing written
 	Offline   State = "offline"   // no answer within the offline time-to-live
 	Rejected  State = "rejected"  // the device refused the settings
-	Failed    State = "failed"    // an error, with the reason
-	Skipped   State = "skipped"   // not attempted: the job was cancelled or aborted
+	// TagMismatch: the device's live tag contradicts its registered tag on
+	// an identity key; nothing was stored or written.
+	TagMismatch State = "tag-mismatch"
+	Failed      State = "failed"  // an error, with the reason
+	Skipped     State = "skipped" // not attempted: the job was cancelled or aborted
 )
 
 // FinalStates lists the final states in report order.
-var FinalStates = []State{Restored, BackedUp, NoMatch, Ambiguous, Offline, Rejected, Failed, Skipped}
+var FinalStates = []State{Restored, BackedUp, NoMatch, Ambiguous, TagMismatch, Offline, Rejected, Failed, Skipped}
 
 // Final reports whether s is a final state.
 func (s State) Final() bool { return s != Pending && s != Writing }
@@ -37,6 +44,9 @@ type DeviceOutcome struct {
 	Snapshot string `cbor:"snap,omitempty" json:"snapshot,omitempty"`     // piece id of the pre-restore snapshot
 	Attempts int    `cbor:"attempts,omitempty" json:"attempts,omitempty"` // tries, retries included
 	Time     int64  `cbor:"t,omitempty" json:"time_unix_ms,omitempty"`
+	// Identity is the device's registered tag on the job's identity keys,
+	// frozen at plan time: what its live tag must keep saying (tag trust).
+	Identity tagmatch.Tag `cbor:"idn,omitempty" json:"identity,omitempty"`
 }
 
 func (o DeviceOutcome) String() string {

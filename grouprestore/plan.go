@@ -30,6 +30,9 @@ func (e *Engine) Plan(ctx context.Context, spec Spec) ([]PlanEntry, error) {
 		return nil, err
 	}
 	ro := spec.Rollout.withDefaults()
+	if err := e.identityKeys(&spec); err != nil {
+		return nil, err
+	}
 	rec := JobRecord{Spec: spec}
 	devs, err := e.plan(ctx, &rec)
 	if err != nil {
@@ -72,6 +75,10 @@ func (e *Engine) planDevice(ctx context.Context, ro Rollout, m *matcher, d Devic
 	resp, err := r.tries(ctx, &d, tr, settingsID(target, agent.MethodRead, agent.LocTag), &agent.Request{})
 	if err != nil || resp.Err != nil {
 		pe.State, pe.Reason = failure("probe", err, resp)
+		return pe
+	}
+	if s, why := e.distrust(d, resp.Tag, "dry run"); s != "" {
+		pe.State, pe.Reason = s, why
 		return pe
 	}
 	piece, s, why := m.match(resp.Tag)

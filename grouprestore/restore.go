@@ -24,6 +24,10 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 		r.final(ctx, seq, d, s, why)
 		return
 	}
+	if s, why := r.e.distrust(d, resp.Tag, string(r.j.spec.Kind)); s != "" {
+		r.final(ctx, seq, d, s, why)
+		return
+	}
 	piece, s, why := r.choose(ctx, d, resp)
 	if s != "" {
 		r.final(ctx, seq, d, s, why)
@@ -37,7 +41,7 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 			return
 		}
 	} else {
-		snap, err := r.e.store.Do(ctx, NewPiece{Client: d.Device, Group: "snapshots", Type: "snapshot", Job: r.j.id,
+		snap, err := r.storeOnce(ctx, "store the pre-restore snapshot of "+d.Device, NewPiece{Client: d.Device, Group: "snapshots", Type: "snapshot", Job: r.j.id,
 			Location: probeID.String(), Tag: resp.Tag, Settings: resp.Settings, Time: time.Now()})
 		if err != nil {
 			if !r.abandoned(ctx) {
@@ -46,7 +50,7 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 			return
 		}
 		d.State, d.Piece, d.Hash, d.Snapshot, d.Reason = Writing, piece.ID, piece.Hash, snap.ID, why
-		if err := r.e.journal.record(ctx, r.j.id, seq, d); err != nil {
+		if err := r.record(ctx, seq, d); err != nil {
 			if !r.abandoned(ctx) {
 				r.final(ctx, seq, d, Failed, "journal the write intent: "+err.Error())
 			}
@@ -112,11 +116,15 @@ func (r *run) backup(ctx context.Context, seq int, d DeviceOutcome, target ident
 		}
 		return
 	}
+	if s, why := r.e.distrust(d, resp.Tag, string(KindBackup)); s != "" {
+		r.final(ctx, seq, d, s, why)
+		return
+	}
 	if !bytes.Equal(agent.Hash(resp.Settings), resp.Hash) {
 		r.final(ctx, seq, d, Failed, fmt.Sprintf("read: the device's settings hash to %s but it said %s", shortHash(agent.Hash(resp.Settings)), shortHash(resp.Hash)))
 		return
 	}
-	p, err := r.e.store.Do(ctx, NewPiece{Client: d.Device, Group: r.j.spec.Target, Type: "settings", Job: r.j.id,
+	p, err := r.storeOnce(ctx, "store the backup of "+d.Device, NewPiece{Client: d.Device, Group: r.j.spec.Target, Type: "settings", Job: r.j.id,
 		Location: id.String(), Tag: resp.Tag, Settings: resp.Settings, Time: time.Now()})
 	if err != nil {
 		if !r.abandoned(ctx) {

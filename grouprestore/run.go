@@ -23,13 +23,17 @@ type run struct {
 
 	contentMu sync.Mutex
 	content   map[string][]byte // settings by hash, loaded once per job
+
+	resumed bool  // an earlier process ran the job: it may have stored pieces
+	created int64 // the job's creation, Unix ms
 }
 
 // chooser picks the piece a probed device gets, or its final state and why.
 type chooser func(ctx context.Context, d DeviceOutcome, resp *agent.Response) (Piece, State, string)
 
-func newRun(e *Engine, j *Job, rec JobRecord) (*run, error) {
-	r := &run{e: e, j: j, ro: rec.Spec.Rollout, content: map[string][]byte{}, sem: make(chan struct{}, rec.Spec.Rollout.Concurrency)}
+func newRun(e *Engine, j *Job, rec JobRecord, resumed bool) (*run, error) {
+	r := &run{e: e, j: j, ro: rec.Spec.Rollout, content: map[string][]byte{}, sem: make(chan struct{}, rec.Spec.Rollout.Concurrency),
+		resumed: resumed, created: rec.Created}
 	if r.ro.Rate > 0 {
 		burst := int(r.ro.Rate/10) + 1
 		r.limiter = rate.NewLimiter(rate.Limit(r.ro.Rate), burst)
@@ -136,9 +140,12 @@ func (r *run) finish(ctx context.Context) {
 			why += " (settings may have been sent before the stop)"
 		}
 		d.State, d.Reason, d.Time = Skipped, why, time.Now().UnixMilli()
-		if err := r.e.journal.record(ctx, j.id, seq, d); err != nil {
+		if err := r.record(ctx, seq, d); err != nil {
+			if ctx.Err() != nil {
+				return // engine closing: the job stays resumable
+			}
 			r.e.log.Error("grouprestore: journal skipped device", "job", j.id, "device", d.Device, "err", err)
-			return
+			stop, reason = JobFailed, fmt.Sprintf("journal write failed: %v; devices not journaled are shown skipped", err)
 		}
 		j.settle(seq, d)
 	}
@@ -150,7 +157,18 @@ func (r *run) finish(ctx context.Context) {
 	default:
 		j.rec.State = JobDone
 	}
-	j.persistLocked()
+	j.rec.Updated = time.Now().UnixMilli()
+	rec := j.rec
+	j.mu.Unlock()
+	err := r.durable(ctx, "journal the job's end", func() error { return r.e.journal.putJob(rec) })
+	if err != nil && ctx.Err() != nil {
+		return // engine closing: the job stays resumable
+	}
+	j.mu.Lock()
+	if err != nil {
+		r.e.log.Error("grouprestore: journal the job's end", "job", j.id, "err", err)
+		j.rec.State, j.rec.Reason = JobFailed, fmt.Sprintf("journal write failed: %v; the journal may still say the job runs", err)
+	}
 	p := j.progressLocked()
 	j.mu.Unlock()
 	close(j.finished)
@@ -169,7 +187,7 @@ func (r *run) recordHistory(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := r.e.cat.RecordRestores(ctx, batch); err != nil {
+		if err := r.durable(ctx, "record the restore history", func() error { return r.e.cat.RecordRestores(ctx, batch) }); err != nil {
 			r.e.log.Error("grouprestore: restore history", "job", r.j.id, "err", err)
 		}
 		batch = batch[:0]
@@ -206,7 +224,7 @@ func (r *run) device(ctx context.Context, seq int, parked func()) {
 // rollout's abort thresholds.
 func (r *run) final(ctx context.Context, seq int, d DeviceOutcome, s State, reason string) {
 	d.State, d.Reason, d.Time = s, reason, time.Now().UnixMilli()
-	if err := r.e.journal.record(ctx, r.j.id, seq, d); err != nil {
+	if err := r.record(ctx, seq, d); err != nil {
 		if ctx.Err() == nil {
 			r.e.log.Error("grouprestore: journal device outcome", "job", r.j.id, "device", d.Device, "err", err)
 			r.j.halt(JobFailed, "journal write failed: "+err.Error())
@@ -220,7 +238,7 @@ func (r *run) final(ctx context.Context, seq int, d DeviceOutcome, s State, reas
 func (r *run) checkThresholds() {
 	j := r.j
 	j.mu.Lock()
-	failed := j.counts[Failed] + j.counts[Rejected]
+	failed := j.counts[Failed] + j.counts[Rejected] + j.counts[TagMismatch]
 	nomatch := j.counts[NoMatch] + j.counts[Ambiguous]
 	done := j.done
 	j.mu.Unlock()

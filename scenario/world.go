@@ -89,7 +89,8 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 }
 
 // Provision adds the devices to the resource database with hashed
-// passwords, and to their groups (created as device groups when missing).
+// passwords and their tags as registered tags, and to their groups (created
+// as device groups when missing).
 func Provision(ctx context.Context, c *catalog.Catalog, devs []devicesim.DeviceInfo) error {
 	out := make([]catalog.Device, len(devs))
 	errs := make([]error, runtime.GOMAXPROCS(0))
@@ -106,7 +107,7 @@ func Provision(ctx context.Context, c *catalog.Catalog, devs []devicesim.DeviceI
 					return
 				}
 				out[i] = catalog.Device{ID: d.ID, Identifier: devicesim.BaseAddress(d.Identifier), PasswordHash: h, Role: "device",
-					Optional: map[string]string{"type": d.Type, "site": d.Site}}
+					Optional: map[string]string{"type": d.Type, "site": d.Site, catalog.OptionalTag: d.Tag.String()}}
 			}
 		}(w)
 	}

@@ -65,7 +65,7 @@ type AddDevicesResult struct {
 
 // Optional keys the API keeps a device's tag and type under.
 const (
-	optTag  = "tag"
+	optTag  = catalog.OptionalTag
 	optType = "type"
 )
 

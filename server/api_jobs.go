@@ -50,6 +50,7 @@ type Job struct {
 	Rollout  Rollout                      `json:"rollout"`
 	State    grouprestore.JobState        `json:"state"`
 	Reason   string                       `json:"reason,omitempty"`
+	Error    string                       `json:"error,omitempty"` // job-level error while a failing write pauses it
 	Created  *time.Time                   `json:"created,omitempty"`
 	Updated  *time.Time                   `json:"updated,omitempty"`
 	Total    int                          `json:"total"`
@@ -295,7 +296,7 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 	p := j.Progress()
 	spec := j.Spec()
 	out := Job{ID: j.ID(), Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: spec.Policy,
-		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Total: p.Total, Progress: &p}
+		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Error: p.Error, Total: p.Total, Progress: &p}
 	rv := jobFromRecord(j.Record())
 	out.Created, out.Updated = rv.Created, rv.Updated
 	if devices {

@@ -161,6 +161,9 @@ func TestAPIBackupRestoreJobs(t *testing.T) {
 			`fleetvault_broker_auth_failures_total{reason="password"} 0`,
 			`fleetvault_mqtt_requests_sent_total`,
 			`fleetvault_jobs_started_total{kind="restore"} 1`,
+			"fleetvault_tag_mismatches_total 0",
+			"fleetvault_storage_write_errors_total 0",
+			"fleetvault_jobs_storage_paused 0",
 		}
 		var text string
 		deadline := time.Now().Add(10 * time.Second)

@@ -199,10 +199,17 @@ var (
 		"Presence announcements (device connects) seen by the MQTT transport.", nil, nil)
 	descMQTTDropped = prometheus.NewDesc("fleetvault_mqtt_dropped_total",
 		"Messages the MQTT transport dropped, by reason.", []string{"reason"}, nil)
+	descTagMismatches = prometheus.NewDesc("fleetvault_tag_mismatches_total",
+		"Devices whose live tag contradicted their registered tag (each ended tag-mismatch, nothing written): alert on any.", nil, nil)
+	descStorageErrors = prometheus.NewDesc("fleetvault_storage_write_errors_total",
+		"Writes to the journal or the catalog that failed for want of space or a failing disk (the job paused and retried).", nil, nil)
+	descStoragePaused = prometheus.NewDesc("fleetvault_jobs_storage_paused",
+		"Jobs paused now because their writes fail (disk full or failing).", nil, nil)
 )
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descJobs, descMQTTSent, descMQTTReceived, descMQTTAnswered, descMQTTPresence, descMQTTDropped} {
+	for _, d := range []*prometheus.Desc{descJobs, descMQTTSent, descMQTTReceived, descMQTTAnswered, descMQTTPresence, descMQTTDropped,
+		descTagMismatches, descStorageErrors, descStoragePaused} {
 		ch <- d
 	}
 }
@@ -221,6 +228,10 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			c.s.log.Warn("metrics: read the job journal", "err", err)
 		}
+		st := c.s.Engine.Stats()
+		ch <- prometheus.MustNewConstMetric(descTagMismatches, prometheus.CounterValue, float64(st.TagMismatches))
+		ch <- prometheus.MustNewConstMetric(descStorageErrors, prometheus.CounterValue, float64(st.StorageErrors))
+		ch <- prometheus.MustNewConstMetric(descStoragePaused, prometheus.GaugeValue, float64(st.StoragePaused))
 	}
 	if c.s.MQTT != nil {
 		st := c.s.MQTT.Stats()

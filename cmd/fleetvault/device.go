@@ -54,7 +54,11 @@ func newDeviceAddCommand(a *app) *cobra.Command {
 printed this once (it is stored hashed): configure the device with it, it is
 what the device logs in to the MQTT broker with. Without --identifier the
 device is reached as mqtt://ID. --group also adds it to that device group,
-creating the group when missing.` + directStoreHelp + exitCodesHelp,
+creating the group when missing.
+
+--tag is what the device is: every backup and restore checks the tag the
+device says against it on manufacturer, product and model, and a device that
+contradicts it ends tag-mismatch, with nothing stored or written.` + directStoreHelp + exitCodesHelp,
 		Example: `  fleetvault device add home1-thermostat --tag 'manufacturer=Acme Corp.; model=xyz; zone=South' --group "Backup Group of Devices"
   fleetvault device add lab-lock --identifier coap://10.10.11.44:5683 --password s3cret`,
 		Args: exactArgs(1, "device add needs one device id, e.g. fleetvault device add home1-thermostat"),
@@ -74,7 +78,7 @@ creating the group when missing.` + directStoreHelp + exitCodesHelp,
 	f := c.Flags()
 	f.String("identifier", "", "how to reach the device, e.g. mqtt://ID or coap://host:port (default mqtt://ID)")
 	f.String("password", "", "the device's MQTT password (default: generate one and print it once)")
-	f.String("tag", "", "the device's tag, 'key=value; key=value'")
+	f.String("tag", "", "the device's registered tag, 'key=value; key=value': jobs check what the device says against it")
 	f.String("group", "", "also add the device to this device group (created if missing)")
 	f.String("domain", "", "the device's domain, e.g. a region")
 	f.String("category", "", "the device's category, e.g. critical")

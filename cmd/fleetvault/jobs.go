@@ -19,7 +19,9 @@ func newJobsCommand(a *app) *cobra.Command {
 		Short: "List, show, watch, cancel, pause and resume jobs",
 		Long: `jobs looks after the backup, restore and undo jobs of a server. A job
 survives a server restart: the journal says where every device stands, and
-the restarted server resumes it.` + exitCodesHelp,
+the restarted server resumes it. When the disk fills up or fails, a job
+pauses by itself with an error (shown by jobs show and watch), retries, and
+goes on once writes succeed again.` + exitCodesHelp,
 		Args: cobra.NoArgs,
 	}
 	addServerFlags(c, true)

@@ -71,6 +71,9 @@ func writeJobReport(w io.Writer, j server.Job) {
 		state += ": " + j.Reason
 	}
 	fmt.Fprintf(w, "%s: %s\n", jobTitle(j), state)
+	if j.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", j.Error)
+	}
 	p := grouprestore.Progress{Total: j.Total}
 	if j.Progress != nil {
 		p = *j.Progress

@@ -54,6 +54,14 @@ func TestRenderGolden(t *testing.T) {
 			writeJobReport(b, j)
 			return nil
 		}},
+		{"job-report-paused.golden", func(b *bytes.Buffer) error {
+			j := finalJob(grouprestore.JobPaused, grouprestore.KindBackup, devOutcome("home1-lock", grouprestore.BackedUp, ""),
+				devOutcome("home2-panel", grouprestore.TagMismatch, `the device's tag contradicts its registration: registered with manufacturer "Thermo Ltd.", but the device says "Acme Corp."; nothing stored or written`))
+			j.ID, j.Source, j.Target = "b-2", "homes", "homes backup"
+			j.Error = "storage: store the backup of home3-lock failed: write /var/lib/fleetvault/catalog.db: no space left on device; the job is paused since 2026-03-01T12:00:00Z and retries by itself (next in 4s): free space or repair the disk"
+			writeJobReport(b, j)
+			return nil
+		}},
 		{"jobs-list.golden", func(b *bytes.Buffer) error {
 			return renderJobs(b, []server.Job{
 				{ID: "r-2", Kind: grouprestore.KindRestore, State: grouprestore.JobRunning, Total: 4000, Source: "models", Target: "homes", Created: &when},

@@ -32,7 +32,9 @@ func newRestoreCommand(a *app) *cobra.Command {
 		Long: `restore runs a group restore: every device of the device group --to is
 asked for its tag, the tag is matched against the backups of --from, and the
 best match is written to the device and verified by hash. A device whose tag
-matches nothing, or two backups equally well, is not written. Every device's
+matches nothing, or two backups equally well, is not written; nor is one
+whose tag contradicts its registered tag on manufacturer, product or model
+(tag-mismatch: a warning is logged and counted on /metrics). Every device's
 current settings are saved first, so fleetvault undo JOB puts them back.
 
 --dry-run probes and matches without writing: it prints which device would
