@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,12 +22,25 @@ func Capabilities() []string {
 	return []string{CapReadTag, CapReadSettings, CapWriteSettings, CapIdempotentJob}
 }
 
+// WriteCapabilities returns, in a new slice, the capabilities a server needs a
+// device to announce before it writes to it (agent-protocol.md section 9):
+// without them a write could not be retried safely.
+func WriteCapabilities() []string {
+	return []string{CapWriteSettings, CapIdempotentJob}
+}
+
 // HandlerOptions tune a Handler. The zero value is usable.
 type HandlerOptions struct {
 	// Addresses are further identifier addresses this device answers to besides
 	// its id, e.g. "127.0.0.1:5683" for a CoAP device (host, or host:port).
 	Addresses []string
-	Logger    *slog.Logger
+	// Caps are the capabilities the device announces in every response. nil
+	// announces Capabilities(); a non-nil empty slice announces none (the
+	// response then has no caps). The Handler serves every request whatever
+	// it announces: this is for devices that serve less, and for tests of a
+	// server's obedience to section 9 of the protocol.
+	Caps   []string
+	Logger *slog.Logger
 }
 
 // HandlerStats counts what a Handler refused or dropped.
@@ -64,6 +78,9 @@ type jobRecord struct {
 // answers requests by calling dev.
 func NewHandler(id string, dev Device, opts HandlerOptions) *Handler {
 	h := &Handler{id: id, dev: dev, addresses: map[string]bool{id: true}, caps: Capabilities(), log: opts.Logger}
+	if opts.Caps != nil {
+		h.caps = slices.Clone(opts.Caps)
+	}
 	for _, a := range opts.Addresses {
 		h.addresses[a] = true
 	}
