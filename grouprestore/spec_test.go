@@ -138,4 +138,3 @@ func TestRestoreHistoryHasTheHash(t *testing.T) {
 		}
 	}
 }
-
