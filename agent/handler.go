@@ -205,18 +205,31 @@ func (h *Handler) read(ctx context.Context, resp *Response, tag, settings bool) 
 	return resp
 }
 
+// write applies a write, checking it in the order of agent-protocol.md
+// section 6, so that the same faulty write gets the same code from every
+// device: what is missing, then size, then the hash, then the document.
 func (h *Handler) write(ctx context.Context, req *Request, resp *Response) *Response {
 	switch {
 	case req.Job == "":
 		return h.fail(resp, CodeBadRequest, "a write must carry a job id")
 	case len(req.Settings) == 0:
 		return h.fail(resp, CodeBadRequest, "a write must carry settings")
+	case len(req.Hash) == 0:
+		return h.fail(resp, CodeBadRequest, "a write must carry the hash of its settings")
+	case len(req.Settings) > MaxSettingsBytes:
+		return h.fail(resp, CodeTooLarge, fmt.Sprintf("settings of %d bytes exceed the limit of %d", len(req.Settings), MaxSettingsBytes))
 	case !bytes.Equal(Hash(req.Settings), req.Hash):
 		return h.fail(resp, CodeHashMismatch, "the settings do not hash to the request's hash")
 	}
 	settings, err := DecodeSettings(req.Settings)
 	if err != nil {
 		return h.fail(resp, CodeBadRequest, err.Error())
+	}
+	if canon, err := EncodeSettings(settings); err != nil || !bytes.Equal(canon, req.Settings) {
+		// Applied, they would be acknowledged with another hash than the
+		// one sent, and the write would fail verification after changing
+		// the device: refuse before changing anything.
+		return h.fail(resp, CodeBadRequest, "the settings are not in core deterministic encoding (RFC 8949 section 4.2.1)")
 	}
 
 	h.mu.Lock()
