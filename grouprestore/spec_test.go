@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
 )
@@ -136,5 +137,37 @@ func TestRestoreHistoryHasTheHash(t *testing.T) {
 		if rec.Hash != want {
 			t.Errorf("%s (%s): history hash %q, want %q", o.Device, o.State, rec.Hash, want)
 		}
+	}
+}
+
+// TestAttemptsCountEveryRequest: attempts counts each request the job sent
+// the device, as docs/api.md says: 2 for a restore (probe, write), 3 with
+// read-back, and the retries on top.
+func TestAttemptsCountEveryRequest(t *testing.T) {
+	cases := []struct {
+		name     string
+		ro       Rollout
+		timeouts int // requests that time out first
+		want     int
+	}{
+		{name: "restore", ro: Rollout{}, want: 2},
+		{name: "restore with read-back", ro: Rollout{ReadBack: true}, want: 3},
+		{name: "restore after a retried probe", ro: Rollout{Retries: 2, Timeout: 50 * time.Millisecond, Backoff: time.Millisecond}, timeouts: 1, want: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := modelHouse(t, 1)
+			f.tr.failN["home000-climate"] = tc.timeouts
+			e := f.engine()
+			defer e.Close()
+			j, err := e.Start(context.Background(), restoreSpec(tc.ro))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait(t, j)
+			if o := j.Devices()[0]; o.State != Restored || o.Attempts != tc.want {
+				t.Errorf("%s: %d attempts, want %d", o, o.Attempts, tc.want)
+			}
+		})
 	}
 }
