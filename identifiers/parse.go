@@ -396,8 +396,13 @@ func CheckHost(s string) error {
 			return fmt.Errorf("%q: character %q at byte %d is not a letter, digit, '-', '.' or '_'", s, s[i], i)
 		}
 	}
-	_, err := checkHost(s)
-	return err
+	if _, err := checkHost(s); err != nil {
+		if looksIPv4(s) {
+			return fmt.Errorf("%q is neither a host name (a first label of digits may not be followed by '.') nor an IPv4 address (four numbers 0-255 without leading zeros, e.g. 10.10.11.44)", s)
+		}
+		return err
+	}
+	return nil
 }
 
 // checkHostName checks the length and labels of a host name whose characters
