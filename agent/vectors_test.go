@@ -302,13 +302,19 @@ func checkVector(t *testing.T, v vector, b []byte) {
 		t.Fatal(err)
 	}
 	if got != nil {
-		gotJSON, _ := json.Marshal(got)
-		var a, w any
-		_ = json.Unmarshal(gotJSON, &a)
-		_ = json.Unmarshal(v.Fields, &w)
-		if !reflect.DeepEqual(a, w) {
-			t.Errorf("decodes to %s, want %s", gotJSON, v.Fields)
-		}
+		checkFields(t, got, v.Fields)
+	}
+}
+
+// checkFields compares what a message decoded to with a vector's fields, as JSON.
+func checkFields(t *testing.T, got any, fields json.RawMessage) {
+	t.Helper()
+	gotJSON, _ := json.Marshal(got)
+	var a, w any
+	_ = json.Unmarshal(gotJSON, &a)
+	_ = json.Unmarshal(fields, &w)
+	if !reflect.DeepEqual(a, w) {
+		t.Errorf("decodes to %s, want %s", gotJSON, fields)
 	}
 }
 
@@ -369,13 +375,7 @@ func checkExchange(t *testing.T, v vector, b []byte) {
 	if again, _ := encMode.Marshal(r); !bytes.Equal(again, b) {
 		t.Errorf("re-encodes as %x", again)
 	}
-	gotJSON, _ := json.Marshal(toWireRequest(r))
-	var a, w any
-	_ = json.Unmarshal(gotJSON, &a)
-	_ = json.Unmarshal(v.Fields, &w)
-	if !reflect.DeepEqual(a, w) {
-		t.Errorf("decodes to %s, want %s", gotJSON, v.Fields)
-	}
+	checkFields(t, toWireRequest(r), v.Fields)
 	dev := &fakeDevice{tag: testTag, settings: Settings{"setpoint": 20}}
 	out, answered := NewHandler(v.Device, dev, HandlerOptions{}).HandleBytes(t.Context(), b)
 	if !answered {
