@@ -34,7 +34,7 @@ func CheckDeviceID(id string) error {
 		return fmt.Errorf("agent: device id of %d bytes exceeds %d", len(id), MaxDeviceIDBytes)
 	}
 	if err := identifiers.CheckHost(id); err != nil {
-		return fmt.Errorf("agent: device id: %w", err)
+		return fmt.Errorf("agent: device id %q: %w", id, err)
 	}
 	return nil
 }

@@ -386,19 +386,20 @@ func looksIPv4(h string) bool {
 // letters, digits, '-' and '_' whose first label, if all digits, is not
 // followed by a dot ("1.2" and "010.1.1.1" are errors, "12345" a host name).
 // It is the one rule for both Parse's addresses and the agent protocol's
-// device ids (agent.CheckDeviceID).
+// device ids (agent.CheckDeviceID). Its errors do not repeat s: the caller
+// names what s is.
 func CheckHost(s string) error {
 	if s == "" {
 		return errors.New("empty address")
 	}
 	for i := 0; i < len(s); i++ {
 		if !isHostChar(s[i]) {
-			return fmt.Errorf("%q: character %q at byte %d is not a letter, digit, '-', '.' or '_'", s, s[i], i)
+			return fmt.Errorf("character %q at byte %d is not a letter, digit, '-', '.' or '_'", s[i], i)
 		}
 	}
 	if _, err := checkHost(s); err != nil {
 		if looksIPv4(s) {
-			return fmt.Errorf("%q is neither a host name (a first label of digits may not be followed by '.') nor an IPv4 address (four numbers 0-255 without leading zeros, e.g. 10.10.11.44)", s)
+			return errors.New("neither a host name (a first label of digits may not be followed by '.') nor an IPv4 address (four numbers 0-255 without leading zeros, e.g. 10.10.11.44)")
 		}
 		return err
 	}
