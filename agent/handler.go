@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,12 +22,25 @@ func Capabilities() []string {
 	return []string{CapReadTag, CapReadSettings, CapWriteSettings, CapIdempotentJob}
 }
 
+// WriteCapabilities returns, in a new slice, the capabilities a server needs a
+// device to announce before it writes to it (agent-protocol.md section 9):
+// without them a write could not be retried safely.
+func WriteCapabilities() []string {
+	return []string{CapWriteSettings, CapIdempotentJob}
+}
+
 // HandlerOptions tune a Handler. The zero value is usable.
 type HandlerOptions struct {
 	// Addresses are further identifier addresses this device answers to besides
 	// its id, e.g. "127.0.0.1:5683" for a CoAP device (host, or host:port).
 	Addresses []string
-	Logger    *slog.Logger
+	// Caps are the capabilities the device announces in every response. nil
+	// announces Capabilities(); a non-nil empty slice announces none (the
+	// response then has no caps). The Handler serves every request whatever
+	// it announces: this is for devices that serve less, and for tests of a
+	// server's obedience to section 9 of the protocol.
+	Caps   []string
+	Logger *slog.Logger
 }
 
 // HandlerStats counts what a Handler refused or dropped.
@@ -64,6 +78,9 @@ type jobRecord struct {
 // answers requests by calling dev.
 func NewHandler(id string, dev Device, opts HandlerOptions) *Handler {
 	h := &Handler{id: id, dev: dev, addresses: map[string]bool{id: true}, caps: Capabilities(), log: opts.Logger}
+	if opts.Caps != nil {
+		h.caps = slices.Clone(opts.Caps)
+	}
 	for _, a := range opts.Addresses {
 		h.addresses[a] = true
 	}
@@ -188,18 +205,31 @@ func (h *Handler) read(ctx context.Context, resp *Response, tag, settings bool) 
 	return resp
 }
 
+// write applies a write, checking it in the order of agent-protocol.md
+// section 6, so that the same faulty write gets the same code from every
+// device: what is missing, then size, then the hash, then the document.
 func (h *Handler) write(ctx context.Context, req *Request, resp *Response) *Response {
 	switch {
 	case req.Job == "":
 		return h.fail(resp, CodeBadRequest, "a write must carry a job id")
 	case len(req.Settings) == 0:
 		return h.fail(resp, CodeBadRequest, "a write must carry settings")
+	case len(req.Hash) == 0:
+		return h.fail(resp, CodeBadRequest, "a write must carry the hash of its settings")
+	case len(req.Settings) > MaxSettingsBytes:
+		return h.fail(resp, CodeTooLarge, fmt.Sprintf("settings of %d bytes exceed the limit of %d", len(req.Settings), MaxSettingsBytes))
 	case !bytes.Equal(Hash(req.Settings), req.Hash):
 		return h.fail(resp, CodeHashMismatch, "the settings do not hash to the request's hash")
 	}
 	settings, err := DecodeSettings(req.Settings)
 	if err != nil {
 		return h.fail(resp, CodeBadRequest, err.Error())
+	}
+	if canon, err := EncodeSettings(settings); err != nil || !bytes.Equal(canon, req.Settings) {
+		// Applied, they would be acknowledged with another hash than the
+		// one sent, and the write would fail verification after changing
+		// the device: refuse before changing anything.
+		return h.fail(resp, CodeBadRequest, "the settings are not in core deterministic encoding (RFC 8949 section 4.2.1)")
 	}
 
 	h.mu.Lock()

@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 	"strings"
+
+	"github.com/fleetvault/fleetvault/identifiers"
 )
 
 // MQTT topics of the protocol. A device's requests arrive on
@@ -18,9 +20,12 @@ const (
 // name, topic level and identifier address at once.
 const MaxDeviceIDBytes = 128
 
-// CheckDeviceID reports whether id can name a device: 1 to MaxDeviceIDBytes
-// letters, digits, '-', '.' or '_'. That keeps it a valid identifier address
-// and a single MQTT topic level (no '/', '+' or '#').
+// CheckDeviceID reports whether id can name a device (agent-protocol.md
+// section 1): an identifier address without brackets (identifiers.CheckHost:
+// a host name of dot-separated labels of 1 to 63 letters, digits, '-' and
+// '_', or an IPv4 address; never "1.2") of at most MaxDeviceIDBytes. That
+// keeps it a valid identifier address and a single MQTT topic level (no '/',
+// '+' or '#').
 func CheckDeviceID(id string) error {
 	if id == "" {
 		return fmt.Errorf("agent: empty device id")
@@ -28,16 +33,10 @@ func CheckDeviceID(id string) error {
 	if len(id) > MaxDeviceIDBytes {
 		return fmt.Errorf("agent: device id of %d bytes exceeds %d", len(id), MaxDeviceIDBytes)
 	}
-	for i := 0; i < len(id); i++ {
-		if !isDeviceIDChar(id[i]) {
-			return fmt.Errorf("agent: device id %q: character %q at byte %d is not a letter, digit, '-', '.' or '_'", id, id[i], i)
-		}
+	if err := identifiers.CheckHost(id); err != nil {
+		return fmt.Errorf("agent: device id %q: %w", id, err)
 	}
 	return nil
-}
-
-func isDeviceIDChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_'
 }
 
 // RequestTopic returns the topic a device receives its requests on.

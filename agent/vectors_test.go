@@ -24,12 +24,15 @@ const vectorsPath = "../docs/spec/vectors/agent.json"
 // vector is one entry of docs/spec/vectors/agent.json.
 type vector struct {
 	Name        string          `json:"name"`
-	Kind        string          `json:"kind"` // request, response or settings
-	Hex         string          `json:"hex"`
+	Kind        string          `json:"kind"` // request, response, settings, exchange or device-id
+	Hex         string          `json:"hex,omitempty"`
 	Fields      json.RawMessage `json:"fields,omitempty"`       // what a valid message decodes to
 	SHA256      string          `json:"sha256,omitempty"`       // settings: the hash of the bytes
 	Error       string          `json:"error,omitempty"`        // invalid: "malformed"
-	DeviceReply string          `json:"device_reply,omitempty"` // invalid request: what a device does: an error code, or "drop"
+	DeviceReply string          `json:"device_reply,omitempty"` // invalid request, exchange: an error code, "ok" or "drop"
+	Device      string          `json:"device,omitempty"`       // exchange: the device id of the device answering
+	Input       string          `json:"input,omitempty"`        // device-id: the id
+	Valid       *bool           `json:"valid,omitempty"`        // device-id: whether it is a valid device id
 	Note        string          `json:"note,omitempty"`
 }
 
@@ -141,6 +144,76 @@ func buildVectors(t *testing.T) []vector {
 	bad("settings", "malformed: not a map", "82 01 02", "", "")
 	bad("settings", "malformed: integer key", "a1 01 02", "", "settings keys are text")
 	bad("settings", "malformed: null", "f6", "", "")
+	vs = append(vs, exchangeVectors(t)...)
+	return append(vs, deviceIDVectors()...)
+}
+
+// exchangeVectors are requests that decode, with the code a device answers
+// them with (agent-protocol.md sections 2, 6 and 9): writes the device must
+// refuse, and requests where several errors apply and one must win.
+func exchangeVectors(t *testing.T) []vector {
+	const dev = "home0001-climate"
+	s := mustSettings(t, Settings{"mode": "cool", "setpoint": 24})
+	unsorted, _ := hex.DecodeString("a268736574706f696e741818646d6f646564636f6f6c") // {"setpoint": 24, "mode": "cool"}: longer key first
+	long, _ := hex.DecodeString("a2646d6f646564636f6f6c68736574706f696e74190018")   // 24 as a two-byte integer
+	half, _ := hex.DecodeString("a168736574706f696e74fb4037800000000000")           // 23.5 as a 64-bit float, not the shortest
+	notMap := []byte{0x82, 0x01, 0x02}
+	w := "mqtt://" + dev + "?WRITE:SETTINGS?TAG+SETTINGS"
+	var vs []vector
+	add := func(name, reply, note string, r *Request) {
+		b, err := encMode.Marshal(r) // as given: v included, so that a wrong version can be sent
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields, _ := json.Marshal(toWireRequest(r))
+		vs = append(vs, vector{Name: name, Kind: "exchange", Hex: hex.EncodeToString(b), Fields: fields, Device: dev, DeviceReply: reply, Note: note})
+	}
+	add("exchange: write", "ok", "", &Request{V: 1, ID: "x1", Ident: w, Job: "j1", Settings: s, Hash: Hash(s)})
+	add("exchange: write without hash", CodeBadRequest, "a write carries job, settings and hash (section 6, step 1)", &Request{V: 1, ID: "x2", Ident: w, Job: "j1", Settings: s})
+	add("exchange: settings keys not in deterministic order", CodeBadRequest, "section 6, step 3: applied, they would be acknowledged with another hash", &Request{V: 1, ID: "x3", Ident: w, Job: "j1", Settings: unsorted, Hash: Hash(unsorted)})
+	add("exchange: settings integer not in its shortest form", CodeBadRequest, "", &Request{V: 1, ID: "x4", Ident: w, Job: "j1", Settings: long, Hash: Hash(long)})
+	add("exchange: settings float not in its shortest form", CodeBadRequest, "23.5 fits a half-precision float", &Request{V: 1, ID: "x5", Ident: w, Job: "j1", Settings: half, Hash: Hash(half)})
+	add("exchange: missing job wins over a wrong hash", CodeBadRequest, "", &Request{V: 1, ID: "x6", Ident: w, Settings: s, Hash: Hash(notMap)})
+	add("exchange: wrong hash wins over settings that are not a map", CodeHashMismatch, "", &Request{V: 1, ID: "x7", Ident: w, Job: "j1", Settings: notMap, Hash: Hash(s)})
+	add("exchange: version wins over an identifier that does not parse", CodeVersion, "section 2: version, then identifier, then addressee, then what is asked", &Request{V: 2, ID: "x8", Ident: "not an identifier"})
+	add("exchange: identifier that does not parse", CodeBadRequest, "", &Request{V: 1, ID: "x9", Ident: "not an identifier"})
+	add("exchange: not-addressee wins over an unsupported location", CodeNotAddressee, "", &Request{V: 1, ID: "x10", Ident: "mqtt://home0002-climate?READ:SETTINGS?FIRMWARE"})
+	add("exchange: device ids are compared exactly", CodeNotAddressee, "HOME0001-climate is another device id than home0001-climate", &Request{V: 1, ID: "x11", Ident: "mqtt://HOME0001-climate?READ:SETTINGS?TAG"})
+	add("exchange: param and location compared without regard to case", "ok", "", &Request{V: 1, ID: "x12", Ident: "mqtt://" + dev + "?READ:settings?Tag"})
+	add("exchange: unsupported location", CodeUnsupported, "", &Request{V: 1, ID: "x13", Ident: "mqtt://" + dev + "?READ:SETTINGS?FIRMWARE"})
+	return vs
+}
+
+// deviceIDVectors are device ids and whether they are valid (agent-protocol.md
+// section 1: an identifier address without brackets, at most 128 characters).
+func deviceIDVectors() []vector {
+	label := func(n int) string { return strings.Repeat("a", n) }
+	var vs []vector
+	add := func(id string, valid bool, note string) {
+		vs = append(vs, vector{Name: fmt.Sprintf("device id: %q", id), Kind: "device-id", Input: id, Valid: &valid, Note: note})
+	}
+	add("home0001-climate", true, "")
+	add("Home_1.climate-2", true, "letters of either case, digits, '-', '_', dot-separated labels")
+	add("12345", true, "one all-digit label is a host name (a serial number)")
+	add("10.0.0.7", true, "an IPv4 address")
+	add(label(63), true, "a label of 63 characters")
+	add(label(63)+"."+label(62)+".a", true, "128 characters, the longest device id")
+	add("", false, "empty")
+	add("1.2", false, "an all-digit first label followed by '.' must be an IPv4 address")
+	add("010.1.1.1", false, "not an IPv4 address: leading zero")
+	add("10.0.0.256", false, "")
+	add(label(70), false, "a label is at most 63 characters")
+	add(label(64), false, "")
+	add(label(63)+"."+label(63)+".a", false, "129 characters: over the limit of 128 (a valid host name, but no device id)")
+	add("a..b", false, "empty label")
+	add(".a", false, "")
+	add("a.", false, "")
+	add("home 1", false, "")
+	add("home/1", false, "an MQTT topic separator")
+	add("home+", false, "an MQTT wildcard")
+	add("home#", false, "an MQTT wildcard")
+	add("süd", false, "ASCII only")
+	add("[::1]", false, "IPv6 addresses cannot be device ids")
 	return vs
 }
 
@@ -205,6 +278,14 @@ func checkVector(t *testing.T, v vector, b []byte) {
 		}
 	case "settings":
 		err = checkSettingsVector(t, v, b)
+	case "exchange":
+		checkExchange(t, v, b)
+		return
+	case "device-id":
+		if err := CheckDeviceID(v.Input); (err == nil) != (v.Valid != nil && *v.Valid) {
+			t.Errorf("CheckDeviceID(%q) = %v, vector says valid=%v", v.Input, err, *v.Valid)
+		}
+		return
 	default:
 		t.Fatalf("unknown kind %q", v.Kind)
 	}
@@ -221,13 +302,19 @@ func checkVector(t *testing.T, v vector, b []byte) {
 		t.Fatal(err)
 	}
 	if got != nil {
-		gotJSON, _ := json.Marshal(got)
-		var a, w any
-		_ = json.Unmarshal(gotJSON, &a)
-		_ = json.Unmarshal(v.Fields, &w)
-		if !reflect.DeepEqual(a, w) {
-			t.Errorf("decodes to %s, want %s", gotJSON, v.Fields)
-		}
+		checkFields(t, got, v.Fields)
+	}
+}
+
+// checkFields compares what a message decoded to with a vector's fields, as JSON.
+func checkFields(t *testing.T, got any, fields json.RawMessage) {
+	t.Helper()
+	gotJSON, _ := json.Marshal(got)
+	var a, w any
+	_ = json.Unmarshal(gotJSON, &a)
+	_ = json.Unmarshal(fields, &w)
+	if !reflect.DeepEqual(a, w) {
+		t.Errorf("decodes to %s, want %s", gotJSON, fields)
 	}
 }
 
@@ -275,6 +362,39 @@ func fromJSONNumbers(v any) any {
 		}
 	}
 	return v
+}
+
+// checkExchange checks an exchange vector: the request decodes to its fields
+// and re-encodes to its bytes, and the device answers it with its reply.
+func checkExchange(t *testing.T, v vector, b []byte) {
+	t.Helper()
+	r, err := DecodeRequest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := encMode.Marshal(r); !bytes.Equal(again, b) {
+		t.Errorf("re-encodes as %x", again)
+	}
+	checkFields(t, toWireRequest(r), v.Fields)
+	dev := &fakeDevice{tag: testTag, settings: Settings{"setpoint": 20}}
+	out, answered := NewHandler(v.Device, dev, HandlerOptions{}).HandleBytes(t.Context(), b)
+	if !answered {
+		t.Fatalf("device dropped the request, vector says %s", v.DeviceReply)
+	}
+	resp, err := DecodeResponse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := "ok"
+	if resp.Err != nil {
+		got = resp.Err.Code
+	}
+	if got != v.DeviceReply {
+		t.Errorf("device reply %s (%v), vector says %s", got, resp.Err, v.DeviceReply)
+	}
+	if v.DeviceReply != "ok" && dev.applies != 0 {
+		t.Errorf("the device refused, yet applied the settings")
+	}
 }
 
 func checkDeviceReply(t *testing.T, v vector, b []byte) {

@@ -71,8 +71,44 @@ type pieceDump struct {
 	Ref      string            `json:"content_hash"`
 	Group    string            `json:"backup_group"`
 	Job      string            `json:"job_id"`
-	Tag      tagmatch.Tag      `json:"tag,omitempty"`
+	Tag      []tagDump         `json:"tag,omitempty"`
 	Optional map[string]string `json:"optional,omitempty"`
+}
+
+// tagDump is one tag attribute in an export: the well-known spelling of its
+// key (tagmatch.NormalizeKey: "User info" is "zone"), so that a query on a
+// well-known key finds every piece, and the device's own spelling, so that an
+// import gives back the tag exactly as the device sent it.
+type tagDump struct {
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	DeviceKey string `json:"device_key,omitempty"` // absent: the same as key
+}
+
+func tagToDump(t tagmatch.Tag) []tagDump {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make([]tagDump, len(t))
+	for i, a := range t {
+		out[i] = tagDump{Key: tagmatch.NormalizeKey(a.Key), Value: a.Value, DeviceKey: a.Key}
+	}
+	return out
+}
+
+func tagFromDump(ts []tagDump) tagmatch.Tag {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make(tagmatch.Tag, len(ts))
+	for i, a := range ts {
+		k := a.DeviceKey
+		if k == "" {
+			k = a.Key
+		}
+		out[i] = tagmatch.Attr{Key: k, Value: a.Value}
+	}
+	return out
 }
 
 type contentDump struct {
@@ -218,7 +254,7 @@ func (c *Catalog) eachPiece(fn func(pieceDump) error) error {
 				p, _ := r.piece(s.pieceID(k))
 				pd := pieceDump{ID: p.ID, Catalog: s.name, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner,
 					Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: r.Ref.String(), Group: p.Group, Job: p.Job,
-					Tag: p.Tag, Optional: p.Optional}
+					Tag: tagToDump(p.Tag), Optional: p.Optional}
 				if !p.Expiry.IsZero() {
 					pd.Expiry = fmtTime(p.Expiry)
 				}
@@ -411,7 +447,8 @@ func (c *Catalog) pieceFromDump(s *shard, pd pieceDump) (Piece, []byte, error) {
 	if err != nil || ks != s {
 		return Piece{}, nil, fmt.Errorf("piece %q: %w: bad id for catalog %q", pd.ID, ErrInvalid, pd.Catalog)
 	}
-	if err := validatePiece(0, NewPiece{Client: pd.Client, Name: pd.Name, Group: pd.Group, Tag: pd.Tag}); err != nil {
+	tag := tagFromDump(pd.Tag)
+	if err := validatePiece(0, NewPiece{Client: pd.Client, Name: pd.Name, Group: pd.Group, Tag: tag}); err != nil {
 		return Piece{}, nil, fmt.Errorf("piece %s: %w", pd.ID, err)
 	}
 	ref, err := dedupe.ParseRef(pd.Ref)
@@ -419,7 +456,7 @@ func (c *Catalog) pieceFromDump(s *shard, pd pieceDump) (Piece, []byte, error) {
 		return Piece{}, nil, fmt.Errorf("piece %s: %w: content hash: %v", pd.ID, ErrInvalid, err)
 	}
 	p := Piece{ID: pd.ID, Client: pd.Client, Name: pd.Name, Type: pd.Type, Owner: pd.Owner, Location: pd.Location,
-		Group: pd.Group, Job: pd.Job, Size: pd.Size, Tag: pd.Tag, Ref: ref, Optional: pd.Optional}
+		Group: pd.Group, Job: pd.Job, Size: pd.Size, Tag: tag, Ref: ref, Optional: pd.Optional}
 	if p.Time, err = parseTime("piece "+pd.ID+" backup_time", pd.Time); err != nil {
 		return Piece{}, nil, err
 	}

@@ -31,7 +31,7 @@ func richCatalog(t *testing.T) *Catalog {
 	ps[2].Time = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 	out := mustIngest(t, c, ps)
 	must(t, c.PutDevices(ctx, []Device{
-		{ID: "home1", Domain: "North Africa", Category: "critical", Owner: "facilities", Identifier: "mqtt://home1", PasswordHash: "$2a$10$abc", Role: RoleDevice, Optional: map[string]string{"room": "hall"}},
+		{ID: "home1", Domain: "North Africa", Category: "critical", Owner: "facilities", Identifier: "mqtt://home1", PasswordHash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", Role: RoleDevice, Optional: map[string]string{"room": "hall"}},
 		{ID: "server", Role: RoleServer},
 	}))
 	must(t, c.CreateGroup("Backup Group of Devices", Group{Kind: GroupDevices, Domain: "Asia", Schedule: "0 3 * * *", Optional: map[string]string{"k": "v"}}))

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // writeSQL writes d as portable SQL: the schema, then one INSERT per row,
@@ -89,7 +87,11 @@ func (sw *sqlWriter) piece(p pieceDump) {
 		"backup_time", "expiry_time", "size", "content_hash", "backup_group", "job_id"},
 		p.ID, p.Catalog, p.Client, p.Name, p.Type, p.Owner, p.Location, p.Time, expiry, p.Size, p.Ref, p.Group, p.Job)
 	for i, a := range p.Tag {
-		sw.insert("piece_tags", []string{"piece_id", "ordinal", "tag_key", "tag_value"}, p.ID, int64(i), a.Key, a.Value)
+		dk := a.DeviceKey
+		if dk == "" {
+			dk = a.Key
+		}
+		sw.insert("piece_tags", []string{"piece_id", "ordinal", "tag_key", "tag_value", "device_key"}, p.ID, int64(i), a.Key, a.Value, dk)
 	}
 	for _, k := range sortedKeys(p.Optional) {
 		sw.insert("piece_optional", []string{"piece_id", "opt_key", "opt_value"}, p.ID, k, p.Optional[k])
@@ -576,7 +578,11 @@ func bindPieces(b *rowBinder, rows map[string][]sqlRow, d *dump) {
 			b.fail(r, "tag of unknown piece %q", b.s(r, "piece_id"))
 			continue
 		}
-		d.Pieces[i].Tag = append(d.Pieces[i].Tag, tagmatch.Attr{Key: b.s(r, "tag_key"), Value: b.s(r, "tag_value")})
+		a := tagDump{Key: b.s(r, "tag_key"), Value: b.s(r, "tag_value")}
+		if _, ok := r.vals["device_key"]; ok { // absent in exports made before the column
+			a.DeviceKey = b.s(r, "device_key")
+		}
+		d.Pieces[i].Tag = append(d.Pieces[i].Tag, a)
 	}
 	for _, r := range rows["piece_optional"] {
 		i, ok := idx[b.s(r, "piece_id")]

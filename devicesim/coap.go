@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/agent/coap"
 )
 
@@ -39,7 +38,7 @@ func newCoAPLink(f *Fleet, d *Device) (*coapLink, error) {
 	d.info.Identifier.Address = l.addr.IP.String()
 	d.info.Identifier.Port = l.addr.Port
 	hostPort := net.JoinHostPort(l.addr.IP.String(), strconv.Itoa(l.addr.Port))
-	d.h = agent.NewHandler(d.info.ID, d, agent.HandlerOptions{Addresses: []string{hostPort}, Logger: quietLogger})
+	d.h = d.handler([]string{hostPort}, quietLogger)
 	d.inline = true
 	d.fleet = f
 	d.onReboot = l.reboot

@@ -67,8 +67,27 @@ func newDevice(p *planned, seed uint64, idx int, logger *slog.Logger) *Device {
 		rng:           rand.New(rand.NewPCG(seed^streamRuntime<<56, uint64(idx))),
 		rebootPending: p.info.Faults.Reboot,
 	}
-	d.h = agent.NewHandler(p.info.ID, d, agent.HandlerOptions{Logger: logger})
+	d.h = d.handler(nil, logger)
 	return d
+}
+
+// handler returns the device's protocol handler, answering to its id and
+// addresses, with the capability and identity faults applied.
+func (d *Device) handler(addresses []string, logger *slog.Logger) *agent.Handler {
+	id, opts := d.info.ID, agent.HandlerOptions{Addresses: addresses, Logger: logger}
+	f := d.info.Faults
+	switch {
+	case f.NoCaps:
+		opts.Caps = []string{}
+	case f.ReadOnly:
+		opts.Caps = []string{agent.CapReadTag, agent.CapReadSettings}
+	}
+	if f.WrongID {
+		// It still takes requests addressed to its own id, but signs its
+		// answers with another.
+		id, opts.Addresses = d.info.ID+"-impostor", append(opts.Addresses, d.info.ID)
+	}
+	return agent.NewHandler(id, d, opts)
 }
 
 // Info returns what the fleet says about the device.

@@ -37,6 +37,9 @@
 //	      reject: 1%                 # refuse settings (agent.ErrRejected)
 //	      corrupt: 1%                # store a corrupted copy: the answered hash differs
 //	      reboot: {share: 1%, down: 2s, applied: 0.5}      # reboot on the first write
+//	      nocaps: 1%                 # announce no capabilities: must never be written
+//	      readonly: 1%               # announce read-tag, read-settings only: never written
+//	      wrongid: 1%                # answer as "<id>-impostor": must never be restored
 //	groups:
 //	  - name: model-house-north
 //	    reference: true              # devices hold reference settings; no faults

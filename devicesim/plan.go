@@ -193,6 +193,9 @@ type DeviceFaults struct {
 	Reject    bool          // refuses settings
 	Corrupt   bool          // stores a corrupted copy of what it is sent
 	Reboot    bool          // reboots on its first write
+	NoCaps    bool          // announces no capabilities
+	ReadOnly  bool          // announces read-tag and read-settings only
+	WrongID   bool          // answers as "<id>-impostor"
 }
 
 // planned is a device before it runs.
@@ -356,6 +359,9 @@ func assignFaults(r *rand.Rand, t *DeviceType, devs []*planned) {
 	pick(f.Reject, func(p *planned) { p.info.Faults.Reject = true })
 	pick(f.Corrupt, func(p *planned) { p.info.Faults.Corrupt = true })
 	pick(f.Reboot.Share, func(p *planned) { p.info.Faults.Reboot = true })
+	pick(f.NoCaps, func(p *planned) { p.info.Faults.NoCaps = true })
+	pick(f.ReadOnly, func(p *planned) { p.info.Faults.ReadOnly = true })
+	pick(f.WrongID, func(p *planned) { p.info.Faults.WrongID = true })
 }
 
 // DefaultSecret derives a device's secret from the seed and its id, so a

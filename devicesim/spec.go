@@ -68,6 +68,11 @@ type Faults struct {
 	Reject  float64 // Apply refuses settings (agent.ErrRejected)
 	Corrupt float64 // store a corrupted copy, so the answered hash differs
 	Reboot  Reboot  // reboot on the first write, without answering
+	// Devices that break the protocol's word (agent-protocol.md section 9,
+	// agent-coap.md section 1), to prove the server keeps its own:
+	NoCaps   float64 // announce no capabilities at all (no caps in answers)
+	ReadOnly float64 // announce read-tag and read-settings only
+	WrongID  float64 // answer with another device id ("<id>-impostor")
 }
 
 // Late describes late joiners.
@@ -263,7 +268,7 @@ func (d *decoder) settingsMap(n *yaml.Node, path string) (map[string]gen, error)
 
 func (d *decoder) faults(n *yaml.Node, path string) (Faults, error) {
 	var f Faults
-	keys := []string{"offline", "late", "latency", "slow", "drop", "reject", "corrupt", "reboot"}
+	keys := []string{"offline", "late", "latency", "slow", "drop", "reject", "corrupt", "reboot", "nocaps", "readonly", "wrongid"}
 	err := d.fields(n, path, keys, func(k string, v *yaml.Node, p string) error {
 		var err error
 		switch k {
@@ -275,6 +280,12 @@ func (d *decoder) faults(n *yaml.Node, path string) (Faults, error) {
 			f.Reject, err = d.share(v, p)
 		case "corrupt":
 			f.Corrupt, err = d.share(v, p)
+		case "nocaps":
+			f.NoCaps, err = d.share(v, p)
+		case "readonly":
+			f.ReadOnly, err = d.share(v, p)
+		case "wrongid":
+			f.WrongID, err = d.share(v, p)
 		case "latency":
 			f.Latency, err = d.dist(v, p)
 		case "late":

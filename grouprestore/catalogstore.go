@@ -96,7 +96,7 @@ func (s *CatalogStore) JobPiece(_ context.Context, job, client, typ string, sinc
 func (s *CatalogStore) RecordRestores(ctx context.Context, rs []RestoreRecord) error {
 	evs := make([]catalog.RestoreEvent, len(rs))
 	for i, r := range rs {
-		evs[i] = catalog.RestoreEvent{Device: r.Device, PieceID: r.Piece, Job: r.Job, Time: r.Time, Outcome: string(r.State), Detail: r.Reason}
+		evs[i] = catalog.RestoreEvent{Device: r.Device, PieceID: r.Piece, Ref: r.Hash, Job: r.Job, Time: r.Time, Outcome: string(r.State), Detail: r.Reason}
 	}
 	return s.c.RecordRestores(ctx, evs)
 }

@@ -88,6 +88,12 @@ func TestWithRealCatalog(t *testing.T) {
 	if err != nil || len(hist) != 10 {
 		t.Fatalf("restore history: %d lines, %v", len(hist), err)
 	}
+	for _, h := range hist {
+		// The hash of what was written and verified (catalog.md, restores).
+		if p, err := c.Piece(h.PieceID); err != nil || h.Ref == "" || h.Ref != p.Ref.String() {
+			t.Errorf("%s: restore history content hash %q, want its piece %s's (%v)", h.Device, h.Ref, h.PieceID, err)
+		}
+	}
 	snaps, err := c.Pieces(catalog.Query{Group: "snapshots"})
 	if err != nil || len(snaps) != 10 {
 		t.Fatalf("snapshots: %d, %v", len(snaps), err)

@@ -7,6 +7,9 @@
 // of Devices": for every member of the target device group the engine
 //
 //  1. probes the device (READ:SETTINGS?TAG+SETTINGS: its tag and current settings),
+//     takes the answer only from the device addressed (its dev is the device
+//     id, ErrWrongDevice otherwise) and writes only to a device that announces
+//     the write-settings and idempotent-job capabilities (Unsupported otherwise),
 //  2. matches the tag against the backup group's pieces with package tagmatch
 //     (no match or an ambiguous match means nothing is written),
 //  3. stores the device's current settings in the catalog as its undo snapshot,
@@ -25,6 +28,13 @@
 // Every device ends in exactly one State. Nothing is reported restored that was
 // not verified, and no device receives two different settings from one job: a
 // resumed job rewrites the settings it journaled as its intent.
+//
+// # Undo
+//
+// An undo writes each device's snapshot back, to every device the restore
+// may have changed: those restored, and those whose write was sent but not
+// verified (a wrong acknowledgement, a timeout, a stop mid-write). Devices that
+// refused the write (Rejected) changed nothing and are left alone.
 //
 // # Rollout
 //

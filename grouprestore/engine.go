@@ -61,6 +61,10 @@ var (
 	ErrNoJob       = errNoJob
 	ErrJobFinished = errors.New("job has already ended")
 	ErrEmptyGroup  = errors.New("group has no devices")
+	// ErrWrongDevice: a device answered with another device id than the one
+	// the job addressed (agent-coap.md section 1); the device is failed and
+	// nothing is written to it.
+	ErrWrongDevice = errors.New("answered by another device")
 )
 
 // New opens the journal and returns an engine. Call Resume to continue jobs
@@ -178,8 +182,12 @@ func (e *Engine) members(ctx context.Context, group string, identity []string) (
 	return plan, nil
 }
 
-// undoPlan targets every device a restore job restored, with its snapshot as
-// the one piece it may receive.
+// undoPlan targets every device a restore job wrote to, with its snapshot as
+// the one piece it may receive: those it restored, and those whose write was
+// sent but not verified (a wrong acknowledgement, a timeout after sending, a
+// stop mid-write), which may hold some or all of the new settings. A device
+// that refused the write (Rejected) changed nothing (agent-protocol.md
+// section 6) and is left alone.
 func (e *Engine) undoPlan(jobID string) ([]DeviceOutcome, error) {
 	rec, devs, err := e.journal.load(jobID)
 	if err != nil {
@@ -190,14 +198,21 @@ func (e *Engine) undoPlan(jobID string) ([]DeviceOutcome, error) {
 	}
 	var plan []DeviceOutcome
 	for _, d := range devs {
-		if d.State == Restored && d.Snapshot != "" {
+		if wroteTo(d) {
 			plan = append(plan, DeviceOutcome{Device: d.Device, Ident: d.Ident, State: Pending, Piece: d.Snapshot, Identity: d.Identity})
 		}
 	}
 	if len(plan) == 0 {
-		return nil, fmt.Errorf("job %s restored no device, so there is nothing to undo", jobID)
+		return nil, fmt.Errorf("job %s wrote to no device, so there is nothing to undo", jobID)
 	}
 	return plan, nil
+}
+
+// wroteTo reports whether a restore may have changed a device's settings: its
+// snapshot was taken and its write intent journaled (so the write may have
+// been sent), and the device did not refuse it.
+func wroteTo(d DeviceOutcome) bool {
+	return d.Snapshot != "" && d.State != Rejected && d.State != Pending
 }
 
 func (e *Engine) transportFor(scheme string) (agent.Transport, bool) {

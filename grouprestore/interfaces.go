@@ -48,6 +48,7 @@ type RestoreRecord struct {
 	Job    string
 	Device string
 	Piece  string
+	Hash   string // hex SHA-256 of the settings written and verified; "" unless restored
 	State  State
 	Reason string
 	Time   time.Time

@@ -7,7 +7,8 @@ import (
 )
 
 // State is where a device stands in a job. The final states are Restored (or
-// BackedUp), NoMatch, Ambiguous, Offline, Rejected, Failed and Skipped.
+// BackedUp), NoMatch, Ambiguous, Unsupported, TagMismatch, Offline, Rejected,
+// Failed and Skipped.
 type State string
 
 const (
@@ -17,17 +18,20 @@ const (
 	BackedUp  State = "backed-up" // a group backup stored its settings
 	NoMatch   State = "no-match"  // no backed-up tag matches the device's
 	Ambiguous State = "ambiguous" // two candidates match equally well: nothing written
-	Offline   State = "offline"   // no answer within the offline time-to-live
-	Rejected  State = "rejected"  // the device refused the settings
+	// Unsupported: the device does not announce the capabilities a write
+	// needs (agent.WriteCapabilities): nothing written.
+	Unsupported State = "unsupported"
 	// TagMismatch: the device's live tag contradicts its registered tag on
 	// an identity key; nothing was stored or written.
 	TagMismatch State = "tag-mismatch"
-	Failed      State = "failed"  // an error, with the reason
-	Skipped     State = "skipped" // not attempted: the job was cancelled or aborted
+	Offline     State = "offline"  // no answer within the offline time-to-live
+	Rejected    State = "rejected" // the device refused the settings
+	Failed      State = "failed"   // an error, with the reason
+	Skipped     State = "skipped"  // not attempted: the job was cancelled or aborted
 )
 
 // FinalStates lists the final states in report order.
-var FinalStates = []State{Restored, BackedUp, NoMatch, Ambiguous, TagMismatch, Offline, Rejected, Failed, Skipped}
+var FinalStates = []State{Restored, BackedUp, NoMatch, Ambiguous, Unsupported, TagMismatch, Offline, Rejected, Failed, Skipped}
 
 // Final reports whether s is a final state.
 func (s State) Final() bool { return s != Pending && s != Writing }

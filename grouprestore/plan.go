@@ -15,7 +15,7 @@ const WouldRestore State = "would-restore"
 // PlanEntry is one line of a dry run: which device would get which piece, and why.
 type PlanEntry struct {
 	Device string `json:"device"`
-	State  State  `json:"state"` // WouldRestore, NoMatch, Ambiguous, Offline or Failed
+	State  State  `json:"state"` // WouldRestore, NoMatch, Ambiguous, Unsupported, Offline or Failed
 	Piece  string `json:"piece,omitempty"`
 	Reason string `json:"reason"`
 }
@@ -75,6 +75,10 @@ func (e *Engine) planDevice(ctx context.Context, ro Rollout, m *matcher, d Devic
 	resp, err := r.tries(ctx, &d, tr, settingsID(target, agent.MethodRead, agent.LocTag), &agent.Request{})
 	if err != nil || resp.Err != nil {
 		pe.State, pe.Reason = failure("probe", err, resp)
+		return pe
+	}
+	if s, why := writable(resp); s != "" {
+		pe.State, pe.Reason = s, why
 		return pe
 	}
 	if s, why := e.distrust(d, resp.Tag, "dry run"); s != "" {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
@@ -21,6 +23,10 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 			return
 		}
 		s, why := failure("probe", err, resp)
+		r.final(ctx, seq, d, s, why)
+		return
+	}
+	if s, why := writable(resp); s != "" {
 		r.final(ctx, seq, d, s, why)
 		return
 	}
@@ -102,6 +108,27 @@ func (r *run) write(ctx context.Context, seq int, d DeviceOutcome, target identi
 		}
 	}
 	r.final(ctx, seq, d, Restored, why)
+}
+
+// writable checks a probe's answer for the capabilities a write needs
+// (agent-protocol.md section 9: a server MUST NOT write to a device that does
+// not announce them). It returns Unsupported and why, or "" when the device
+// may be written.
+func writable(resp *agent.Response) (State, string) {
+	var missing []string
+	for _, c := range agent.WriteCapabilities() {
+		if !slices.Contains(resp.Caps, c) {
+			missing = append(missing, c)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return "", ""
+	case len(resp.Caps) == 0:
+		return Unsupported, fmt.Sprintf("the device announces no capabilities (no caps in its answer), so it cannot be written safely; a write needs %s; nothing written", strings.Join(agent.WriteCapabilities(), " and "))
+	default:
+		return Unsupported, fmt.Sprintf("the device does not announce %s (it announces %s), so it cannot be written safely; nothing written", strings.Join(missing, " and "), strings.Join(resp.Caps, ", "))
+	}
 }
 
 // backup runs one device of a group backup: read its tag and settings and

@@ -193,7 +193,11 @@ func (r *run) recordHistory(ctx context.Context) {
 		batch = batch[:0]
 	}
 	for _, d := range devs {
-		batch = append(batch, RestoreRecord{Job: r.j.id, Device: d.Device, Piece: d.Piece, State: d.State, Reason: d.Reason, Time: time.UnixMilli(d.Time)})
+		rec := RestoreRecord{Job: r.j.id, Device: d.Device, Piece: d.Piece, State: d.State, Reason: d.Reason, Time: time.UnixMilli(d.Time)}
+		if d.State == Restored {
+			rec.Hash = d.Hash // the device acknowledged exactly these settings
+		}
+		batch = append(batch, rec)
 		if len(batch) == cap(batch) {
 			flush()
 		}
@@ -297,6 +301,12 @@ func (r *run) tries(ctx context.Context, d *DeviceOutcome, tr agent.Transport, i
 		q := *req
 		resp, err := tr.Do(cctx, id, &q)
 		cancel()
+		if err == nil && resp.Device != d.Device {
+			// Over CoAP the address is not the device id: an answer from
+			// another device (a moved address, a swapped unit) must not count.
+			err = fmt.Errorf("%w: the answer from %s came from device %q, not %q; check the resource database's address for %s", ErrWrongDevice, id.HostPort(), resp.Device, d.Device, d.Device)
+			resp = nil
+		}
 		if err == nil && resp.Err != nil && resp.Err.Code == agent.CodeInternal {
 			err = resp.Err // a device's internal failure may pass
 		}

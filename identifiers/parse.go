@@ -1,6 +1,7 @@
 package identifiers
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -361,14 +362,53 @@ func parseIPv6(s string) (string, error) {
 // followed by a dot must be an IPv4 address, so "10.50.4.x" is refused rather
 // than taken for a host name. It returns the byte offset of the problem.
 func checkHost(h string) (int, error) {
-	first, _, dotted := strings.Cut(h, ".")
-	if dotted && allDigits(first) {
+	if looksIPv4(h) {
 		a, err := netip.ParseAddr(h)
 		if err != nil || !a.Is4() {
 			return 0, fmt.Errorf("%q is not an IPv4 address (four numbers 0-255 without leading zeros, e.g. 10.10.11.44)", h)
 		}
 		return 0, nil
 	}
+	return checkHostName(h)
+}
+
+// looksIPv4 reports whether h's first label is all digits and followed by a
+// dot: then h is an IPv4 address or an error, never a host name (rule 2 of
+// docs/spec/identifiers.md section 2).
+func looksIPv4(h string) bool {
+	first, _, dotted := strings.Cut(h, ".")
+	return dotted && allDigits(first)
+}
+
+// CheckHost reports whether s is an address of the identifier grammar
+// without brackets (docs/spec/identifiers.md section 2): an IPv4 address, or
+// a host-name of at most 253 characters in dot-separated labels of 1 to 63
+// letters, digits, '-' and '_' whose first label, if all digits, is not
+// followed by a dot ("1.2" and "010.1.1.1" are errors, "12345" a host name).
+// It is the one rule for both Parse's addresses and the agent protocol's
+// device ids (agent.CheckDeviceID). Its errors do not repeat s: the caller
+// names what s is.
+func CheckHost(s string) error {
+	if s == "" {
+		return errors.New("empty address")
+	}
+	for i := 0; i < len(s); i++ {
+		if !isHostChar(s[i]) {
+			return fmt.Errorf("character %q at byte %d is not a letter, digit, '-', '.' or '_'", s[i], i)
+		}
+	}
+	if _, err := checkHost(s); err != nil {
+		if looksIPv4(s) {
+			return errors.New("neither a host name (a first label of digits may not be followed by '.') nor an IPv4 address (four numbers 0-255 without leading zeros, e.g. 10.10.11.44)")
+		}
+		return err
+	}
+	return nil
+}
+
+// checkHostName checks the length and labels of a host name whose characters
+// the caller has checked. It returns the byte offset of the problem.
+func checkHostName(h string) (int, error) {
 	if len(h) > maxHost {
 		return 0, fmt.Errorf("host name is longer than %d characters", maxHost)
 	}

@@ -182,3 +182,18 @@ func TestHelpers(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckHostAgreesWithParse: CheckHost, the rule device ids use, accepts
+// exactly the unbracketed addresses Parse accepts.
+func TestCheckHostAgreesWithParse(t *testing.T) {
+	for _, h := range []string{"home0001-climate", "12345", "10.0.0.7", "a_b.c-d", "1.2", "010.1.1.1", "10.0.0.256",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("a", 70), "a..b", ".a", "a.", "h st", "h/1", "süd", ""} {
+		t.Run(h, func(t *testing.T) {
+			_, perr := Parse(h + "?READ?TAG")
+			cerr := CheckHost(h)
+			if (perr == nil) != (cerr == nil) {
+				t.Errorf("Parse: %v; CheckHost: %v", perr, cerr)
+			}
+		})
+	}
+}

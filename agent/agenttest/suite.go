@@ -51,6 +51,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		{"Conflict", testConflict},
 		{"Rejected", testRejected},
 		{"BadHash", testBadHash},
+		{"WriteRefusals", testWriteRefusals},
 		{"Settings1KiB", func(t *testing.T, env Env) { testLargeSettings(t, env, 1500) }},
 		{"Settings100KiB", func(t *testing.T, env Env) { testLargeSettings(t, env, 100<<10) }},
 		{"Unreachable", testUnreachable},
@@ -256,6 +257,30 @@ func testBadHash(t *testing.T, env Env) {
 	wantCode(t, do(t, env, base, req, "home0008-climate"), agent.CodeHashMismatch)
 	if dev.Applied() != 0 {
 		t.Error("a write whose hash did not match was applied")
+	}
+}
+
+// testWriteRefusals: writes a device must refuse without changing anything
+// (agent-protocol.md section 6), carried whole by the transport.
+func testWriteRefusals(t *testing.T, env Env) {
+	dev, base := startDevice(t, env, "home0008-climate", 8)
+	// {"setpoint": 21, "mode": "cool"}: keys out of deterministic order.
+	unsorted := []byte{0xa2, 0x68, 's', 'e', 't', 'p', 'o', 'i', 'n', 't', 0x15, 0x64, 'm', 'o', 'd', 'e', 0x64, 'c', 'o', 'o', 'l'}
+	cases := []struct {
+		name string
+		req  *agent.Request
+		code string
+	}{
+		{"without hash", &agent.Request{Job: "job-11", Settings: encode(t, agent.Settings{"setpoint": 21})}, agent.CodeBadRequest},
+		{"settings not in deterministic encoding", &agent.Request{Job: "job-12", Settings: unsorted, Hash: agent.Hash(unsorted)}, agent.CodeBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, do(t, env, base, tc.req, "home0008-climate"), tc.code)
+			if dev.Applied() != 0 {
+				t.Error("a refused write was applied")
+			}
+		})
 	}
 }
 

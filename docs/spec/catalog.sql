@@ -19,7 +19,7 @@ CREATE TABLE devices (
   owner         TEXT NOT NULL,             -- data owner
   catalog_name  TEXT NOT NULL,             -- the client's catalog; '' = default
   identifier    TEXT NOT NULL,             -- how to reach its media agent
-  password_hash TEXT NOT NULL,             -- broker credential (bcrypt)
+  password_hash TEXT NOT NULL,             -- broker credential: argon2id PHC string
   role          TEXT NOT NULL              -- 'device', 'server' or 'catalog-server'
 );
 
@@ -121,11 +121,16 @@ CREATE INDEX pieces_client_time ON pieces (client, backup_time);
 CREATE INDEX pieces_group_client ON pieces (backup_group, client, backup_time);
 
 -- The device's tag at backup time, attributes in the device's order.
+-- tag_key is the normalised key (docs/spec/tagmatch.md: lower case, spaces
+-- as '_', aliases resolved: 'User info' is 'zone'), so a query on a
+-- well-known key finds every piece; device_key is the key as the device
+-- spelled it ('User info'), which an import gives back.
 CREATE TABLE piece_tags (
-  piece_id  TEXT NOT NULL REFERENCES pieces (id),
-  ordinal   INTEGER NOT NULL,
-  tag_key   TEXT NOT NULL,
-  tag_value TEXT NOT NULL,
+  piece_id   TEXT NOT NULL REFERENCES pieces (id),
+  ordinal    INTEGER NOT NULL,
+  tag_key    TEXT NOT NULL,
+  tag_value  TEXT NOT NULL,
+  device_key TEXT NOT NULL,
   PRIMARY KEY (piece_id, ordinal)
 );
 
