@@ -22,7 +22,7 @@ var _ agenttest.Env = (*coapEnv)(nil)
 func newCoapEnv(t *testing.T) agenttest.Env {
 	g := NewGroup()
 	t.Cleanup(g.Close)
-	return &coapEnv{tr: newTestTransport(t, TransportOptions{}), group: g}
+	return &coapEnv{tr: newTestTransport(t, TransportOptions{Insecure: true}), group: g}
 }
 
 func (e *coapEnv) Transport() agent.Transport { return e.tr }
