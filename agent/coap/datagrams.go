@@ -72,6 +72,13 @@ func (d *datagrams) deliver(from netip.AddrPort, b []byte) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	d.mu.Lock()
 	p := d.peers[from]
+	var stale *peerConn
+	if p != nil && d.accept && isInitialHello(b) {
+		// The peer starts over (it lost its session, or gave up on a
+		// handshake): a new session, as RFC 6347 section 4.2.8 allows.
+		stale, p = p, nil
+		delete(d.peers, from)
+	}
 	if p == nil && d.accept && isClientHello(b) && len(d.peers) < d.maxPeers {
 		p = d.open(from)
 		select {
@@ -82,6 +89,9 @@ func (d *datagrams) deliver(from netip.AddrPort, b []byte) {
 		}
 	}
 	d.mu.Unlock()
+	if stale != nil {
+		stale.shut()
+	}
 	if p == nil {
 		if d.plain != nil && isCoAPRequest(b) {
 			d.plain(from, b)
@@ -218,6 +228,13 @@ func (p *peerConn) SetWriteDeadline(time.Time) error { return nil }
 // then the handshake message type, 1).
 func isClientHello(b []byte) bool {
 	return len(b) > 13 && b[0] == 22 && b[1] == 0xfe && b[13] == 1
+}
+
+// isInitialHello reports whether b is a ClientHello in epoch 0 with message
+// sequence 0: the first of a new handshake (the one that answers a
+// HelloVerifyRequest has sequence 1).
+func isInitialHello(b []byte) bool {
+	return isClientHello(b) && len(b) > 18 && b[3] == 0 && b[4] == 0 && b[17] == 0 && b[18] == 0
 }
 
 // isCoAPRequest reports whether b looks like a CoAP message (version 1) of

@@ -107,6 +107,25 @@ func (t *Transport) handshake(ctx context.Context, addr netip.AddrPort, device s
 	if err := CheckKey(key); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrNoKey)
 	}
+	// A fatal alert can be the device's answer to a stray datagram of an
+	// abandoned handshake from the same address (a stale cookie): one more
+	// try tells that from a real refusal.
+	for attempt := 0; ; attempt++ {
+		cc, err := t.handshakeOnce(ctx, addr, device, key)
+		var alert *alertError
+		if err == nil || !errors.As(err, &alert) || attempt > 0 {
+			return cc, err
+		}
+	}
+}
+
+// alertError is a handshake the device ended with an alert.
+type alertError struct{ err error }
+
+func (e *alertError) Error() string { return e.err.Error() }
+
+// handshakeOnce makes one DTLS handshake with device at addr.
+func (t *Transport) handshakeOnce(ctx context.Context, addr netip.AddrPort, device string, key []byte) (*udpclient.Conn, error) {
 	t.handshakes.Add(1)
 	pc := t.sdg.dial(addr)
 	conn, err := dtls.ClientWithOptions(pc, net.UDPAddrFromAddrPort(addr), serverDTLS(device, key)...)
@@ -122,14 +141,14 @@ func (t *Transport) handshake(ctx context.Context, addr netip.AddrPort, device s
 		// A device drops a Finished it cannot decrypt (RFC 6347 section
 		// 4.1.2.7), so a wrong key is silence after the device's hello.
 		switch {
-		case hctx.Err() != nil && pc.heard.Load():
-			return nil, fmt.Errorf("%w: the device answered the hello, then not the key exchange (a wrong key or identity?)", ErrHandshake)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case hctx.Err() != nil && pc.heard.Load():
+			return nil, fmt.Errorf("%w: the device answered the hello, then not the key exchange (a wrong key or identity?)", ErrHandshake)
 		case hctx.Err() != nil:
 			return nil, fmt.Errorf("%w: no answer to the DTLS handshake within %s", agent.ErrTimeout, t.opts.HandshakeTimeout)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, &alertError{err})
 	}
 	return coapdtls.Client(conn,
 		options.WithErrors(t.coapError),
