@@ -39,7 +39,10 @@ func TestCoAPFleets(t *testing.T) {
 			transport := map[string]string{}
 			for _, d := range w.Devices {
 				transport[d.ID] = d.Transport
-				if !strings.HasPrefix(devicesim.BaseAddress(d.Identifier), d.Transport+"://") {
+				if d.Transport == devicesim.TransportCoAP && (d.Identifier.Scheme != "coaps" || len(d.CoAPKey) == 0) {
+					t.Fatalf("%s speaks CoAP without DTLS: %s", d.ID, devicesim.BaseAddress(d.Identifier))
+				}
+				if !strings.HasPrefix(devicesim.BaseAddress(d.Identifier), d.Transport) {
 					t.Fatalf("%s speaks %s but its identifier is %s", d.ID, d.Transport, devicesim.BaseAddress(d.Identifier))
 				}
 			}

@@ -114,3 +114,24 @@ func checkIdentity(device string) error {
 	}
 	return nil
 }
+
+// KeyFor checks the pre-shared key given for a device (its text form, "" for
+// none) against the device's identifier, as a device list or an import gives
+// them: a coaps:// device needs a key, and a key is for coaps:// devices
+// only. It returns the key's bytes (nil without one).
+func KeyFor(identifier, key string) ([]byte, error) {
+	secure := strings.HasPrefix(identifier, "coaps://")
+	switch {
+	case secure && key == "":
+		return nil, fmt.Errorf("%s needs a CoAP pre-shared key (coap_key: %d to %d hexadecimal digits)", identifier, 2*MinKeyBytes, 2*MaxKeyBytes)
+	case key == "":
+		return nil, nil
+	case !secure:
+		return nil, fmt.Errorf("a coap_key is for coaps:// devices; the identifier is %q", identifier)
+	}
+	b, err := ParseKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("coap_key: %w", err)
+	}
+	return b, nil
+}

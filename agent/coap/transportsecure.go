@@ -59,6 +59,9 @@ func (t *Transport) secureExchange(ctx context.Context, target identifiers.ID, r
 	}
 	m, err := coapDo(ctx, cc, &fr)
 	if err != nil {
+		// The device may have lost the session (a reboot) and drops what
+		// it cannot decrypt: the next exchange shakes hands again.
+		t.dropSession(addr, cc)
 		return nil, t.exchangeError(ctx, target, err)
 	}
 	defer cc.ReleaseMessage(m)
@@ -159,6 +162,22 @@ func (t *Transport) handshakeOnce(ctx context.Context, addr netip.AddrPort, devi
 		options.WithRequestMonitor(udpclient.RequestMonitorFunc(t.monitor)),
 		options.WithPeriodicRunner(t.ticker),
 	), nil
+}
+
+// dropSession closes the session at addr if it is still cc.
+func (t *Transport) dropSession(addr netip.AddrPort, cc *udpclient.Conn) {
+	t.sessMu.Lock()
+	s := t.sessions[addr]
+	t.sessMu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cc == cc {
+		_ = s.cc.Close()
+		s.cc = nil
+	}
 }
 
 // evictSessionLocked closes one session to make room; t.sessMu is held.
