@@ -79,15 +79,21 @@ type KeyFunc func(ctx context.Context, device string) ([]byte, error)
 // id as the PSK identity, and names itself in the identity hint.
 func deviceDTLS(device string, key []byte) []dtls.ServerOption {
 	return []dtls.ServerOption{
-		dtls.WithPSK(func(identity []byte) ([]byte, error) {
-			if string(identity) != device {
-				return nil, fmt.Errorf("PSK identity %q is not this device (%s)", identity, device)
-			}
-			return key, nil
-		}),
+		dtls.WithPSK(devicePSK(device, key)),
 		dtls.WithPSKIdentityHint([]byte(device)),
 		dtls.WithCipherSuites(cipherSuites...),
 		dtls.WithExtendedMasterSecret(dtls.RequestExtendedMasterSecret),
+	}
+}
+
+// devicePSK is a device's choice of key for the PSK identity a client
+// sends: its key for its own id, a refusal for any other identity.
+func devicePSK(device string, key []byte) dtls.PSKCallback {
+	return func(identity []byte) ([]byte, error) {
+		if string(identity) != device {
+			return nil, fmt.Errorf("PSK identity %q is not this device (%s)", identity, device)
+		}
+		return key, nil
 	}
 }
 
