@@ -66,3 +66,19 @@ func JobOf(ctx context.Context) string {
 	job, _ := ctx.Value(jobKey{}).(string)
 	return job
 }
+
+type deviceKey struct{}
+
+// WithDevice returns ctx naming the device (its id) an exchange is meant
+// for. A transport that authenticates the device at the far end, such as
+// CoAP over DTLS with a key per device, needs it: the identifier names only
+// an address.
+func WithDevice(ctx context.Context, device string) context.Context {
+	return context.WithValue(ctx, deviceKey{}, device)
+}
+
+// DeviceOf returns the device id WithDevice put in ctx, or "".
+func DeviceOf(ctx context.Context) string {
+	device, _ := ctx.Value(deviceKey{}).(string)
+	return device
+}

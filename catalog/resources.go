@@ -44,6 +44,11 @@ type Device struct {
 	PasswordHash string            `json:"password_hash,omitempty"`
 	Role         string            `json:"role,omitempty"`
 	Optional     map[string]string `json:"optional,omitempty"`
+
+	// CoAPPSKSecret is the device's DTLS pre-shared key for coaps://
+	// (docs/spec/agent-coap.md, "Security"): a secret the server reads to
+	// talk to the device, never derives, and never shows.
+	CoAPPSKSecret []byte `json:"coap_psk_secret,omitempty"`
 }
 
 // Group kinds.

@@ -58,7 +58,17 @@ func (l *coapLink) start() {
 		l.f.online.Add(1)
 		return
 	}
-	l.srv = coap.NewServer(l.conn, l.d.h, coap.ServerOptions{Group: l.f.group})
+	if key := l.d.info.CoAPKey; key != nil {
+		srv, err := coap.NewSecureServer(l.conn, l.d.h, key, coap.ServerOptions{Group: l.f.group})
+		if err != nil {
+			l.f.connectErrors.Add(1)
+			l.f.log.Warn("devicesim: CoAP device cannot serve DTLS", "device", l.d.info.ID, "err", err)
+			return
+		}
+		l.srv = srv
+	} else {
+		l.srv = coap.NewServer(l.conn, l.d.h, coap.ServerOptions{Group: l.f.group})
+	}
 	l.conn, l.serving = nil, true
 	l.f.online.Add(1)
 	l.f.connects.Add(1)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/agent/coap"
 	"github.com/fleetvault/fleetvault/tagmatch"
 	"gopkg.in/yaml.v3"
 )
@@ -18,7 +19,8 @@ import (
 //
 //   - id: home0001-climate
 //     password: 9f0c...            # its MQTT password
-//     identifier: mqtt://home0001-climate
+//     identifier: mqtt://home0001-climate  # or coaps://127.0.0.1:40001
+//     coap_key: 5d1e...            # a coaps:// device's DTLS pre-shared key (hex)
 //     tag: [{key: manufacturer, value: Acme Corp.}, {key: zone, value: South}]
 //     group: new-homes
 //     type: climate
@@ -29,6 +31,7 @@ type DeviceRecord struct {
 	ID         string       `yaml:"id"`
 	Password   string       `yaml:"password"`
 	Identifier string       `yaml:"identifier"`
+	CoAPKey    string       `yaml:"coap_key,omitempty"`
 	Tag        tagmatch.Tag `yaml:"tag"`
 	Group      string       `yaml:"group"`
 	Type       string       `yaml:"type"`
@@ -43,6 +46,9 @@ func DeviceList(devs []DeviceInfo) []DeviceRecord {
 	for i, d := range devs {
 		out[i] = DeviceRecord{ID: d.ID, Password: d.Password, Identifier: BaseAddress(d.Identifier), Tag: d.Tag,
 			Group: d.Group, Type: d.Type, Transport: d.Transport, Site: d.Site, Reference: d.Reference}
+		if d.CoAPKey != nil {
+			out[i].CoAPKey = coap.FormatKey(d.CoAPKey)
+		}
 	}
 	return out
 }
@@ -95,6 +101,9 @@ func ParseDeviceList(name string, data []byte) ([]DeviceRecord, error) {
 		if r.Transport == TransportMQTT && r.Password == "" {
 			return nil, fmt.Errorf("%s (%s): an MQTT device needs a password", where, r.ID)
 		}
+		if _, err := coap.KeyFor(r.Identifier, r.CoAPKey); err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", where, r.ID, err)
+		}
 	}
 	return recs, nil
 }
@@ -102,8 +111,8 @@ func ParseDeviceList(name string, data []byte) ([]DeviceRecord, error) {
 // checkBaseAddress checks scheme://host[:port], the form BaseAddress writes.
 func checkBaseAddress(s string) error {
 	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok || (scheme != "mqtt" && scheme != "coap") {
-		return errors.New("expected mqtt://<device id> or coap://<host>:<port>")
+	if !ok || (scheme != "mqtt" && scheme != "coap" && scheme != "coaps") {
+		return errors.New("expected mqtt://<device id>, coaps://<host>:<port> or coap://<host>:<port>")
 	}
 	if rest == "" || strings.ContainsAny(rest, "?/#+ ") {
 		return errors.New("expected a host (and port) after the scheme, nothing else")

@@ -26,6 +26,13 @@ type Options struct {
 	// CoAPHost is the address CoAP devices listen on, each on its own port;
 	// default 127.0.0.1.
 	CoAPHost string
+	// CoAPKey gives each CoAP device its DTLS pre-shared key. Default
+	// DefaultCoAPKey(seed).
+	CoAPKey func(deviceID string) []byte
+	// InsecureCoAP makes CoAP devices serve plain CoAP (coap://), for a lab;
+	// by default they serve only CoAP over DTLS (coaps://) and refuse plain
+	// requests.
+	InsecureCoAP bool
 	// Seed makes the fleet; 0 uses the fleet file's seed.
 	Seed uint64
 	// Logger receives the fleet's logs; nil discards them.
@@ -109,6 +116,9 @@ func New(spec *Spec, opts Options) (*Fleet, error) {
 	if opts.CoAPHost == "" {
 		opts.CoAPHost = "127.0.0.1"
 	}
+	if opts.CoAPKey == nil {
+		opts.CoAPKey = DefaultCoAPKey(seed)
+	}
 	if opts.DialConcurrency <= 0 {
 		opts.DialConcurrency = 64
 	}
@@ -124,6 +134,12 @@ func New(spec *Spec, opts Options) (*Fleet, error) {
 	f := &Fleet{spec: spec, opts: opts, seed: seed, log: log, byID: make(map[string]*Device, len(plan)),
 		ctx: ctx, cancel: cancel, dial: make(chan struct{}, opts.DialConcurrency)}
 	for i, p := range plan {
+		if p.info.Transport == TransportCoAP && !opts.InsecureCoAP {
+			p.info.Identifier.Scheme = "coaps"
+			if p.info.CoAPKey = opts.CoAPKey(p.info.ID); coap.CheckKey(p.info.CoAPKey) != nil {
+				return nil, fmt.Errorf("devicesim: device %s: %w", p.info.ID, coap.CheckKey(p.info.CoAPKey))
+			}
+		}
 		d := newDevice(p, seed, i, quietLogger)
 		d.fleet = f
 		f.devs = append(f.devs, d)

@@ -65,7 +65,12 @@ func startCoAP(t *testing.T, spec *Spec, opts Options) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fl.Close() })
-	tr, err := coap.NewTransport(coap.TransportOptions{Listen: "127.0.0.1:0", AckTimeout: 200 * time.Millisecond, MaxRetransmit: 2})
+	keys := map[string][]byte{}
+	for _, d := range fl.Devices() {
+		keys[d.ID] = d.CoAPKey
+	}
+	tr, err := coap.NewTransport(coap.TransportOptions{Listen: "127.0.0.1:0", AckTimeout: 200 * time.Millisecond, MaxRetransmit: 2,
+		Keys: func(_ context.Context, id string) ([]byte, error) { return keys[id], nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,7 @@ func target(info DeviceInfo, method, loc string) identifiers.ID {
 }
 
 func (e env) readTag(info DeviceInfo, timeout time.Duration) (*agent.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(agent.WithDevice(context.Background(), info.ID), timeout)
 	defer cancel()
 	return e.tr.Do(ctx, target(info, agent.MethodRead, agent.LocTag), &agent.Request{})
 }
@@ -90,7 +95,7 @@ func (e env) write(info DeviceInfo, job string, s agent.Settings, timeout time.D
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(agent.WithDevice(context.Background(), info.ID), timeout)
 	defer cancel()
 	resp, err := e.tr.Do(ctx, target(info, agent.MethodWrite, agent.LocWrite), &agent.Request{Job: job, Settings: b, Hash: agent.Hash(b)})
 	return resp, agent.Hash(b), err

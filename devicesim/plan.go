@@ -163,6 +163,7 @@ type DeviceInfo struct {
 	// coap://127.0.0.1:<port> once the fleet has started (port 0 before).
 	Identifier identifiers.ID
 	Password   string // the device's secret (MQTT password)
+	CoAPKey    []byte // a coaps:// device's DTLS pre-shared key; nil otherwise
 	Tag        tagmatch.Tag
 	Reference  bool // holds the reference settings of a model house
 	Faults     DeviceFaults
@@ -362,6 +363,24 @@ func assignFaults(r *rand.Rand, t *DeviceType, devs []*planned) {
 	pick(f.NoCaps, func(p *planned) { p.info.Faults.NoCaps = true })
 	pick(f.ReadOnly, func(p *planned) { p.info.Faults.ReadOnly = true })
 	pick(f.WrongID, func(p *planned) { p.info.Faults.WrongID = true })
+}
+
+// DefaultCoAPKey derives a CoAP device's 16-byte DTLS pre-shared key from
+// the seed and its id: the first 16 bytes of SHA-256 of the seed (8 bytes,
+// big-endian), "fleetvault coaps psk" and the id
+// (docs/spec/vectors/coap-security.json). Like DefaultSecret it is a
+// simulator's convenience: anyone who knows the seed knows the keys. The
+// server never derives keys; it reads those it was given.
+func DefaultCoAPKey(seed uint64) func(id string) []byte {
+	return func(id string) []byte {
+		h := sha256.New()
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], seed)
+		h.Write(b[:])
+		h.Write([]byte("fleetvault coaps psk"))
+		h.Write([]byte(id))
+		return h.Sum(nil)[:16]
+	}
 }
 
 // DefaultSecret derives a device's secret from the seed and its id, so a

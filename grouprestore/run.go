@@ -297,7 +297,9 @@ func (r *run) tries(ctx context.Context, d *DeviceOutcome, tr agent.Transport, i
 	backoff := r.ro.Backoff
 	for attempt := 0; ; attempt++ {
 		d.Attempts++
-		cctx, cancel := context.WithTimeout(ctx, r.ro.Timeout)
+		// The device's id goes with the request: a transport that
+		// authenticates devices (coaps://) needs it for the handshake.
+		cctx, cancel := context.WithTimeout(agent.WithDevice(ctx, d.Device), r.ro.Timeout)
 		q := *req
 		resp, err := tr.Do(cctx, id, &q)
 		cancel()

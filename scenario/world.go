@@ -107,7 +107,8 @@ func Provision(ctx context.Context, c *catalog.Catalog, devs []devicesim.DeviceI
 					return
 				}
 				out[i] = catalog.Device{ID: d.ID, Identifier: devicesim.BaseAddress(d.Identifier), PasswordHash: h, Role: "device",
-					Optional: map[string]string{"type": d.Type, "site": d.Site, catalog.OptionalTag: d.Tag.String()}}
+					CoAPPSKSecret: d.CoAPKey,
+					Optional:      map[string]string{"type": d.Type, "site": d.Site, catalog.OptionalTag: d.Tag.String()}}
 			}
 		}(w)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/agent/coap"
 	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
@@ -30,6 +31,9 @@ type NewDevice struct {
 	Owner      string       `json:"owner,omitempty"`
 	Group      string       `json:"group,omitempty"` // also add it to this device group (created if missing)
 	Type       string       `json:"type,omitempty"`  // device type, informational
+	// CoAPKey is the device's DTLS pre-shared key in hexadecimal (32 to 128
+	// digits); a coaps:// device needs one.
+	CoAPKey string `json:"coap_key,omitempty"`
 }
 
 // Device is a device as the API shows it: never its password hash.
@@ -256,6 +260,9 @@ func toCatalogDevice(nd NewDevice) (catalog.Device, string, error) {
 	}
 	d := catalog.Device{ID: nd.ID, Identifier: ident, Domain: nd.Domain, Category: nd.Category, Owner: nd.Owner,
 		PasswordHash: hash, Role: catalog.RoleDevice}
+	if d.CoAPPSKSecret, err = coap.KeyFor(ident, nd.CoAPKey); err != nil {
+		return catalog.Device{}, "", fmt.Errorf("device %s: %w", nd.ID, err)
+	}
 	if len(nd.Tag) > 0 || nd.Type != "" {
 		d.Optional = map[string]string{}
 		if len(nd.Tag) > 0 {

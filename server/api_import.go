@@ -59,7 +59,7 @@ func (s *Server) handleImportDevices(w http.ResponseWriter, r *http.Request) err
 }
 
 // csvColumns are the columns a device CSV may have; id is required.
-var csvColumns = []string{"id", "password", "identifier", "group", "tag", "domain", "category", "owner", "type"}
+var csvColumns = []string{"id", "password", "identifier", "group", "tag", "domain", "category", "owner", "type", "coap_key"}
 
 // ParseDevicesCSV reads a device list as CSV with a header line naming its
 // columns (id, password, identifier, group, tag, and optionally domain,
@@ -107,7 +107,7 @@ func ParseDevicesCSV(b []byte) ([]NewDevice, error) {
 			return ""
 		}
 		nd := NewDevice{ID: get("id"), Password: get("password"), Identifier: get("identifier"), Group: get("group"),
-			Domain: get("domain"), Category: get("category"), Owner: get("owner"), Type: get("type")}
+			Domain: get("domain"), Category: get("category"), Owner: get("owner"), Type: get("type"), CoAPKey: get("coap_key")}
 		if nd.ID == "" {
 			return nil, fmt.Errorf("CSV line %d: the id column is empty", line)
 		}
@@ -137,6 +137,7 @@ type yamlDevice struct {
 	Site       string    `yaml:"site"`
 	Transport  string    `yaml:"transport"`
 	Reference  bool      `yaml:"reference"`
+	CoAPKey    string    `yaml:"coap_key"`
 }
 
 // ParseDevicesYAML reads a device list as YAML: a sequence of devices, or a
@@ -200,10 +201,10 @@ func decodeYAMLDevice(n *yaml.Node) (NewDevice, error) {
 		return NewDevice{}, fmt.Errorf("YAML line %d: device %s: tag: %v", yd.Tag.Line, yd.ID, err)
 	}
 	return NewDevice{ID: yd.ID, Password: yd.Password, Identifier: yd.Identifier, Tag: tag, Group: yd.Group,
-		Type: yd.Type, Domain: yd.Domain, Category: yd.Category, Owner: yd.Owner}, nil
+		Type: yd.Type, Domain: yd.Domain, Category: yd.Category, Owner: yd.Owner, CoAPKey: yd.CoAPKey}, nil
 }
 
-var yamlDeviceKeys = []string{"id", "password", "identifier", "tag", "group", "type", "domain", "category", "owner", "site", "transport", "reference"}
+var yamlDeviceKeys = []string{"id", "password", "identifier", "tag", "group", "type", "domain", "category", "owner", "site", "transport", "reference", "coap_key"}
 
 // yamlTag decodes a tag in any of its YAML forms.
 func yamlTag(n *yaml.Node) (tagmatch.Tag, error) {

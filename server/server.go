@@ -41,6 +41,9 @@ type Options struct {
 	AllowAnonymous bool
 
 	CoAPListen string // local UDP address of the CoAP transport; "" any free port
+	// InsecureCoAP lets the CoAP transport speak plain CoAP (coap://) to
+	// devices, for a lab; without it only coaps:// (DTLS) is spoken.
+	InsecureCoAP bool
 
 	// HTTPAddr serves the HTTP API (Handler) there when set; TokenFile is its
 	// API token file, by default api-tokens.yaml beside the MBR.
@@ -103,7 +106,11 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, fmt.Errorf("connect to the MQTT broker at %s: %w", s.brokerURL, err)
 	}
 	s.closers = append(s.closers, s.MQTT.Close)
-	s.CoAP, err = coap.NewTransport(coap.TransportOptions{Listen: opts.CoAPListen, Logger: s.log})
+	if opts.InsecureCoAP {
+		s.log.Warn("plain CoAP allowed (--insecure-coap): anyone on the network can read and write the settings of coap:// devices; use it in a lab only")
+	}
+	s.CoAP, err = coap.NewTransport(coap.TransportOptions{Listen: opts.CoAPListen, Logger: s.log,
+		Keys: CoAPKeys(s.Catalog), Insecure: opts.InsecureCoAP})
 	if err != nil {
 		return s, fmt.Errorf("start the CoAP transport: %w", err)
 	}

@@ -120,7 +120,7 @@ type probeRun struct {
 // startTransportRun serves devices agent devices and probes them through a Transport.
 func startTransportRun(tb testing.TB, devices int) probeRun {
 	f := startFleet(tb, devices)
-	tr, err := NewTransport(TransportOptions{})
+	tr, err := NewTransport(TransportOptions{Insecure: true})
 	if err != nil {
 		f.close()
 		tb.Fatal(err)
@@ -356,7 +356,7 @@ func BenchmarkProbeRatio(b *testing.B) {
 func BenchmarkGroupRestore(b *testing.B) {
 	devices, workers := benchDevices(), benchWorkers()
 	f := startFleet(b, devices)
-	tr := newTestTransport(b, TransportOptions{})
+	tr := newTestTransport(b, TransportOptions{Insecure: true})
 	settings, err := agent.EncodeSettings(agent.Settings{"setpoint": uint64(19), "mode": "eco", "schedule": "06:30-22:00"})
 	if err != nil {
 		b.Fatal(err)
@@ -427,7 +427,7 @@ func TestMemoryPerDevice(t *testing.T) {
 	before := inUse()
 	f := startFleet(t, n)
 	idle := inUse()
-	tr := newTestTransport(t, TransportOptions{})
+	tr := newTestTransport(t, TransportOptions{Insecure: true})
 	ok, failed := probe(context.Background(), tr, f.targets, 128, 1)
 	if failed > 0 {
 		t.Fatalf("%d of %d probes failed", failed, ok+failed)

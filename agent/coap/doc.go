@@ -17,7 +17,23 @@
 // 5.00). A GET carries the request in Uri-Query options, so a plain CoAP client
 // can probe a device:
 //
-//	coap-client -m get 'coap://127.0.0.1:5683/fleetvault/v1/tag?v=1&id=x&ident=coap://127.0.0.1:5683?READ:SETTINGS?TAG'
+//	coap-client-openssl -u dev1 -k "$KEY" -m get 'coaps://127.0.0.1:5684/fleetvault/v1/tag?v=1&id=x&ident=coaps://127.0.0.1:5684?READ:SETTINGS?TAG'
+//
+// # Security
+//
+// Devices and the server speak CoAP over DTLS 1.2 with a pre-shared key per
+// device (coaps://, docs/spec/agent-coap.md section 8), through go-coap's
+// DTLS support on pion/dtls. NewSecureServer serves a device over DTLS and
+// answers a plain request 4.01 Unauthorized without reaching its Handler.
+// The Transport reaches coaps:// devices with the key TransportOptions.Keys
+// finds for the device the context names (agent.WithDevice): the PSK
+// identity is the device id. It refuses coap:// (ErrInsecure) unless
+// TransportOptions.Insecure, and NewServer serves plain CoAP: both are for a
+// lab. Both sides split their one UDP socket per DTLS peer themselves
+// (datagrams.go), so a secure device still costs one socket, and the server
+// one secure socket for all devices. The lean paths below apply to plain
+// CoAP only: over DTLS every datagram is a record to decrypt, and go-coap
+// carries every exchange; what that costs is in docs/BENCHMARKS.md.
 //
 // # Device side
 //

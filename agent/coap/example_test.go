@@ -28,7 +28,7 @@ func Example() {
 	defer srv.Close()
 
 	// Server side: one transport for every device.
-	tr, err := coap.NewTransport(coap.TransportOptions{})
+	tr, err := coap.NewTransport(coap.TransportOptions{Insecure: true})
 	if err != nil {
 		fmt.Println(err)
 		return

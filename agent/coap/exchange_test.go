@@ -163,7 +163,7 @@ func TestLeanExchange(t *testing.T) {
 			if retransmits == 0 {
 				retransmits = leanTestRetransmits
 			}
-			tr := newTestTransport(t, TransportOptions{AckTimeout: 50 * time.Millisecond, MaxRetransmit: retransmits})
+			tr := newTestTransport(t, TransportOptions{Insecure: true, AckTimeout: 50 * time.Millisecond, MaxRetransmit: retransmits})
 			done := make(chan struct{})
 			go func() { defer close(done); tc.script(d) }()
 			resp, err := tr.Do(ctxTimeout(t, 10*time.Second), identifiers.ReadTag("coap", "127.0.0.1", d.port), &agent.Request{})
@@ -183,7 +183,7 @@ func TestLeanExchange(t *testing.T) {
 
 func TestLeanExchangeCancel(t *testing.T) {
 	d := startRawDevice(t)
-	tr := newTestTransport(t, TransportOptions{})
+	tr := newTestTransport(t, TransportOptions{Insecure: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {

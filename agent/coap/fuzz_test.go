@@ -158,7 +158,7 @@ func TestDeviceSurvivesGarbage(t *testing.T) {
 			}
 		})
 	}
-	tr := newTestTransport(t, TransportOptions{})
+	tr := newTestTransport(t, TransportOptions{Insecure: true})
 	if resp, err := tr.Do(ctxTimeout(t, 10*time.Second), d.ident(agent.LocTag), &agent.Request{}); err != nil || resp.Err != nil {
 		t.Fatalf("device no longer answers: %v %+v", err, resp)
 	}

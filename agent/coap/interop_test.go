@@ -126,3 +126,116 @@ func TestInteropCoapClient(t *testing.T) {
 		}
 	})
 }
+
+// coapClientDTLS finds a build of libcoap's client with DTLS (Debian's
+// libcoap3-bin installs coap-client-openssl and coap-client-gnutls).
+func coapClientDTLS(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"coap-client-openssl", "coap-client-gnutls", "coap-client"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		out, _ := exec.Command(p, "-h").CombinedOutput()
+		if bytes.Contains(out, []byte("DTLS and TLS support")) || bytes.Contains(out, []byte("DTLS support")) {
+			return p
+		}
+	}
+	t.Skip("no coap-client with DTLS (Debian package libcoap3-bin) is installed; run make deps")
+	return ""
+}
+
+// runCoapClientFails runs coap-client with args and returns what it said,
+// for a run that must not get an answer through.
+func runCoapClientFails(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "answer.cbor")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-B", "3", "-o", out}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	if b, err := os.ReadFile(out); err == nil && len(b) > 0 {
+		t.Fatalf("%s %s got an answer through: %x", bin, strings.Join(args, " "), b)
+	}
+	return stderr.String()
+}
+
+func TestInteropCoapClientPSK(t *testing.T) {
+	bin := coapClientDTLS(t)
+	d := startSecureDevice(t, testKey)
+	tagURI := fmt.Sprintf("coaps://%s:%d%s?v=1&id=probe-psk&ident=%s", d.host, d.port, PathTag,
+		url.QueryEscape(d.secureIdent(agent.LocTag).String()))
+
+	t.Run("get tag with the right key", func(t *testing.T) {
+		b, refusal := runCoapClient(t, bin, "-m", "get", "-u", d.id(), "-k", string(testKey), tagURI)
+		if refusal != "" {
+			t.Fatalf("refused: %q", refusal)
+		}
+		resp, err := agent.DecodeResponse(b)
+		if err != nil {
+			t.Fatalf("decode %x: %v", b, err)
+		}
+		if z, _ := resp.Tag.Get(tagmatch.KeyZone); resp.Err != nil || resp.ID != "probe-psk" || z != "South" {
+			t.Fatalf("answer %+v (err %v)", resp, resp.Err)
+		}
+	})
+
+	put := func(t *testing.T, setpoint uint64) (file, uri string, hash []byte) {
+		req := writeRequest(t, fmt.Sprintf("psk-job-%d", setpoint), agent.Settings{"setpoint": setpoint})
+		req.V, req.ID, req.Ident = agent.Version, fmt.Sprintf("put-%d", setpoint), d.secureIdent(agent.LocWrite).String()
+		body, err := agent.EncodeRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file = filepath.Join(t.TempDir(), "request.cbor")
+		if err := os.WriteFile(file, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file, fmt.Sprintf("coaps://%s:%d%s", d.host, d.port, PathSettings), req.Hash
+	}
+
+	t.Run("put settings with the right key", func(t *testing.T) {
+		file, uri, hash := put(t, 24)
+		b, refusal := runCoapClient(t, bin, "-m", "put", "-t", "60", "-u", d.id(), "-k", string(testKey), "-f", file, uri)
+		if refusal != "" {
+			t.Fatalf("refused: %q", refusal)
+		}
+		resp, err := agent.DecodeResponse(b)
+		if err != nil || resp.Err != nil || !bytes.Equal(resp.Hash, hash) {
+			t.Fatalf("answer %+v (%v), want hash %x", resp, err, hash)
+		}
+		if got, _ := d.dev.Settings(context.Background()); got["setpoint"] != uint64(24) {
+			t.Fatalf("device holds %v after the PUT", got)
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"wrong key", []string{"-u", d.id(), "-k", "fleetvault-wrong-key-001"}},
+		{"wrong identity", []string{"-u", "someone-else", "-k", string(testKey)}},
+	} {
+		t.Run("put settings with "+tc.name, func(t *testing.T) {
+			file, uri, _ := put(t, 99)
+			runCoapClientFails(t, bin, append(append([]string{"-m", "put", "-t", "60"}, tc.args...), "-f", file, uri)...)
+			if got, _ := d.dev.Settings(context.Background()); got["setpoint"] != uint64(24) {
+				t.Fatalf("device holds %v after a PUT with the %s", got, tc.name)
+			}
+		})
+	}
+
+	t.Run("plain coap is refused", func(t *testing.T) {
+		file, _, _ := put(t, 98)
+		uri := fmt.Sprintf("coap://%s:%d%s", d.host, d.port, PathSettings)
+		_, refusal := runCoapClient(t, bin, "-m", "put", "-t", "60", "-f", file, uri)
+		if !strings.HasPrefix(refusal, "4.01") {
+			t.Fatalf("plain PUT answered %q, want 4.01 Unauthorized", refusal)
+		}
+		if got, _ := d.dev.Settings(context.Background()); got["setpoint"] != uint64(24) {
+			t.Fatalf("device holds %v after a plain PUT", got)
+		}
+	})
+}

@@ -58,12 +58,9 @@ func (p *peer) closeConn() {
 }
 
 // resolve returns the address a target names: its IP literal, or its name
-// resolved; DefaultPort when it names no port.
+// resolved; the scheme's default port when it names none.
 func (t *Transport) resolve(target identifiers.ID) (netip.AddrPort, error) {
-	port := target.Port
-	if port == 0 {
-		port = DefaultPort
-	}
+	port := portOf(target)
 	if port < 0 || port > 65535 {
 		return netip.AddrPort{}, fmt.Errorf("%w: port %d", agent.ErrUnreachable, port)
 	}
@@ -193,6 +190,7 @@ func (t *Transport) housekeep() {
 		select {
 		case now := <-tick.C:
 			t.sweep(now)
+			t.sweepSessions(now)
 		case <-t.done:
 			return
 		}

@@ -47,6 +47,9 @@ type ServerOptions struct {
 	// Group shares housekeeping among many servers in one process (a simulated
 	// fleet). Nil gives the server a group of its own.
 	Group *Group
+	// MaxSessions bounds the DTLS sessions of a device that requires DTLS
+	// (NewSecureServer); 0 means DefaultMaxSessions.
+	MaxSessions int
 }
 
 // ServerStats counts what a device's endpoint answered and refused.
@@ -55,6 +58,7 @@ type ServerStats struct {
 	Refused   uint64 // requests answered with a refusal (4.xx, 5.xx) and a Response
 	Dropped   uint64 // datagrams or blocks dropped: over a size limit
 	Malformed uint64 // datagrams that were not CoAP, or failed in the CoAP layer
+	Insecure  uint64 // plain CoAP messages refused by a device that requires DTLS
 }
 
 // Group is the housekeeping that many device servers share: one timer
@@ -90,11 +94,12 @@ type Server struct {
 	ctx         context.Context // handlers run under it; ends on Close
 	cancel      context.CancelFunc
 	closed      atomic.Bool
+	secure      *secureEndpoint // set by NewSecureServer
 
 	mu    sync.Mutex
 	conns map[netip.AddrPort]*coapPeer // go-coap connections (devicecoap.go); nil once closed
 
-	answered, refused, dropped, malformed atomic.Uint64
+	answered, refused, dropped, malformed, insecure atomic.Uint64
 }
 
 // Listen binds addr ("127.0.0.1:5683", "[::1]:0") and returns the device's
@@ -113,7 +118,9 @@ func Listen(addr string, h *agent.Handler, opts ServerOptions) (*Server, error) 
 	return NewServer(conn, h, opts), nil
 }
 
-// NewServer returns the device endpoint on conn, which it owns from now on.
+// NewServer returns the device endpoint on conn, which it owns from now on,
+// serving plain CoAP: for a lab only (docs/spec/agent-coap.md, "Security");
+// NewSecureServer serves CoAP over DTLS.
 func NewServer(conn *net.UDPConn, h *agent.Handler, opts ServerOptions) *Server {
 	s := &Server{h: h, conn: conn, cconn: coapnet.NewUDPConn("udp", conn), log: opts.Logger, g: opts.Group,
 		maxDatagram: opts.MaxDatagram, conns: make(map[netip.AddrPort]*coapPeer)}
@@ -139,7 +146,8 @@ func (s *Server) Handler() *agent.Handler { return s.h }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Answered: s.answered.Load(), Refused: s.refused.Load(), Dropped: s.dropped.Load(), Malformed: s.malformed.Load()}
+	return ServerStats{Answered: s.answered.Load(), Refused: s.refused.Load(), Dropped: s.dropped.Load(),
+		Malformed: s.malformed.Load(), Insecure: s.insecure.Load()}
 }
 
 // Serve answers requests until ctx ends or Close is called; then it returns
@@ -150,6 +158,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	defer stop()
+	if s.secure != nil {
+		return s.serveSecure()
+	}
 	s.g.runner(s.housekeep)
 	return s.readLoop()
 }
@@ -160,6 +171,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.cancel()
+	if s.secure != nil {
+		s.closeSecure()
+	}
 	err := s.conn.Close()
 	s.closeConns()
 	if s.group != nil {

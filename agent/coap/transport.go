@@ -30,11 +30,12 @@ import (
 
 // Defaults of TransportOptions.
 const (
-	DefaultMaxPeers      = 16384
-	DefaultIdleTimeout   = 30 * time.Second
-	DefaultAckTimeout    = 2 * time.Second // RFC 7252 ACK_TIMEOUT
-	DefaultMaxRetransmit = 4               // RFC 7252 MAX_RETRANSMIT
-	DefaultTimeout       = 30 * time.Second
+	DefaultMaxPeers         = 16384
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultAckTimeout       = 2 * time.Second // RFC 7252 ACK_TIMEOUT
+	DefaultMaxRetransmit    = 4               // RFC 7252 MAX_RETRANSMIT
+	DefaultTimeout          = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 // transportMaxDatagram is the largest datagram the transport reads: it holds a
@@ -70,19 +71,32 @@ type TransportOptions struct {
 	// drop and a retransmission seconds later. 0 means one per KiB of the
 	// receive buffer the kernel granted, at least 64.
 	MaxInFlight int
+	// HandshakeTimeout bounds a DTLS handshake; 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// Keys finds a device's pre-shared key for coaps:// identifiers
+	// (docs/spec/agent-coap.md, "Security"); nil means the transport has no
+	// keys and every coaps:// exchange fails with ErrNoKey.
+	Keys KeyFunc
+	// Insecure allows plain CoAP (coap:// identifiers), for a lab. Without
+	// it such an exchange fails with ErrInsecure and nothing is sent.
+	Insecure bool
 }
 
 // TransportStats counts the transport's exchanges.
 type TransportStats struct {
-	Requests    uint64 // exchanges started
-	Timeouts    uint64 // ended with ErrTimeout
-	Failures    uint64 // ended with another error (unreachable, malformed answer)
-	Peers       int    // devices with exchange state now
-	Evictions   uint64 // peers forgotten to stay under MaxPeers
-	Dropped     uint64 // blocks dropped past the message limit
-	Malformed   uint64 // datagrams or exchanges the CoAP layer failed on
-	Retransmits uint64 // requests sent again for want of an answer (lean path)
-	Blockwise   uint64 // exchanges carried blockwise by go-coap
+	Requests          uint64 // exchanges started
+	Timeouts          uint64 // ended with ErrTimeout
+	Failures          uint64 // ended with another error (unreachable, malformed answer)
+	Peers             int    // devices with exchange state now
+	Evictions         uint64 // peers forgotten to stay under MaxPeers
+	Dropped           uint64 // blocks dropped past the message limit
+	Malformed         uint64 // datagrams or exchanges the CoAP layer failed on
+	Retransmits       uint64 // requests sent again for want of an answer (lean path)
+	Blockwise         uint64 // exchanges carried blockwise by go-coap
+	Sessions          int    // DTLS sessions open now (coaps://)
+	Handshakes        uint64 // DTLS handshakes started
+	HandshakeFailures uint64 // DTLS handshakes that failed or went unanswered
 }
 
 // Transport is the server side of the protocol over CoAP. One UDP socket
@@ -113,6 +127,13 @@ type Transport struct {
 	namesMu sync.Mutex
 	names   map[string]name // resolved device names (peers.go)
 
+	sdg      *datagrams    // the secure socket, split per DTLS session
+	ticker   periodic.Func // go-coap's housekeeping timer
+	sessMu   sync.Mutex
+	sessions map[netip.AddrPort]*session // DTLS sessions (transportsecure.go)
+
+	handshakes, handshakeFailures atomic.Uint64
+
 	requests, timeouts, failures, evictions, dropped, malformed, retransmits, blockwise atomic.Uint64
 }
 
@@ -134,6 +155,12 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("coap: transport: listen %s for blockwise transfers: %w", la.IP, err)
 	}
+	sConn, err := listenDeep(&net.UDPAddr{IP: la.IP, Zone: la.Zone})
+	if err != nil {
+		_ = conn.Close()
+		_ = bwConn.Close()
+		return nil, fmt.Errorf("coap: transport: listen %s for DTLS: %w", la.IP, err)
+	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = max(64, receiveBuffer(conn)/1024)
 	}
@@ -144,11 +171,13 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 		conn:   conn, bwConn: bwConn, log: opts.Logger, opts: opts, prefix: hex.EncodeToString(id[:]) + "-",
 		served: make(chan error, 1), readDone: make(chan struct{}), done: make(chan struct{}), stop: make(chan struct{}),
 		peers: make(map[netip.AddrPort]*peer), names: make(map[string]name),
+		sdg: newDatagrams(sConn, false, 0, nil), sessions: make(map[netip.AddrPort]*session),
 	}
 	// go-coap calls the periodic runner once Serve has taken the socket: that
 	// is when NewConn starts to work.
 	started := make(chan struct{})
 	ticker := periodic.New(t.stop, time.Second)
+	t.ticker = ticker
 	runner := func(f func(time.Time) bool) {
 		ticker(f)
 		close(started)
@@ -170,9 +199,11 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 		close(t.stop)
 		_ = conn.Close()
 		_ = bwConn.Close()
+		_ = sConn.Close()
 		return nil, fmt.Errorf("coap: transport: serve %s: %w", bwConn.LocalAddr(), err)
 	}
 	go t.readLoop()
+	go t.sdg.run(transportMaxDatagram)
 	go t.housekeep()
 	return t, nil
 }
@@ -227,6 +258,9 @@ func withDefaults(o TransportOptions) TransportOptions {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	return o
 }
 
@@ -242,6 +276,7 @@ func (t *Transport) Stats() TransportStats {
 		Requests: t.requests.Load(), Timeouts: t.timeouts.Load(), Failures: t.failures.Load(), Peers: n,
 		Evictions: t.evictions.Load(), Dropped: t.dropped.Load(), Malformed: t.malformed.Load(),
 		Retransmits: t.retransmits.Load(), Blockwise: t.blockwise.Load(),
+		Sessions: t.sdg.peerCount(), Handshakes: t.handshakes.Load(), HandshakeFailures: t.handshakeFailures.Load(),
 	}
 }
 
@@ -255,6 +290,7 @@ func (t *Transport) Close() error {
 	<-t.readDone
 	t.srv.Stop()
 	_ = t.bwConn.Close()
+	t.closeSessions()
 	<-t.served
 	close(t.stop)
 	t.mu.Lock()
@@ -283,8 +319,12 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 	if t.closed.Load() {
 		return nil, fmt.Errorf("coap: %s: %w", target, agent.ErrClosed)
 	}
-	if target.Scheme != "" && target.Scheme != "coap" {
+	secure := target.Scheme == "coaps"
+	switch {
+	case target.Scheme != "" && target.Scheme != "coap" && !secure:
 		return nil, fmt.Errorf("coap: identifier %s: scheme %q is not served by the CoAP transport", target, target.Scheme)
+	case !secure && !t.opts.Insecure:
+		return nil, fmt.Errorf("coap: %s: %w; plain CoAP is for a lab only and must be allowed explicitly (--insecure-coap)", target, ErrInsecure)
 	}
 	t.requests.Add(1)
 	req.V = agent.Version
@@ -295,7 +335,13 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 		ctx, cancel = context.WithTimeout(ctx, t.opts.Timeout)
 		defer cancel()
 	}
-	resp, err := t.exchange(ctx, target, req)
+	var resp *agent.Response
+	var err error
+	if secure {
+		resp, err = t.secureExchange(ctx, target, req)
+	} else {
+		resp, err = t.exchange(ctx, target, req)
+	}
 	if err != nil {
 		if errors.Is(err, agent.ErrTimeout) {
 			t.timeouts.Add(1)
@@ -314,19 +360,9 @@ func (t *Transport) exchange(ctx context.Context, target identifiers.ID, req *ag
 	}
 	p, done := t.use(addr)
 	defer done()
-	rt := routeFor(target)
-	fr := fastRequest{code: rt.method, path: rt.path}
-	if rt.method == codes.GET {
-		if fr.query, err = encodeQuery(req); err != nil {
-			return nil, fmt.Errorf("coap: %s: %w", target, err)
-		}
-	} else {
-		if fr.body, err = agent.EncodeRequest(req); err != nil {
-			return nil, fmt.Errorf("coap: %s: encode request: %w", target, err)
-		}
-		if len(fr.body) > agent.MaxMessageBytes {
-			return nil, fmt.Errorf("coap: %s: request of %d bytes exceeds %d", target, len(fr.body), agent.MaxMessageBytes)
-		}
+	fr, err := requestFor(target, req)
+	if err != nil {
+		return nil, err
 	}
 	if len(fr.body) <= fastMaxBody {
 		a, err := t.fastExchange(ctx, p, &fr)
@@ -334,6 +370,9 @@ func (t *Transport) exchange(ctx context.Context, target identifiers.ID, req *ag
 			return nil, t.exchangeError(ctx, target, err)
 		}
 		if !a.block {
+			if a.code == codes.Unauthorized && len(a.payload) == 0 {
+				return nil, fmt.Errorf("coap: %s answered 4.01 Unauthorized: the device requires DTLS: %w", target, ErrInsecure)
+			}
 			if a.cf >= 0 && a.cf != int(message.AppCBOR) {
 				return nil, fmt.Errorf("coap: %s answered %v with content format %v: %w", req.Ident, a.code, a.cf, agent.ErrMalformed)
 			}
@@ -344,6 +383,28 @@ func (t *Transport) exchange(ctx context.Context, target identifiers.ID, req *ag
 		// PUT idempotent (docs/spec/agent-coap.md).
 	}
 	return t.blockwiseExchange(ctx, target, p, &fr, req)
+}
+
+// requestFor is the CoAP request that carries req to target: the method
+// and resource the identifier chooses, the request in Uri-Query options for
+// a GET, encoded as the payload otherwise.
+func requestFor(target identifiers.ID, req *agent.Request) (fastRequest, error) {
+	rt := routeFor(target)
+	fr := fastRequest{code: rt.method, path: rt.path}
+	var err error
+	if rt.method == codes.GET {
+		if fr.query, err = encodeQuery(req); err != nil {
+			return fr, fmt.Errorf("coap: %s: %w", target, err)
+		}
+		return fr, nil
+	}
+	if fr.body, err = agent.EncodeRequest(req); err != nil {
+		return fr, fmt.Errorf("coap: %s: encode request: %w", target, err)
+	}
+	if len(fr.body) > agent.MaxMessageBytes {
+		return fr, fmt.Errorf("coap: %s: request of %d bytes exceeds %d", target, len(fr.body), agent.MaxMessageBytes)
+	}
+	return fr, nil
 }
 
 // blockwiseExchange carries r through go-coap, which transfers what does not
@@ -358,24 +419,28 @@ func (t *Transport) blockwiseExchange(ctx context.Context, target identifiers.ID
 	if err != nil {
 		return nil, fmt.Errorf("coap: %s: %w", target, err)
 	}
-	var m *pool.Message
+	m, err := coapDo(ctx, cc, r)
+	if err != nil {
+		return nil, t.exchangeError(ctx, target, err)
+	}
+	defer cc.ReleaseMessage(m)
+	return decodeAnswer(m, req)
+}
+
+// coapDo sends r on go-coap's connection cc and waits for the answer, which
+// go-coap transfers blockwise when it is over one block.
+func coapDo(ctx context.Context, cc *udpclient.Conn, r *fastRequest) (*pool.Message, error) {
 	switch r.code {
 	case codes.GET:
 		opts := make([]message.Option, len(r.query))
 		for i, s := range r.query {
 			opts[i] = message.Option{ID: message.URIQuery, Value: []byte(s)}
 		}
-		m, err = cc.Get(ctx, r.path, opts...)
+		return cc.Get(ctx, r.path, opts...)
 	case codes.PUT:
-		m, err = cc.Put(ctx, r.path, message.AppCBOR, bytes.NewReader(r.body))
-	default:
-		m, err = cc.Post(ctx, r.path, message.AppCBOR, bytes.NewReader(r.body))
+		return cc.Put(ctx, r.path, message.AppCBOR, bytes.NewReader(r.body))
 	}
-	if err != nil {
-		return nil, t.exchangeError(ctx, target, err)
-	}
-	defer cc.ReleaseMessage(m)
-	return decodeAnswer(m, req)
+	return cc.Post(ctx, r.path, message.AppCBOR, bytes.NewReader(r.body))
 }
 
 // conn2 returns the peer's go-coap connection, opening it on first use or
@@ -452,11 +517,19 @@ func checkAnswer(code codes.Code, body []byte, req *agent.Request) (*agent.Respo
 }
 
 // hostPortOf is the address the transport sends to: the identifier's host and
-// port, DefaultPort when it names none.
+// port (portOf).
 func hostPortOf(id identifiers.ID) string {
-	port := id.Port
-	if port == 0 {
-		port = DefaultPort
+	return net.JoinHostPort(id.Address, strconv.Itoa(portOf(id)))
+}
+
+// portOf is the identifier's port, or its scheme's default when it names
+// none: DefaultSecurePort for coaps://, DefaultPort otherwise.
+func portOf(id identifiers.ID) int {
+	switch {
+	case id.Port != 0:
+		return id.Port
+	case id.Scheme == "coaps":
+		return DefaultSecurePort
 	}
-	return net.JoinHostPort(id.Address, strconv.Itoa(port))
+	return DefaultPort
 }

@@ -18,7 +18,7 @@ func TestTransportRoundTrips(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "::1"} {
 		t.Run(host, func(t *testing.T) {
 			d := startDevice(t, host, nil)
-			tr := newTestTransport(t, TransportOptions{})
+			tr := newTestTransport(t, TransportOptions{Insecure: true})
 			ctx := ctxTimeout(t, 10*time.Second)
 
 			resp, err := tr.Do(ctx, d.ident(agent.LocTag), &agent.Request{})
@@ -54,7 +54,7 @@ func TestTransportRoundTrips(t *testing.T) {
 
 func TestTransportRefusals(t *testing.T) {
 	d := startDevice(t, "127.0.0.1", nil)
-	tr := newTestTransport(t, TransportOptions{})
+	tr := newTestTransport(t, TransportOptions{Insecure: true})
 	ctx := ctxTimeout(t, 10*time.Second)
 
 	// Write once under job-1 so that a different write under it conflicts.
@@ -100,7 +100,7 @@ func TestTransportRefusals(t *testing.T) {
 
 func TestTransportBlockwise(t *testing.T) {
 	d := startDevice(t, "127.0.0.1", nil)
-	tr := newTestTransport(t, TransportOptions{})
+	tr := newTestTransport(t, TransportOptions{Insecure: true})
 	ctx := ctxTimeout(t, 20*time.Second)
 
 	big := agent.Settings{}
@@ -130,7 +130,7 @@ func TestTransportBlockwise(t *testing.T) {
 }
 
 func TestTransportErrors(t *testing.T) {
-	tr := newTestTransport(t, TransportOptions{AckTimeout: 100 * time.Millisecond})
+	tr := newTestTransport(t, TransportOptions{Insecure: true, AckTimeout: 100 * time.Millisecond})
 
 	t.Run("timeout", func(t *testing.T) {
 		// A bound socket that never answers.
@@ -158,7 +158,7 @@ func TestTransportErrors(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		tr2 := newTestTransport(t, TransportOptions{})
+		tr2 := newTestTransport(t, TransportOptions{Insecure: true})
 		_ = tr2.Close()
 		_, err := tr2.Do(ctxTimeout(t, time.Second), identifiers.ReadTag("coap", "127.0.0.1", 9), &agent.Request{})
 		if !errors.Is(err, agent.ErrClosed) {
@@ -168,7 +168,7 @@ func TestTransportErrors(t *testing.T) {
 }
 
 func TestTransportEvictsPeers(t *testing.T) {
-	tr := newTestTransport(t, TransportOptions{MaxPeers: 2})
+	tr := newTestTransport(t, TransportOptions{Insecure: true, MaxPeers: 2})
 	ctx := ctxTimeout(t, 10*time.Second)
 	for i := range 5 {
 		d := startDevice(t, "127.0.0.1", nil)
@@ -184,13 +184,13 @@ func TestTransportEvictsPeers(t *testing.T) {
 
 func TestTransportInFlightWindow(t *testing.T) {
 	t.Run("default follows the receive buffer", func(t *testing.T) {
-		tr := newTestTransport(t, TransportOptions{})
+		tr := newTestTransport(t, TransportOptions{Insecure: true})
 		if n := receiveBuffer(tr.conn); n <= 0 || cap(tr.window) != max(64, n/1024) {
 			t.Fatalf("receive buffer %d, window %d", n, cap(tr.window))
 		}
 	})
 	t.Run("callers past the window wait their turn", func(t *testing.T) {
-		tr := newTestTransport(t, TransportOptions{MaxInFlight: 1})
+		tr := newTestTransport(t, TransportOptions{Insecure: true, MaxInFlight: 1})
 		ctx := ctxTimeout(t, 10*time.Second)
 		var devices []*testDevice
 		for range 3 {
@@ -216,7 +216,7 @@ func TestTransportInFlightWindow(t *testing.T) {
 
 func TestTransportCachesNames(t *testing.T) {
 	d := startDevice(t, "127.0.0.1", nil)
-	tr := newTestTransport(t, TransportOptions{})
+	tr := newTestTransport(t, TransportOptions{Insecure: true})
 	ctx := ctxTimeout(t, 10*time.Second)
 	for range 3 {
 		// The device answers only to 127.0.0.1:port, so "localhost" is refused,

@@ -111,6 +111,12 @@ func runBenchTransport(ctx context.Context, a *app, cfg simbench.Config, run fun
 	if res.BrokerRSSMB > 0 {
 		fmt.Fprintf(a.stdout, " (broker %.0f MiB)", res.BrokerRSSMB)
 	}
+	if res.CPUMicrosPerProbe > 0 {
+		fmt.Fprintf(a.stdout, "; %.1f us CPU per probe (DTLS %v)", res.CPUMicrosPerProbe, res.DTLS)
+	}
+	if res.HandshakesPerSec > 0 {
+		fmt.Fprintf(a.stdout, "; %.0f handshakes/s, %.0f us CPU each", res.HandshakesPerSec, res.CPUMicrosPerHandshake)
+	}
 	fmt.Fprintln(a.stdout)
 	return nil
 }

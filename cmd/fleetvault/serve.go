@@ -34,6 +34,7 @@ var serveKeys = []struct{ key, flag string }{
 	{"broker.password", "broker-password"},
 	{"broker.ca", "broker-ca"},
 	{"coap.listen", "coap"},
+	{"coap.insecure", "insecure-coap"},
 	{"site_address", "site-address"},
 }
 
@@ -86,6 +87,7 @@ configuration key (see fleetvault.yaml): http.addr, broker.addr, broker.url...`,
 	f.String("broker-password", "", "the server's password at the external broker; prefer FLEETVAULT_BROKER_PASSWORD (config: broker.password)")
 	f.String("broker-ca", "", "CA certificate file (PEM) to trust for an mqtts:// external broker (config: broker.ca)")
 	f.String("coap", "", "local UDP address of the CoAP transport (default: any free port) (config: coap.listen)")
+	f.Bool("insecure-coap", false, "also speak plain CoAP (coap://) to devices, unauthenticated and unencrypted: for a lab only; without it CoAP devices are reached over DTLS (coaps://) with the pre-shared key (coap_key) they were imported with (config: coap.insecure)")
 	f.String("site-address", "", "this host's server address; equal to the MBR's dr_server means DR mode (config: site_address)")
 	return c
 }
@@ -127,7 +129,7 @@ func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
 		CertFile: v.GetString("broker.cert"), KeyFile: v.GetString("broker.key"), SelfSigned: v.GetBool("broker.self_signed"),
 		WSAddr: v.GetString("broker.ws_addr"), AllowAnonymous: v.GetBool("broker.allow_anonymous"),
 		BrokerURL: v.GetString("broker.url"), BrokerUser: v.GetString("broker.user"), BrokerPassword: v.GetString("broker.password"),
-		CoAPListen: v.GetString("coap.listen"), Logger: a.log,
+		CoAPListen: v.GetString("coap.listen"), InsecureCoAP: v.GetBool("coap.insecure"), Logger: a.log,
 	}
 	if o.MQTTTLSAddr != "" && !o.SelfSigned && (o.CertFile == "" || o.KeyFile == "") {
 		return o, usageError{errors.New("serve: --mqtt-tls needs --cert and --key, or --tls-self-signed")}

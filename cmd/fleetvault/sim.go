@@ -24,6 +24,7 @@ type simOptions struct {
 	summary     time.Duration
 	duration    time.Duration
 	mqttVersion int
+	insecure    bool
 }
 
 func newSimCommand(a *app) *cobra.Command {
@@ -34,14 +35,17 @@ func newSimCommand(a *app) *cobra.Command {
 MQTT device connects to --broker as its own client (client id and username
 its device id, password its secret) and answers the media-agent protocol on
 fleetvault/v1/<id>/req; each CoAP device listens on its own port of
---coap-host. Faults in the fleet file (offline, late, slow, drop, reject,
+--coap-host and serves CoAP over DTLS (coaps://) with its own pre-shared key,
+refusing plain CoAP; --insecure-coap makes them serve plain CoAP (coap://)
+instead, for a lab. Faults in the fleet file (offline, late, slow, drop, reject,
 corrupt, reboot) are played out. --fleet takes a path or the name of a
 shipped fleet (model-house, offices, faults).
 
---devices-out writes the device list (id, password, identifier, tag, group,
-type) as YAML before the devices connect, so a server and its broker can
+--devices-out writes the device list (id, password, identifier, coap_key,
+tag, group, type) as YAML before the devices connect, so a server and its broker can
 import them: the devices keep retrying until their credentials work. The
-same --fleet and --seed always give the same devices and secrets.
+same --fleet and --seed always give the same devices and secrets (CoAP keys
+included: derived from the seed, so a simulator's, not real secrets).
 
 A summary is logged every --summary; SIGINT or SIGTERM (or --duration) stops
 the fleet.
@@ -55,7 +59,8 @@ Example:
 			o := simOptions{fleet: a.v.GetString("fleet"), broker: a.v.GetString("broker"),
 				coapHost: a.v.GetString("coap-host"), seed: a.v.GetUint64("seed"),
 				devicesOut: a.v.GetString("devices-out"), summary: a.v.GetDuration("summary"),
-				duration: a.v.GetDuration("duration"), mqttVersion: a.v.GetInt("mqtt-version")}
+				duration: a.v.GetDuration("duration"), mqttVersion: a.v.GetInt("mqtt-version"),
+				insecure: a.v.GetBool("insecure-coap")}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runSim(ctx, a, o)
@@ -70,6 +75,7 @@ Example:
 	f.Duration("summary", 10*time.Second, "log a summary this often")
 	f.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	f.Int("mqtt-version", 4, "MQTT protocol version of the devices: 4 (3.1.1) or 5")
+	f.Bool("insecure-coap", false, "CoAP devices serve plain CoAP (coap://), unauthenticated and unencrypted, instead of DTLS: for a lab only")
 	return c
 }
 
@@ -84,8 +90,11 @@ func runSim(ctx context.Context, a *app, o simOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.insecure {
+		a.log.Warn("sim: CoAP devices serve plain CoAP (--insecure-coap): anyone on the network can read and write their settings; for a lab only")
+	}
 	fleet, err := devicesim.New(spec, devicesim.Options{BrokerURL: o.broker, CoAPHost: o.coapHost, Seed: o.seed,
-		Logger: a.log, MQTTVersion: byte(o.mqttVersion)})
+		Logger: a.log, MQTTVersion: byte(o.mqttVersion), InsecureCoAP: o.insecure})
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,8 @@ func CoAPCeilingCount(ctx context.Context, devices int, host string, d, warmup t
 		return Count{}, err
 	}
 	defer e.close()
-	tr, err := coap.NewTransport(coap.TransportOptions{Listen: net.JoinHostPort(host, "0")})
+	// The ceiling is plain CoAP: bare endpoints, no agent, no DTLS.
+	tr, err := coap.NewTransport(coap.TransportOptions{Listen: net.JoinHostPort(host, "0"), Insecure: true})
 	if err != nil {
 		return Count{}, err
 	}

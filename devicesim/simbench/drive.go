@@ -81,24 +81,34 @@ func Drive(ctx context.Context, d time.Duration, concurrency, targets int, do fu
 // have no fault and should be answering.
 func healthy(fleet *devicesim.Fleet, transport string) []identifiers.ID {
 	var out []identifiers.ID
+	for _, d := range healthyDevices(fleet, transport) {
+		out = append(out, d.Identifier)
+	}
+	return out
+}
+
+// healthyDevices lists the fleet's devices of a transport that have no fault.
+func healthyDevices(fleet *devicesim.Fleet, transport string) []devicesim.DeviceInfo {
+	var out []devicesim.DeviceInfo
 	for _, d := range fleet.Devices() {
 		if d.Transport == transport && d.Faults == (devicesim.DeviceFaults{}) {
-			out = append(out, d.Identifier)
+			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// Probe measures READ:SETTINGS?TAG round trips through tr against the
-// fleet's healthy devices of transport for d, with at most concurrency
-// outstanding. A device's refusal counts as an error.
-func Probe(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, transport string, d time.Duration, concurrency int) (Count, error) {
-	targets := healthy(fleet, transport)
-	for i := range targets {
+// tagProbe returns the probe of the i-th of devs: a READ:SETTINGS?TAG
+// through tr, naming the device (agent.WithDevice) for a transport that
+// authenticates it.
+func tagProbe(tr agent.Transport, devs []devicesim.DeviceInfo) func(ctx context.Context, i int) error {
+	targets := make([]identifiers.ID, len(devs))
+	for i, d := range devs {
+		targets[i] = d.Identifier
 		targets[i].Method, targets[i].Params, targets[i].Location = agent.MethodRead, []string{agent.ParamSettings}, agent.LocTag
 	}
-	return Drive(ctx, d, concurrency, len(targets), func(ctx context.Context, i int) error {
-		resp, err := tr.Do(ctx, targets[i], &agent.Request{})
+	return func(ctx context.Context, i int) error {
+		resp, err := tr.Do(agent.WithDevice(ctx, devs[i].ID), targets[i], &agent.Request{})
 		if err != nil {
 			return err
 		}
@@ -109,5 +119,50 @@ func Probe(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, tran
 			return fmt.Errorf("simbench: %s answered no tag", targets[i].Address)
 		}
 		return nil
-	})
+	}
+}
+
+// Once probes each of the fleet's healthy devices of transport once, with at
+// most concurrency outstanding: through a fresh coaps:// transport, a
+// handshake and a probe each.
+func Once(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, transport string, concurrency int) (Count, error) {
+	devs := healthyDevices(fleet, transport)
+	probe := tagProbe(tr, devs)
+	var next, ok, failed atomic.Uint64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < max(concurrency, 1); w++ {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(devs) {
+					return
+				}
+				ectx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+				err := probe(ectx, i)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	c := Count{Requests: ok.Load(), Errors: failed.Load(), Seconds: time.Since(start).Seconds()}
+	if c.Errors > 0 {
+		return c, fmt.Errorf("simbench: %d of %d first probes failed, the first with: %v", c.Errors, len(devs), firstErr.Load())
+	}
+	return c, ctx.Err()
+}
+
+// Probe measures READ:SETTINGS?TAG round trips through tr against the
+// fleet's healthy devices of transport for d, with at most concurrency
+// outstanding. A device's refusal counts as an error.
+func Probe(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, transport string, d time.Duration, concurrency int) (Count, error) {
+	devs := healthyDevices(fleet, transport)
+	return Drive(ctx, d, concurrency, len(devs), tagProbe(tr, devs))
 }

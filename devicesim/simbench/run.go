@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
@@ -34,6 +35,9 @@ type Config struct {
 	// broker in this process, which then needs two descriptors per device.
 	BrokerCommand func(credentialsFile string) *exec.Cmd
 	Logger        *slog.Logger
+	// InsecureCoAP probes CoAP devices over plain CoAP instead of DTLS
+	// (coaps://, a key per device), to measure what DTLS costs.
+	InsecureCoAP bool
 }
 
 func (c *Config) defaults() {
@@ -80,6 +84,14 @@ type Result struct {
 	Errors              uint64  `json:"errors"`        // probes failed
 	CeilingRequests     uint64  `json:"ceiling_requests"`
 	CeilingErrors       uint64  `json:"ceiling_errors"`
+	// CoAP only. DTLS tells whether the probes ran over DTLS (coaps://);
+	// CPUMicrosPerProbe is the process's CPU time (devices and transport,
+	// both in it) per probe; the handshake figures come from a fresh
+	// transport probing every device once, a handshake and a probe each.
+	DTLS                  bool    `json:"dtls,omitempty"`
+	CPUMicrosPerProbe     float64 `json:"cpu_us_per_probe,omitempty"`
+	HandshakesPerSec      float64 `json:"handshakes_per_s,omitempty"`
+	CPUMicrosPerHandshake float64 `json:"cpu_us_per_handshake,omitempty"`
 }
 
 // FleetSpec returns a fleet of n identical, fault-free devices on transport.
@@ -219,9 +231,10 @@ func RunCoAP(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Transport: "coap", Devices: cfg.Devices, Concurrency: cfg.Concurrency, Rounds: cfg.Rounds}
+	res := &Result{Transport: "coap", Devices: cfg.Devices, Concurrency: cfg.Concurrency, Rounds: cfg.Rounds, DTLS: !cfg.InsecureCoAP}
 	d := cfg.Duration / time.Duration(cfg.Rounds)
 	var ceiling, probe Count
+	var cpu time.Duration
 	for round := 0; round < cfg.Rounds; round++ {
 		warmup := time.Duration(0)
 		if round == 0 {
@@ -233,19 +246,22 @@ func RunCoAP(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		ceiling.add(c)
 		last := round == cfg.Rounds-1
-		if err := coapProbeRound(ctx, cfg, spec, warmup, d, &probe, res, last); err != nil {
+		if err := coapProbeRound(ctx, cfg, spec, warmup, d, &probe, &cpu, res, last); err != nil {
 			return nil, err
 		}
 	}
 	res.setCeiling(ceiling)
+	if probe.Requests > 0 {
+		res.CPUMicrosPerProbe = float64(cpu.Microseconds()) / float64(probe.Requests)
+	}
 	return res, nil
 }
 
 // coapProbeRound starts the device fleet, probes it for d and, on the last
 // round, fills res while the fleet is still up (for its memory figures).
-func coapProbeRound(ctx context.Context, cfg Config, spec *devicesim.Spec, warmup, d time.Duration, probe *Count, res *Result, last bool) error {
+func coapProbeRound(ctx context.Context, cfg Config, spec *devicesim.Spec, warmup, d time.Duration, probe *Count, cpu *time.Duration, res *Result, last bool) error {
 	started := time.Now()
-	fleet, err := devicesim.New(spec, devicesim.Options{Logger: cfg.Logger})
+	fleet, err := devicesim.New(spec, devicesim.Options{Logger: cfg.Logger, InsecureCoAP: cfg.InsecureCoAP})
 	if err != nil {
 		return err
 	}
@@ -254,12 +270,29 @@ func coapProbeRound(ctx context.Context, cfg Config, spec *devicesim.Spec, warmu
 		return err
 	}
 	res.StartSeconds = time.Since(started).Seconds()
-	tr, err := coap.NewTransport(coap.TransportOptions{Listen: "127.0.0.1:0"})
+	if last && !cfg.InsecureCoAP {
+		if err := measureHandshakes(ctx, cfg, fleet, res); err != nil {
+			return err
+		}
+	}
+	tr, err := coap.NewTransport(coapBenchOptions(cfg, fleet))
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	c, err := measureProbe(ctx, tr, fleet, devicesim.TransportCoAP, warmup, d, cfg.Concurrency)
+	if !cfg.InsecureCoAP { // open every device's session first: probes, not handshakes, are measured
+		if _, err := Once(ctx, tr, fleet, devicesim.TransportCoAP, cfg.Concurrency); err != nil {
+			return fmt.Errorf("simbench: DTLS sessions: %w", err)
+		}
+	}
+	if warmup > 0 {
+		if _, err := Probe(ctx, tr, fleet, devicesim.TransportCoAP, warmup, cfg.Concurrency); err != nil {
+			return fmt.Errorf("simbench: probe warm-up: %w", err)
+		}
+	}
+	before := CPUTime()
+	c, err := Probe(ctx, tr, fleet, devicesim.TransportCoAP, d, cfg.Concurrency)
+	*cpu += CPUTime() - before
 	if err != nil {
 		return err
 	}
@@ -329,4 +362,52 @@ func startBroker(ctx context.Context, devices []devicesim.DeviceInfo, server Bro
 		return "", nil, err
 	}
 	return "mqtt://" + b.Addr().String(), func() { cancel(); b.Close() }, nil
+}
+
+// coapBenchOptions is the transport of a CoAP measurement: over DTLS with
+// the fleet's keys, or plain CoAP when cfg says so.
+func coapBenchOptions(cfg Config, fleet *devicesim.Fleet) coap.TransportOptions {
+	keys := map[string][]byte{}
+	for _, d := range fleet.Devices() {
+		if d.CoAPKey != nil {
+			keys[d.ID] = d.CoAPKey
+		}
+	}
+	return coap.TransportOptions{Listen: "127.0.0.1:0", Insecure: cfg.InsecureCoAP,
+		Keys: func(_ context.Context, id string) ([]byte, error) {
+			if k, ok := keys[id]; ok {
+				return k, nil
+			}
+			return nil, fmt.Errorf("device %s: %w", id, coap.ErrNoKey)
+		}}
+}
+
+// measureHandshakes probes every device of fleet once through a fresh
+// transport: a DTLS handshake and a probe each.
+func measureHandshakes(ctx context.Context, cfg Config, fleet *devicesim.Fleet, res *Result) error {
+	tr, err := coap.NewTransport(coapBenchOptions(cfg, fleet))
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	before := CPUTime()
+	c, err := Once(ctx, tr, fleet, devicesim.TransportCoAP, cfg.Concurrency)
+	cpu := CPUTime() - before
+	if err != nil {
+		return fmt.Errorf("simbench: handshakes: %w", err)
+	}
+	res.HandshakesPerSec = c.PerSecond()
+	if c.Requests > 0 {
+		res.CPUMicrosPerHandshake = float64(cpu.Microseconds()) / float64(c.Requests)
+	}
+	return nil
+}
+
+// CPUTime is the CPU time this process has used, user and system.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
