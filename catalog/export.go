@@ -295,7 +295,7 @@ func (c *Catalog) load(d dump) error {
 		}
 		content[cd.Ref] = cd.Data
 	}
-	err := update(c.res, "catalog: import resources", func(tx *bbolt.Tx) error { return loadResources(tx, d) })
+	err := update(c.res, "catalog: import resources", func(tx *bbolt.Tx) error { return c.loadResources(tx, d) })
 	if err != nil {
 		return fmt.Errorf("catalog: import: %w", err)
 	}
@@ -325,13 +325,13 @@ func (c *Catalog) load(d dump) error {
 	return nil
 }
 
-func loadResources(tx *bbolt.Tx, d dump) error {
+func (c *Catalog) loadResources(tx *bbolt.Tx, d dump) error {
+	recs := c.resRecords(tx)
 	for _, dv := range d.Devices {
 		if err := checkName("device id", dv.ID); err != nil {
 			return err
 		}
-		v, _ := json.Marshal(dv)
-		if err := tx.Bucket(bktDevices).Put([]byte(dv.ID), v); err != nil {
+		if err := recs.put(bktDevices, []byte(dv.ID), dv); err != nil {
 			return err
 		}
 	}
@@ -339,7 +339,7 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 		if err := checkName("group name", g.Name); err != nil {
 			return err
 		}
-		if err := putGroup(tx, g.Group, true); err != nil {
+		if err := c.putGroup(tx, g.Group, true); err != nil {
 			return err
 		}
 		b := tx.Bucket(bktMembers).Bucket([]byte(g.Name))
@@ -350,8 +350,7 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 		}
 	}
 	if len(d.Replication) > 0 {
-		v, _ := json.Marshal(d.Replication)
-		if err := tx.Bucket(bktReplication).Put(keyRules, v); err != nil {
+		if err := recs.put(bktReplication, keyRules, d.Replication); err != nil {
 			return err
 		}
 	}
@@ -359,8 +358,7 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 		if err := r.validate(); err != nil {
 			return err
 		}
-		v, _ := json.Marshal(r)
-		if err := tx.Bucket(bktRetention).Put(r.key(), v); err != nil {
+		if err := recs.put(bktRetention, r.key(), r); err != nil {
 			return err
 		}
 	}
