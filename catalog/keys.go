@@ -108,3 +108,48 @@ func (c *Catalog) verifyKey(tx *bbolt.Tx) error {
 	}
 	return recordError(path, bktMeta, keyCheck, err)
 }
+
+// FrameAll makes every record of the file in tx a frame: legacy values
+// (written before frames) in any bucket, nested ones included, are
+// rewritten as clear frames, and the file is marked so a legacy value is
+// damage from then on. It does nothing to a file already marked. The job
+// journal calls it when it opens its file for writing.
+func FrameAll(tx *bbolt.Tx) error {
+	if framed(tx) {
+		return nil
+	}
+	var walk func(b *bbolt.Bucket, name []byte) error
+	walk = func(b *bbolt.Bucket, name []byte) error {
+		type kv struct{ k, v []byte }
+		var redo []kv
+		var nested [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			switch {
+			case v == nil && b.Bucket(k) != nil:
+				nested = append(nested, append([]byte(nil), k...))
+			case v != nil && frame.Legacy(v):
+				redo = append(redo, kv{append([]byte(nil), k...), append([]byte(nil), v...)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range redo {
+			if err := b.Put(e.k, frame.Codec{}.Encode(name, e.k, e.v)); err != nil {
+				return err
+			}
+		}
+		for _, n := range nested {
+			if err := walk(b.Bucket(n), n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(b, name) })
+	if err != nil {
+		return err
+	}
+	return markFramed(tx)
+}

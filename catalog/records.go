@@ -68,6 +68,9 @@ func (r records) each(bkt []byte, fn func(k []byte, decode func(v any) error) er
 // JSON) are read as they are, until the file is next opened for writing.
 func (r records) decode(bkt, key, val []byte, v any) error {
 	body := val
+	if frame.Legacy(val) && framed(r.tx) {
+		return recordError(r.file, bkt, key, fmt.Errorf("%w: not a record frame (byte 0x%02x)", frame.ErrDamaged, val[0]))
+	}
 	if !frame.Legacy(val) {
 		var err error
 		if body, err = r.codec.Decode(bkt, key, val); err != nil {

@@ -18,7 +18,7 @@ func BenchmarkRestoreEngine(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		f.device("homes", fmt.Sprintf("home%07d", i), climate([]string{"North", "South"}[i%2]), factory)
 	}
-	e, err := New(Options{JournalPath: f.journal, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
+	e, err := New(Options{JournalPath: f.journal, CreateJournal: true, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
 	if err != nil {
 		b.Fatal(err)
 	}
