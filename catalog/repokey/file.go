@@ -283,3 +283,28 @@ func Remove(dir, id string) error {
 	}
 	return nil
 }
+
+// RemoveKey deletes every key file that wraps the repository key keyID
+// (after a rotation, the old key's files). It refuses when no key file of
+// another key would remain.
+func RemoveKey(dir, keyID string) (int, error) {
+	infos, err := List(dir)
+	if err != nil {
+		return 0, err
+	}
+	var doomed []string
+	for _, in := range infos {
+		if in.KeyID == keyID {
+			doomed = append(doomed, in.ID)
+		}
+	}
+	if len(doomed) == len(infos) {
+		return 0, fmt.Errorf("repokey: remove the files of key %s: %w", keyID, ErrLastKey)
+	}
+	for _, id := range doomed {
+		if err := os.Remove(filepath.Join(dir, id+keyFileExt)); err != nil {
+			return 0, fmt.Errorf("repokey: remove key %s: %w", id, err)
+		}
+	}
+	return len(doomed), nil
+}

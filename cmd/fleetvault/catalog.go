@@ -31,7 +31,11 @@ func openCatalog(a *app, readOnly bool) (*catalog.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return catalog.Open(p, catalog.Options{Logger: a.log, SiteAddress: a.v.GetString("site-address"), ReadOnly: readOnly})
+	key, err := installKey(a, p)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Open(p, catalog.Options{Logger: a.log, SiteAddress: a.v.GetString("site-address"), ReadOnly: readOnly, Key: key})
 }
 
 func newCatalogCommand(a *app) *cobra.Command {
