@@ -24,6 +24,13 @@ const (
 	FormatSQL  = "sql"
 )
 
+// ExportNotice heads every export (a comment in SQL, the "notice" field in
+// JSON): an export is the standard's interchange form, in clear even when
+// the installation is encrypted.
+const ExportNotice = "This export holds the settings and the device credentials of the installation IN CLEAR " +
+	"(the open standard's interchange form, loadable by any SQL tool): keep it as safe as the devices themselves, " +
+	"or write it with fleetvault catalog export --encrypt."
+
 // DumpFormat names the export format; DumpVersion is its version.
 const (
 	DumpFormat  = "fleetvault-catalog"
@@ -41,6 +48,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 type dump struct {
 	Format      string            `json:"format"`
 	Version     int               `json:"version"`
+	Notice      string            `json:"notice,omitempty"` // ExportNotice: what the file holds in clear
 	MBR         map[string]string `json:"mbr"`
 	Devices     []Device          `json:"devices"`
 	Groups      []groupDump       `json:"groups"`
@@ -164,7 +172,7 @@ func (c *Catalog) dump() (dump, error) {
 
 // dumpResources is everything but pieces and content.
 func (c *Catalog) dumpResources() (dump, error) {
-	d := dump{Format: DumpFormat, Version: DumpVersion, MBR: map[string]string{
+	d := dump{Format: DumpFormat, Version: DumpVersion, Notice: ExportNotice, MBR: map[string]string{
 		"version": strconv.Itoa(c.mbr.Version), "server": c.mbr.Server, "dr_server": c.mbr.DRServer,
 		"resources": c.mbr.Resources, "catalog": c.mbr.Catalog, "journal": c.mbr.Journal, "methods": c.mbr.Methods,
 	}}
