@@ -214,24 +214,43 @@ func runKeyList(a *app) error {
 	return tw.Flush()
 }
 
-func runKeyAdd(a *app) error {
-	mbr, err := mbrPath(a)
-	if err != nil {
-		return err
+// keyring is an encrypted installation opened with a passphrase: its MBR,
+// keys directory, repository key and the key file the passphrase opened.
+type keyring struct {
+	mbr, dir string
+	key      *repokey.Key
+	cur      repokey.Info
+}
+
+func openKeyring(a *app) (keyring, error) {
+	var kr keyring
+	var err error
+	if kr.mbr, err = mbrPath(a); err != nil {
+		return kr, err
 	}
-	dir, err := keyDir(mbr)
-	if err != nil {
-		return err
+	if kr.dir, err = keyDir(kr.mbr); err != nil {
+		return kr, err
 	}
-	k, err := installKey(a, mbr)
+	kr.key, kr.cur, err = openInstallKey(a, kr.mbr)
+	return kr, err
+}
+
+// addPassphrase opens the keyring and adds a key file for a new passphrase.
+func addPassphrase(a *app) (keyring, repokey.Info, error) {
+	kr, err := openKeyring(a)
 	if err != nil {
-		return err
+		return kr, repokey.Info{}, err
 	}
 	pass, err := newPassphrase(a)
 	if err != nil {
-		return err
+		return kr, repokey.Info{}, err
 	}
-	info, err := repokey.Add(dir, k, pass, repokey.DefaultParams())
+	info, err := repokey.Add(kr.dir, kr.key, pass, repokey.DefaultParams())
+	return kr, info, err
+}
+
+func runKeyAdd(a *app) error {
+	_, info, err := addPassphrase(a)
 	if err != nil {
 		return err
 	}
@@ -240,22 +259,14 @@ func runKeyAdd(a *app) error {
 }
 
 func runKeyRemove(a *app, id string) error {
-	mbr, err := mbrPath(a)
+	kr, err := openKeyring(a)
 	if err != nil {
 		return err
 	}
-	dir, err := keyDir(mbr)
-	if err != nil {
-		return err
-	}
-	_, cur, err := openInstallKey(a, mbr)
-	if err != nil {
-		return err
-	}
-	if cur.ID == id {
+	if kr.cur.ID == id {
 		return fmt.Errorf("key %s is the one your passphrase opens: remove it with another passphrase, or change it with key passwd", id)
 	}
-	if err := repokey.Remove(dir, id); err != nil {
+	if err := repokey.Remove(kr.dir, id); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "removed key file %s\n", id)
@@ -263,46 +274,23 @@ func runKeyRemove(a *app, id string) error {
 }
 
 func runKeyPasswd(a *app) error {
-	mbr, err := mbrPath(a)
+	kr, info, err := addPassphrase(a)
 	if err != nil {
 		return err
 	}
-	dir, err := keyDir(mbr)
-	if err != nil {
-		return err
-	}
-	k, cur, err := openInstallKey(a, mbr)
-	if err != nil {
-		return err
-	}
-	pass, err := newPassphrase(a)
-	if err != nil {
-		return err
-	}
-	info, err := repokey.Add(dir, k, pass, repokey.DefaultParams())
-	if err != nil {
-		return err
-	}
-	if err := repokey.Remove(dir, cur.ID); err != nil {
+	if err := repokey.Remove(kr.dir, kr.cur.ID); err != nil {
 		return fmt.Errorf("added key file %s with the new passphrase but could not remove the old one: %w", info.ID, err)
 	}
-	fmt.Fprintf(a.stdout, "changed the passphrase: key file %s replaces %s\n", info.ID, cur.ID)
+	fmt.Fprintf(a.stdout, "changed the passphrase: key file %s replaces %s\n", info.ID, kr.cur.ID)
 	return nil
 }
 
 func runKeyRotate(a *app) error {
-	mbr, err := mbrPath(a)
+	kr, err := openKeyring(a)
 	if err != nil {
 		return err
 	}
-	dir, err := keyDir(mbr)
-	if err != nil {
-		return err
-	}
-	old, _, err := openInstallKey(a, mbr)
-	if err != nil {
-		return err
-	}
+	mbr, dir, old := kr.mbr, kr.dir, kr.key
 	pass, err := newPassphraseOrCurrent(a)
 	if err != nil {
 		return err
