@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"time"
@@ -125,34 +126,55 @@ func guard(what string, fn func() error) (err error) {
 	return fn()
 }
 
-// openBolt checks then opens a bbolt file. A missing file is created unless
-// readOnly.
-func openBolt(path string, readOnly bool, lockTimeout time.Duration) (*bbolt.DB, error) {
-	if _, err := os.Stat(path); err == nil {
+// FileOptions configure OpenFile.
+type FileOptions struct {
+	ReadOnly    bool          // shared lock, no writes
+	Create      bool          // create the file when missing (Init only)
+	LockTimeout time.Duration // how long to wait for another process's lock; 0 means 5s
+}
+
+// OpenFile checks a bbolt file of the installation (its meta pages and
+// length, before bbolt maps it) and opens it. what names the file in
+// errors ("resource database", "job journal"). A missing file is a
+// *MissingError unless opts.Create; a damaged one an error wrapping
+// ErrCorrupt. Every store of an installation opens its file with it.
+func OpenFile(path, what string, opts FileOptions) (*bbolt.DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
 		if err := checkBoltFile(path); err != nil {
-			return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+			return nil, fmt.Errorf("catalog: open the %s %s: %w (run fleetvault check for details; restore the file from a copy)", what, path, err)
 		}
-	} else if readOnly {
-		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+	case errors.Is(err, fs.ErrNotExist) && !opts.Create:
+		return nil, fmt.Errorf("catalog: %w", &MissingError{Path: path, What: what})
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("catalog: open the %s %s: %w", what, path, err)
 	}
 	var db *bbolt.DB
-	err := guard("catalog: open "+path, func() error {
+	err = guard("catalog: open the "+what+" "+path, func() error {
 		var err error
 		db, err = bbolt.Open(path, 0o600, &bbolt.Options{
-			Timeout: lockTimeout, ReadOnly: readOnly, FreelistType: bbolt.FreelistMapType,
+			Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, FreelistType: bbolt.FreelistMapType,
 		})
 		return err
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("catalog: open %s: locked by another process (still locked after %s)", path, lockTimeout)
+		return nil, fmt.Errorf("catalog: open the %s %s: locked by another process (still locked after %s)", what, path, opts.LockTimeout)
 	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+		return nil, fmt.Errorf("catalog: open the %s %s: %w", what, path, err)
 	}
 	return db, nil
+}
+
+func openBolt(path, what string, readOnly, create bool, lockTimeout time.Duration) (*bbolt.DB, error) {
+	return OpenFile(path, what, FileOptions{ReadOnly: readOnly, Create: create, LockTimeout: lockTimeout})
 }
 
 // view and update run bbolt transactions under guard.

@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/fleetvault/fleetvault/catalog/dedupe"
+	"github.com/fleetvault/fleetvault/catalog/frame"
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
 // Options configure Open.
@@ -26,6 +28,11 @@ type Options struct {
 	// bbolt's default (10 ms); negative means none, for callers that already
 	// group their writes (the group-restore engine does).
 	BatchDelay time.Duration
+	// Key is the repository key of an encrypted installation (the MBR names
+	// a keys directory): open it with repokey.Open. Opening an encrypted
+	// installation without it fails with ErrKeyRequired; with another
+	// installation's key, with ErrWrongKey.
+	Key *repokey.Key
 }
 
 // Catalog is an open installation: its resource database and catalogs.
@@ -38,6 +45,9 @@ type Catalog struct {
 	shards []*shard // shards[0] is the default catalog
 	byName map[string]*shard
 	store  *dedupe.Store
+	// resCodec frames the resource database's records: sealed with the
+	// repository key in an encrypted installation.
+	resCodec frame.Codec
 }
 
 // shard is one catalog file.
@@ -69,8 +79,11 @@ func Open(mbrPath string, opts Options) (*Catalog, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Catalog{mbr: m, opts: opts, log: opts.Logger, byName: map[string]*shard{}, store: dedupe.New(opts.Dedupe)}
-	if err := c.openFiles(); err != nil {
+	if err := checkKey(m, opts.Key); err != nil {
+		return nil, err
+	}
+	c := newCatalog(m, opts)
+	if err := c.openFiles(false); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -91,16 +104,32 @@ func (c *Catalog) setBatchDelay(db *bbolt.DB) {
 	}
 }
 
-func (c *Catalog) openFiles() error {
+// newCatalog returns an unopened Catalog of m.
+func newCatalog(m MBR, opts Options) *Catalog {
+	dopts := opts.Dedupe
+	var cipher frame.Cipher
+	if opts.Key != nil {
+		dopts.Cipher, cipher = opts.Key, opts.Key
+	}
+	return &Catalog{mbr: m, opts: opts, log: opts.Logger, byName: map[string]*shard{}, store: dedupe.New(dopts), resCodec: frame.New(cipher)}
+}
+
+// openFiles opens the files the MBR names; create (Init only) creates
+// missing ones, else a missing file is a *MissingError.
+func (c *Catalog) openFiles(create bool) error {
 	var err error
-	if c.res, err = openBolt(c.mbr.Path(c.mbr.Resources), c.opts.ReadOnly, c.opts.LockTimeout); err != nil {
+	resPath := c.mbr.Path(c.mbr.Resources)
+	if c.res, err = openBolt(resPath, "resource database", c.opts.ReadOnly, create, c.opts.LockTimeout); err != nil {
 		return err
 	}
 	c.setBatchDelay(c.res)
 	if !c.opts.ReadOnly {
-		if err := update(c.res, "catalog: init resource database", initResources); err != nil {
+		if err := update(c.res, "catalog: init resource database "+resPath, func(tx *bbolt.Tx) error { return c.initResources(tx, create) }); err != nil {
 			return err
 		}
+	}
+	if err := view(c.res, "catalog: key check "+resPath, func(tx *bbolt.Tx) error { return c.verifyKey(tx) }); err != nil {
+		return err
 	}
 	for _, name := range c.mbr.CatalogNames() {
 		p := c.mbr.Catalog
@@ -108,12 +137,12 @@ func (c *Catalog) openFiles() error {
 			p = c.mbr.Catalogs[name]
 		}
 		s := &shard{name: name, path: c.mbr.Path(p)}
-		if !c.opts.ReadOnly {
+		if create {
 			if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 				return fmt.Errorf("catalog: open %s: %w", s.path, err)
 			}
 		}
-		if s.db, err = openBolt(s.path, c.opts.ReadOnly, c.opts.LockTimeout); err != nil {
+		if s.db, err = openBolt(s.path, s.label(), c.opts.ReadOnly, create, c.opts.LockTimeout); err != nil {
 			return err
 		}
 		c.setBatchDelay(s.db)
@@ -128,11 +157,21 @@ func (c *Catalog) openFiles() error {
 	return nil
 }
 
-// createStores creates the empty bbolt files of a new installation.
-func createStores(m MBR) error {
-	c := &Catalog{mbr: m, opts: Options{LockTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)}, byName: map[string]*shard{}, store: dedupe.New(dedupe.Options{})}
-	err := c.openFiles()
-	return errors.Join(err, c.Close())
+// createStores creates the empty bbolt files of a new installation: the
+// resource database, the catalogs and the journal.
+func createStores(m MBR, key *repokey.Key) error {
+	c := newCatalog(m, Options{LockTimeout: time.Second, Logger: slog.New(slog.DiscardHandler), Key: key})
+	err := c.openFiles(true)
+	err = errors.Join(err, c.Close())
+	if err != nil {
+		return err
+	}
+	j, err := OpenFile(m.Path(m.Journal), "job journal", FileOptions{Create: true, LockTimeout: time.Second})
+	if err != nil {
+		return err
+	}
+	err = update(j, "catalog: init job journal", func(tx *bbolt.Tx) error { return markFramed(tx) })
+	return errors.Join(err, j.Close())
 }
 
 // Close closes every file. It is safe to call more than once.

@@ -2,14 +2,15 @@ package catalog
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/fleetvault/fleetvault/catalog/dedupe"
+	"github.com/fleetvault/fleetvault/catalog/frame"
 )
 
 // Problem is one damaged object found by Check: a file, a page, a record, an
@@ -36,7 +37,7 @@ func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) e
 		files = append(files, m.Path(m.Catalogs[n]))
 	}
 	bad := false
-	for _, f := range files {
+	for _, f := range append(files, m.Path(m.Journal)) {
 		if _, err := os.Stat(f); err != nil {
 			report(Problem{Object: f, Err: err})
 			bad = true
@@ -49,6 +50,9 @@ func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) e
 	}
 	if bad {
 		return nil
+	}
+	if err := verifyJournal(m.Path(m.Journal), opts.LockTimeout, report); err != nil {
+		return err
 	}
 	opts.ReadOnly = true
 	c, err := Open(mbrPath, opts)
@@ -63,6 +67,30 @@ func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) e
 	return c.Check(readData, report)
 }
 
+// verifyJournal checks the job journal, a file whose records are all
+// frames: its pages, then every record's frame.
+func verifyJournal(path string, lockTimeout time.Duration, report func(Problem)) error {
+	db, err := OpenFile(path, "job journal", FileOptions{ReadOnly: true, LockTimeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			report(Problem{Object: path, Err: err})
+			return nil
+		}
+		return err
+	}
+	defer db.Close()
+	if !walkFile(db, path, report) {
+		return nil
+	}
+	if err := view(db, "catalog: check "+path, func(tx *bbolt.Tx) error {
+		checkFrames(tx, path, nil, report)
+		return nil
+	}); err != nil {
+		report(Problem{Object: path, Err: err})
+	}
+	return nil
+}
+
 // Check verifies the resource database and every catalog: bbolt's page
 // structure, every record, every index entry against its record, and the
 // content store; with readData every content object is read and its hash
@@ -72,7 +100,7 @@ func (c *Catalog) Check(readData bool, report func(Problem)) error {
 	resPath := c.mbr.Path(c.mbr.Resources)
 	if walkFile(c.res, resPath, report) {
 		err := view(c.res, "catalog: check "+resPath, func(tx *bbolt.Tx) error {
-			checkResources(tx, resPath, report)
+			c.checkResources(tx, resPath, report)
 			return nil
 		})
 		if err != nil {
@@ -133,29 +161,26 @@ func walkFile(db *bbolt.DB, path string, report func(Problem)) bool {
 	return ok
 }
 
-func checkResources(tx *bbolt.Tx, path string, report func(Problem)) {
-	decode := func(bkt []byte, what string, v any) {
-		b := tx.Bucket(bkt)
-		if b == nil {
+func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)) {
+	recs := c.resRecords(tx)
+	decoders := map[string]func() any{
+		string(bktDevices): func() any { return &Device{} }, string(bktGroups): func() any { return &Group{} },
+		string(bktRetention): func() any { return &KeepRule{} }, string(bktReplication): func() any { return &[]ruleRecord{} },
+		string(bktSchedules): func() any { return &Schedule{} },
+	}
+	for _, bkt := range resourceBuckets {
+		if tx.Bucket(bkt) == nil {
 			report(Problem{Object: path + ": bucket " + string(bkt), Err: fmt.Errorf("%w: missing", ErrCorrupt)})
-			return
+			continue
 		}
-		_ = b.ForEach(func(k, val []byte) error {
-			if err := json.Unmarshal(val, v); err != nil {
-				report(Problem{Object: fmt.Sprintf("%s: %s %s", path, what, k), Err: fmt.Errorf("%w: %v", ErrCorrupt, err)})
+		_ = recs.each(bkt, func(_ []byte, decode func(any) error) error {
+			if err := decode(decoders[string(bkt)]()); err != nil {
+				reportRecord(err, report)
 			}
 			return nil
 		})
 	}
-	decode(bktDevices, "device", &Device{})
-	decode(bktGroups, "group", &Group{})
-	decode(bktRetention, "keep rule", &KeepRule{})
-	if v := tx.Bucket(bktReplication).Get(keyRules); v != nil {
-		var rs []ruleRecord
-		if err := json.Unmarshal(v, &rs); err != nil {
-			report(Problem{Object: path + ": replication rules", Err: fmt.Errorf("%w: %v", ErrCorrupt, err)})
-		}
-	}
+	checkFrames(tx, path, [][]byte{bktMeta}, report)
 	if gs := tx.Bucket(bktGroups); gs != nil {
 		_ = gs.ForEach(func(k, _ []byte) error {
 			if tx.Bucket(bktMembers).Bucket(k) == nil {
@@ -163,6 +188,53 @@ func checkResources(tx *bbolt.Tx, path string, report func(Problem)) {
 			}
 			return nil
 		})
+	}
+}
+
+// reportRecord reports err, naming the record when it is a *RecordError.
+func reportRecord(err error, report func(Problem)) {
+	var re *RecordError
+	if errors.As(err, &re) {
+		report(Problem{Object: fmt.Sprintf("%s: bucket %s, key %q", re.File, re.Bucket, re.Key), Err: fmt.Errorf("%w: %w", ErrCorrupt, re.Err)})
+		return
+	}
+	report(Problem{Object: "record", Err: err})
+}
+
+// checkFrames verifies the frame of every record in buckets (every bucket
+// of the file, nested ones included, when buckets is nil) and reports each
+// damaged one by file, bucket and key. It needs no key.
+func checkFrames(tx *bbolt.Tx, path string, buckets [][]byte, report func(Problem)) {
+	strict := framed(tx)
+	var walk func(b *bbolt.Bucket, name []byte)
+	walk = func(b *bbolt.Bucket, name []byte) {
+		_ = b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if nb := b.Bucket(k); nb != nil {
+					walk(nb, k)
+				}
+				return nil
+			}
+			if frame.Legacy(v) && !strict {
+				return nil
+			}
+			if err := frame.Verify(name, k, v); err != nil {
+				report(Problem{Object: fmt.Sprintf("%s: bucket %s, key %q", path, name, k), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)})
+			}
+			return nil
+		})
+	}
+	if buckets == nil {
+		_ = tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			walk(b, name)
+			return nil
+		})
+		return
+	}
+	for _, name := range buckets {
+		if b := tx.Bucket(name); b != nil {
+			walk(b, name)
+		}
 	}
 }
 
@@ -250,13 +322,13 @@ func (s *shard) checkChains(tx *bbolt.Tx, perClient map[string]int, report func(
 }
 
 func checkRestores(tx *bbolt.Tx, path string, report func(Problem)) {
-	_ = tx.Bucket(bktRestores).ForEach(func(k, v []byte) error {
-		var e RestoreEvent
-		if err := json.Unmarshal(v, &e); err != nil {
-			report(Problem{Object: fmt.Sprintf("%s: restore event %x", path, k), Err: fmt.Errorf("%w: %v", ErrCorrupt, err)})
+	_ = (records{tx: tx, file: path}).each(bktRestores, func(_ []byte, decode func(any) error) error {
+		if err := decode(&RestoreEvent{}); err != nil {
+			reportRecord(err, report)
 		}
 		return nil
 	})
+	checkFrames(tx, path, [][]byte{bktMeta}, report)
 	for _, idx := range [][]byte{bktIdxRestoreDevice, bktIdxRestoreJob} {
 		_ = tx.Bucket(idx).ForEach(func(k, _ []byte) error {
 			if len(k) < 8 || tx.Bucket(bktRestores).Get(k[len(k)-8:]) == nil {

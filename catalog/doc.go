@@ -46,6 +46,26 @@
 // portable SQL (loads into sqlite3 and PostgreSQL) or JSON; Import reads
 // either back.
 //
+// # Records and keys
+//
+// Every record other than a piece record or a dedupe record is stored as a
+// frame (package catalog/frame): a CRC-32C over its bucket, key and bytes,
+// verified on every read and by Check, and, in the resource database of an
+// encrypted installation, the whole record sealed with the repository key.
+// Code that adds a kind of record (users, audit entries, device keys) gets
+// both by reading and writing through records.put/get/each on the
+// resource database (Catalog.resRecords), and nothing else to do.
+//
+// An installation is encrypted when its MBR names a keys directory
+// (package catalog/repokey): Init with InitOptions.Key and KeyDir makes
+// one; Open then needs Options.Key (ErrKeyRequired without it, ErrWrongKey
+// with another installation's) and seals content and resource records with
+// it. Rekey encrypts an installation in clear or rotates its key.
+//
+// Open opens only files that exist: a file the MBR names that is missing
+// is a *MissingError (errors.Is ErrMissing) naming it, since only Init
+// creates them; OpenFile is the same checked open for the job journal.
+//
 // # Caveats
 //
 // bbolt allows one writer process per file: while one process has an

@@ -1,6 +1,10 @@
 package catalog
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
 
 // Sentinel errors, checked with errors.Is.
 var (
@@ -15,3 +19,29 @@ var (
 	// ErrReadOnly: a write on a catalog opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("opened read-only")
 )
+
+// More sentinel errors, checked with errors.Is.
+var (
+	// ErrMissing: a file the MBR names does not exist (a *MissingError).
+	ErrMissing = errors.New("missing")
+	// ErrKeyRequired: the installation is encrypted and no key was given.
+	ErrKeyRequired = errors.New("the installation is encrypted: a passphrase is required")
+	// ErrWrongKey: the key given is not this installation's repository key.
+	ErrWrongKey = errors.New("the key is not this installation's repository key")
+)
+
+// MissingError is a file of the installation that does not exist. Only
+// Init creates them: a missing one was deleted, moved or never copied, and
+// creating it empty would hide the loss.
+type MissingError struct {
+	Path string // the file
+	What string // what it is: "resource database", "job journal", ...
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("the %s %s is missing: only `fleetvault init` creates the files of an installation; "+
+		"restore it from a copy of the installation, or correct its path in the master backup record", e.What, e.Path)
+}
+
+// Unwrap makes errors.Is(err, ErrMissing) and errors.Is(err, fs.ErrNotExist) hold.
+func (e *MissingError) Unwrap() []error { return []error{ErrMissing, fs.ErrNotExist} }

@@ -24,6 +24,13 @@ const (
 	FormatSQL  = "sql"
 )
 
+// ExportNotice heads every export (a comment in SQL, the "notice" field in
+// JSON): an export is the standard's interchange form, in clear even when
+// the installation is encrypted.
+const ExportNotice = "This export holds the settings and the device credentials of the installation IN CLEAR " +
+	"(the open standard's interchange form, loadable by any SQL tool): keep it as safe as the devices themselves, " +
+	"or write it with fleetvault catalog export --encrypt."
+
 // DumpFormat names the export format; DumpVersion is its version.
 const (
 	DumpFormat  = "fleetvault-catalog"
@@ -41,6 +48,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 type dump struct {
 	Format      string            `json:"format"`
 	Version     int               `json:"version"`
+	Notice      string            `json:"notice,omitempty"` // ExportNotice: what the file holds in clear
 	MBR         map[string]string `json:"mbr"`
 	Devices     []Device          `json:"devices"`
 	Groups      []groupDump       `json:"groups"`
@@ -201,7 +209,7 @@ func (c *Catalog) dump() (dump, error) {
 
 // dumpResources is everything but pieces and content.
 func (c *Catalog) dumpResources() (dump, error) {
-	d := dump{Format: DumpFormat, Version: DumpVersion, MBR: map[string]string{
+	d := dump{Format: DumpFormat, Version: DumpVersion, Notice: ExportNotice, MBR: map[string]string{
 		"version": strconv.Itoa(c.mbr.Version), "server": c.mbr.Server, "dr_server": c.mbr.DRServer,
 		"resources": c.mbr.Resources, "catalog": c.mbr.Catalog, "journal": c.mbr.Journal, "methods": c.mbr.Methods,
 	}}
@@ -335,7 +343,7 @@ func (c *Catalog) load(d dump) error {
 		}
 		content[cd.Ref] = cd.Data
 	}
-	err := update(c.res, "catalog: import resources", func(tx *bbolt.Tx) error { return loadResources(tx, d) })
+	err := update(c.res, "catalog: import resources", func(tx *bbolt.Tx) error { return c.loadResources(tx, d) })
 	if err != nil {
 		return fmt.Errorf("catalog: import: %w", err)
 	}
@@ -365,13 +373,13 @@ func (c *Catalog) load(d dump) error {
 	return nil
 }
 
-func loadResources(tx *bbolt.Tx, d dump) error {
+func (c *Catalog) loadResources(tx *bbolt.Tx, d dump) error {
+	recs := c.resRecords(tx)
 	for _, dv := range d.Devices {
 		if err := checkName("device id", dv.ID); err != nil {
 			return err
 		}
-		v, _ := json.Marshal(dv)
-		if err := tx.Bucket(bktDevices).Put([]byte(dv.ID), v); err != nil {
+		if err := recs.put(bktDevices, []byte(dv.ID), dv); err != nil {
 			return err
 		}
 	}
@@ -379,7 +387,7 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 		if err := checkName("group name", g.Name); err != nil {
 			return err
 		}
-		if err := putGroup(tx, g.Group, true); err != nil {
+		if err := c.putGroup(tx, g.Group, true); err != nil {
 			return err
 		}
 		b := tx.Bucket(bktMembers).Bucket([]byte(g.Name))
@@ -390,8 +398,7 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 		}
 	}
 	if len(d.Replication) > 0 {
-		v, _ := json.Marshal(d.Replication)
-		if err := tx.Bucket(bktReplication).Put(keyRules, v); err != nil {
+		if err := recs.put(bktReplication, keyRules, d.Replication); err != nil {
 			return err
 		}
 	}
@@ -399,12 +406,11 @@ func loadResources(tx *bbolt.Tx, d dump) error {
 		if err := r.validate(); err != nil {
 			return err
 		}
-		v, _ := json.Marshal(r)
-		if err := tx.Bucket(bktRetention).Put(r.key(), v); err != nil {
+		if err := recs.put(bktRetention, r.key(), r); err != nil {
 			return err
 		}
 	}
-	return loadSchedules(tx, d.Schedules)
+	return loadSchedules(recs, d.Schedules)
 }
 
 func (c *Catalog) loadPieces(tx *bbolt.Tx, s *shard, pieces []pieceDump, content map[string][]byte) error {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
 // MBRVersion is the version of the master backup record format this package
@@ -30,6 +32,9 @@ type MBR struct {
 	Catalogs  map[string]string `yaml:"catalogs,omitempty"`  // other catalogs, by name
 	Journal   string            `yaml:"journal"`             // the job journal (group-restore engine)
 	Methods   string            `yaml:"methods"`             // the method (media agent) repository
+	// Keys is the directory of key files (package repokey) of an encrypted
+	// installation; empty for an installation in clear.
+	Keys string `yaml:"keys,omitempty"`
 
 	dir string // the MBR's directory, for resolving relative paths
 }
@@ -156,6 +161,12 @@ type InitOptions struct {
 	// Catalogs are other catalogs besides the default, name -> path
 	// (relative to dir), e.g. one per catalog server.
 	Catalogs map[string]string
+	// Key, when set, encrypts the installation: its content and resource
+	// records are sealed with it. KeyDir is where its key files are (Key's
+	// caller created them with repokey.Create); it is recorded in the MBR,
+	// relative to dir when inside it.
+	Key    *repokey.Key
+	KeyDir string
 }
 
 // Init creates a fresh installation in dir (created if missing): an empty
@@ -174,13 +185,22 @@ func Init(dir string, opts InitOptions) (string, error) {
 		Resources: "resources.db", Catalog: "catalog.db", Journal: "jobs.db", Methods: "methods",
 		Catalogs: opts.Catalogs, dir: dir,
 	}
+	if opts.Key != nil {
+		if opts.KeyDir == "" {
+			return "", fmt.Errorf("catalog: init %s: %w: a key with no key directory", dir, ErrInvalid)
+		}
+		m.Keys = opts.KeyDir
+		if rel, err := filepath.Rel(dir, opts.KeyDir); err == nil && !strings.HasPrefix(rel, "..") {
+			m.Keys = rel
+		}
+	}
 	if err := m.validate(); err != nil {
 		return "", fmt.Errorf("catalog: init %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(m.Path(m.Methods), 0o755); err != nil {
 		return "", fmt.Errorf("catalog: init %s: %w", dir, err)
 	}
-	if err := createStores(m); err != nil {
+	if err := createStores(m, opts.Key); err != nil {
 		return "", fmt.Errorf("catalog: init %s: %w", dir, err)
 	}
 	if err := WriteMBR(mbrPath, m); err != nil {

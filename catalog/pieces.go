@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/fleetvault/fleetvault/catalog/dedupe"
+	"github.com/fleetvault/fleetvault/catalog/frame"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -35,6 +36,9 @@ func initCatalog(tx *bbolt.Tx, store *dedupe.Store) error {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
+	}
+	if err := upgradeFrames(tx, frame.Codec{}, [][]byte{bktRestores}); err != nil {
+		return err
 	}
 	return store.Init(tx)
 }
@@ -157,7 +161,7 @@ func (c *Catalog) route(pieces []NewPiece) (map[*shard][]int, error) {
 			if !ok {
 				s = c.shards[0]
 				var d Device
-				if err := getDevice(tx, p.Client, &d); err == nil && d.Catalog != "" && c.byName[d.Catalog] != nil {
+				if err := c.getDevice(tx, p.Client, &d); err == nil && d.Catalog != "" && c.byName[d.Catalog] != nil {
 					s = c.byName[d.Catalog]
 				}
 				cache[p.Client] = s

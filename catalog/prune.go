@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -72,13 +71,9 @@ func (c *Catalog) SetKeepRules(rules []KeepRule) error {
 		}
 	}
 	return update(c.res, "catalog: set keep rules", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktRetention)
+		recs := c.resRecords(tx)
 		for _, r := range rules {
-			v, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(r.key(), v); err != nil {
+			if err := recs.put(bktRetention, r.key(), r); err != nil {
 				return err
 			}
 		}
@@ -90,10 +85,10 @@ func (c *Catalog) SetKeepRules(rules []KeepRule) error {
 func (c *Catalog) KeepRules() ([]KeepRule, error) {
 	var rules []KeepRule
 	err := view(c.res, "catalog: keep rules", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bktRetention).ForEach(func(k, v []byte) error {
+		return c.resRecords(tx).each(bktRetention, func(_ []byte, decode func(any) error) error {
 			var r KeepRule
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("catalog: keep rule %q: %w: %v", k, ErrCorrupt, err)
+			if err := decode(&r); err != nil {
+				return fmt.Errorf("catalog: keep rules: %w", err)
 			}
 			rules = append(rules, r)
 			return nil

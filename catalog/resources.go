@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -70,15 +69,6 @@ type Group struct {
 	Optional    map[string]string `json:"optional,omitempty"`
 }
 
-func initResources(tx *bbolt.Tx) error {
-	for _, b := range [][]byte{bktDevices, bktGroups, bktMembers, bktReplication, bktRetention, bktSchedules} {
-		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func checkName(what, s string) error {
 	if s == "" {
 		return fmt.Errorf("catalog: %w: empty %s", ErrInvalid, what)
@@ -108,13 +98,9 @@ func (c *Catalog) PutDevices(ctx context.Context, ds []Device) error {
 		return err
 	}
 	return batch(c.res, "catalog: put devices", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktDevices)
+		r := c.resRecords(tx)
 		for _, d := range ds {
-			v, err := json.Marshal(d)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(d.ID), v); err != nil {
+			if err := r.put(bktDevices, []byte(d.ID), d); err != nil {
 				return err
 			}
 		}
@@ -126,22 +112,18 @@ func (c *Catalog) PutDevices(ctx context.Context, ds []Device) error {
 func (c *Catalog) Device(id string) (Device, error) {
 	var d Device
 	err := view(c.res, "catalog: device "+id, func(tx *bbolt.Tx) error {
-		return getDevice(tx, id, &d)
+		return c.getDevice(tx, id, &d)
 	})
 	return d, err
 }
 
-func getDevice(tx *bbolt.Tx, id string, d *Device) error {
-	b := tx.Bucket(bktDevices)
-	var v []byte
-	if b != nil {
-		v = b.Get([]byte(id))
+func (c *Catalog) getDevice(tx *bbolt.Tx, id string, d *Device) error {
+	found, err := c.resRecords(tx).get(bktDevices, []byte(id), d)
+	if err != nil {
+		return fmt.Errorf("catalog: device %s: %w", id, err)
 	}
-	if v == nil {
+	if !found {
 		return fmt.Errorf("catalog: device %s: %w", id, ErrNotFound)
-	}
-	if err := json.Unmarshal(v, d); err != nil {
-		return fmt.Errorf("catalog: device %s: %w: %v", id, ErrCorrupt, err)
 	}
 	return nil
 }
@@ -159,14 +141,10 @@ func (c *Catalog) DeleteDevice(id string) error {
 // Devices calls fn for every device, in id order; an error from fn stops it.
 func (c *Catalog) Devices(fn func(Device) error) error {
 	return view(c.res, "catalog: devices", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktDevices)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
+		return c.resRecords(tx).each(bktDevices, func(_ []byte, decode func(any) error) error {
 			var d Device
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("catalog: device %s: %w: %v", k, ErrCorrupt, err)
+			if err := decode(&d); err != nil {
+				return fmt.Errorf("catalog: devices: %w", err)
 			}
 			return fn(d)
 		})
@@ -183,7 +161,7 @@ func (c *Catalog) CreateGroup(name string, g Group) error {
 	}
 	g.Name = name
 	return update(c.res, "catalog: create group "+name, func(tx *bbolt.Tx) error {
-		return putGroup(tx, g, false)
+		return c.putGroup(tx, g, false)
 	})
 }
 
@@ -196,23 +174,18 @@ func (c *Catalog) PutGroup(g Group) error {
 		return err
 	}
 	return update(c.res, "catalog: put group "+g.Name, func(tx *bbolt.Tx) error {
-		return putGroup(tx, g, true)
+		return c.putGroup(tx, g, true)
 	})
 }
 
-func putGroup(tx *bbolt.Tx, g Group, replace bool) error {
-	b := tx.Bucket(bktGroups)
-	if !replace && b.Get([]byte(g.Name)) != nil {
+func (c *Catalog) putGroup(tx *bbolt.Tx, g Group, replace bool) error {
+	if !replace && tx.Bucket(bktGroups).Get([]byte(g.Name)) != nil {
 		return fmt.Errorf("catalog: group %s: %w", g.Name, ErrExists)
 	}
-	v, err := json.Marshal(g)
-	if err != nil {
+	if err := c.resRecords(tx).put(bktGroups, []byte(g.Name), g); err != nil {
 		return err
 	}
-	if err := b.Put([]byte(g.Name), v); err != nil {
-		return err
-	}
-	_, err = tx.Bucket(bktMembers).CreateBucketIfNotExists([]byte(g.Name))
+	_, err := tx.Bucket(bktMembers).CreateBucketIfNotExists([]byte(g.Name))
 	return err
 }
 
@@ -220,12 +193,12 @@ func putGroup(tx *bbolt.Tx, g Group, replace bool) error {
 func (c *Catalog) Group(name string) (Group, error) {
 	var g Group
 	err := view(c.res, "catalog: group "+name, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bktGroups).Get([]byte(name))
-		if v == nil {
-			return fmt.Errorf("catalog: group %s: %w", name, ErrNotFound)
+		found, err := c.resRecords(tx).get(bktGroups, []byte(name), &g)
+		if err != nil {
+			return fmt.Errorf("catalog: group %s: %w", name, err)
 		}
-		if err := json.Unmarshal(v, &g); err != nil {
-			return fmt.Errorf("catalog: group %s: %w: %v", name, ErrCorrupt, err)
+		if !found {
+			return fmt.Errorf("catalog: group %s: %w", name, ErrNotFound)
 		}
 		return nil
 	})
@@ -236,10 +209,10 @@ func (c *Catalog) Group(name string) (Group, error) {
 func (c *Catalog) Groups() ([]Group, error) {
 	var gs []Group
 	err := view(c.res, "catalog: groups", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bktGroups).ForEach(func(k, v []byte) error {
+		return c.resRecords(tx).each(bktGroups, func(_ []byte, decode func(any) error) error {
 			var g Group
-			if err := json.Unmarshal(v, &g); err != nil {
-				return fmt.Errorf("catalog: group %s: %w: %v", k, ErrCorrupt, err)
+			if err := decode(&g); err != nil {
+				return fmt.Errorf("catalog: groups: %w", err)
 			}
 			gs = append(gs, g)
 			return nil
@@ -303,13 +276,9 @@ func (c *Catalog) Members(group string) ([]string, error) {
 func (c *Catalog) Replication() ([]identifiers.Rule, error) {
 	var rules []identifiers.Rule
 	err := view(c.res, "catalog: replication", func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bktReplication).Get(keyRules)
-		if v == nil {
-			return nil
-		}
 		var recs []ruleRecord
-		if err := json.Unmarshal(v, &recs); err != nil {
-			return fmt.Errorf("catalog: replication rules: %w: %v", ErrCorrupt, err)
+		if _, err := c.resRecords(tx).get(bktReplication, keyRules, &recs); err != nil {
+			return fmt.Errorf("catalog: replication rules: %w", err)
 		}
 		for _, r := range recs {
 			rules = append(rules, r.rule())
@@ -333,12 +302,8 @@ func (c *Catalog) SetReplication(rules []identifiers.Rule) error {
 	for i, r := range rules {
 		recs[i] = toRuleRecord(r)
 	}
-	v, err := json.Marshal(recs)
-	if err != nil {
-		return err
-	}
 	return update(c.res, "catalog: set replication", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bktReplication).Put(keyRules, v)
+		return c.resRecords(tx).put(bktReplication, keyRules, recs)
 	})
 }
 

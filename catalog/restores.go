@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -99,11 +98,7 @@ func putRestore(tx *bbolt.Tx, e RestoreEvent, seq uint64) error {
 	key := binary.BigEndian.AppendUint64(nil, seq)
 	e.ID = fmt.Sprintf("%016x", seq)
 	e.Time = e.Time.UTC()
-	v, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if err := b.Put(key, v); err != nil {
+	if err := (records{tx: tx}).put(bktRestores, key, e); err != nil {
 		return err
 	}
 	tk := timeKey(e.Time)
@@ -128,8 +123,8 @@ func (c *Catalog) Restores(q RestoreQuery) ([]RestoreEvent, error) {
 				return false, fmt.Errorf("catalog: restore event %x: %w: indexed but missing", key, ErrCorrupt)
 			}
 			var e RestoreEvent
-			if err := json.Unmarshal(v, &e); err != nil {
-				return false, fmt.Errorf("catalog: restore event %x: %w: %v", key, ErrCorrupt, err)
+			if err := (records{tx: tx, file: c.shards[0].path}).decode(bktRestores, key, v, &e); err != nil {
+				return false, fmt.Errorf("catalog: restore event: %w", err)
 			}
 			if q.match(e) {
 				out = append(out, e)

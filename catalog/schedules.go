@@ -104,14 +104,11 @@ func (c *Catalog) PutSchedule(s Schedule) error {
 	}
 	s.Next = s.Next.UTC()
 	return update(c.res, "catalog: put schedule "+s.Name, func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bktSchedules)
-		if err != nil {
-			return err
-		}
-		if old, err := getSchedule(b, s.Name); err == nil && old.Cron == s.Cron && s.Next.IsZero() {
+		recs := c.resRecords(tx)
+		if old, err := getSchedule(recs, s.Name); err == nil && old.Cron == s.Cron && s.Next.IsZero() {
 			s.Next = old.Next
 		}
-		return putSchedule(b, s)
+		return recs.put(bktSchedules, []byte(s.Name), s)
 	})
 }
 
@@ -133,12 +130,8 @@ func (c *Catalog) RemoveSchedule(name string) error {
 func (c *Catalog) Schedules() ([]Schedule, error) {
 	var out []Schedule
 	err := view(c.res, "catalog: schedules", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktSchedules)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			s, err := decodeSchedule(k, v)
+		return c.resRecords(tx).each(bktSchedules, func(k []byte, decode func(any) error) error {
+			s, err := decodeSchedule(k, decode)
 			out = append(out, s)
 			return err
 		})
@@ -170,63 +163,53 @@ func (c *Catalog) SetNextRun(name string, next time.Time) error {
 		return err
 	}
 	return update(c.res, "catalog: set next run of schedule "+name, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktSchedules)
-		if b == nil {
-			return fmt.Errorf("catalog: schedule %q: %w", name, ErrNotFound)
-		}
-		s, err := getSchedule(b, name)
+		recs := c.resRecords(tx)
+		s, err := getSchedule(recs, name)
 		if err != nil {
 			return err
 		}
 		s.Next = next.UTC()
-		return putSchedule(b, s)
+		return recs.put(bktSchedules, []byte(s.Name), s)
 	})
 }
 
 var _ schedule.Store = (*Catalog)(nil)
 
-func getSchedule(b *bbolt.Bucket, name string) (Schedule, error) {
-	v := b.Get([]byte(name))
-	if v == nil {
-		return Schedule{}, fmt.Errorf("catalog: schedule %q: %w", name, ErrNotFound)
-	}
-	return decodeSchedule([]byte(name), v)
-}
-
-func putSchedule(b *bbolt.Bucket, s Schedule) error {
-	v, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(s.Name), v)
-}
-
-func decodeSchedule(k, v []byte) (Schedule, error) {
+func getSchedule(recs records, name string) (Schedule, error) {
 	var s Schedule
-	if err := json.Unmarshal(v, &s); err != nil {
-		return s, fmt.Errorf("catalog: schedule %q: %w: %v", k, ErrCorrupt, err)
+	found, err := recs.get(bktSchedules, []byte(name), &s)
+	switch {
+	case err != nil:
+		return s, err
+	case !found:
+		return s, fmt.Errorf("catalog: schedule %q: %w", name, ErrNotFound)
 	}
+	return s, checkScheduleKey([]byte(name), s)
+}
+
+func decodeSchedule(k []byte, decode func(any) error) (Schedule, error) {
+	var s Schedule
+	if err := decode(&s); err != nil {
+		return s, err
+	}
+	return s, checkScheduleKey(k, s)
+}
+
+func checkScheduleKey(k []byte, s Schedule) error {
 	if string(k) != s.Name {
-		return s, fmt.Errorf("catalog: schedule %q: %w: record names %q", k, ErrCorrupt, s.Name)
+		return fmt.Errorf("catalog: schedule %q: %w: record names %q", k, ErrCorrupt, s.Name)
 	}
-	return s, nil
+	return nil
 }
 
 // loadSchedules stores imported schedules (next runs included), replacing
 // those of the same names.
-func loadSchedules(tx *bbolt.Tx, ss []Schedule) error {
-	if len(ss) == 0 {
-		return nil
-	}
-	b, err := tx.CreateBucketIfNotExists(bktSchedules)
-	if err != nil {
-		return err
-	}
+func loadSchedules(recs records, ss []Schedule) error {
 	for _, s := range ss {
 		if err := s.validate(); err != nil {
 			return err
 		}
-		if err := putSchedule(b, s); err != nil {
+		if err := recs.put(bktSchedules, []byte(s.Name), s); err != nil {
 			return err
 		}
 	}

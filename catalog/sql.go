@@ -16,7 +16,7 @@ import (
 // in one transaction, parents before children.
 func writeSQL(w io.Writer, d dump, content func(func(contentDump) error) error, pieces func(func(pieceDump) error) error) error {
 	sw := &sqlWriter{w: bufio.NewWriter(w)}
-	sw.raw("-- Fleetvault catalog export: docs/spec/catalog.md. Load with sqlite3 or psql.\nBEGIN;\n\n")
+	sw.raw("-- Fleetvault catalog export: docs/spec/catalog.md. Load with sqlite3 or psql.\n-- " + ExportNotice + "\nBEGIN;\n\n")
 	sw.raw(Schema)
 	sw.raw("\n")
 	sw.insert("fv_meta", []string{"meta_key", "meta_value"}, "format", d.Format)

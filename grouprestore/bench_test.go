@@ -20,7 +20,7 @@ func BenchmarkRestoreEngine(b *testing.B) {
 		f.device("homes", fmt.Sprintf("home%07d", i), climate([]string{"North", "South"}[i%2]), factory)
 		f.dir["homes"][i].Tag = climate([]string{"North", "South"}[i%2]) // registered: tag trust checks every device
 	}
-	e, err := New(Options{JournalPath: f.journal, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
+	e, err := New(Options{JournalPath: f.journal, CreateJournal: true, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,9 +16,12 @@ import (
 
 // Options wire an Engine to its stores and transports.
 type Options struct {
-	JournalPath string    // the job journal (bbolt); created if missing
-	Catalog     Catalog   // backed-up pieces, snapshots, restore history
-	Directory   Directory // device groups
+	JournalPath string // the job journal (bbolt), as catalog.Init created it
+	// CreateJournal creates the journal when missing (tests, tools with no
+	// installation); otherwise a missing journal is a *catalog.MissingError.
+	CreateJournal bool
+	Catalog       Catalog   // backed-up pieces, snapshots, restore history
+	Directory     Directory // device groups
 	// Transports carry requests by identifier scheme ("mqtt", "coap"); the
 	// entry "" serves identifiers without a scheme.
 	Transports map[string]agent.Transport
@@ -82,7 +85,7 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grouprestore: options: %w", err)
 	}
-	j, err := openJournal(opts.JournalPath)
+	j, err := openJournal(opts.JournalPath, opts.CreateJournal)
 	if err != nil {
 		return nil, err
 	}

@@ -312,7 +312,7 @@ func (f *fleet) device(group, id string, tag tagmatch.Tag, s agent.Settings) *te
 
 func (f *fleet) engine() *Engine {
 	f.t.Helper()
-	e, err := New(Options{JournalPath: f.journal, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
+	e, err := New(Options{JournalPath: f.journal, CreateJournal: true, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr}})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -10,6 +10,9 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/frame"
 )
 
 // Kind is what a job does.
@@ -85,14 +88,20 @@ type journalWrite struct {
 	o   DeviceOutcome
 }
 
-func openJournal(path string) (*journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+// openJournal opens the journal file at path with the installation's
+// checked open: a missing file is a *catalog.MissingError unless create, a
+// damaged one wraps catalog.ErrCorrupt. Records written before frames are
+// framed on open.
+func openJournal(path string, create bool) (*journal, error) {
+	db, err := catalog.OpenFile(path, "job journal", catalog.FileOptions{Create: create, LockTimeout: 2 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("grouprestore: open journal %s: %w", path, err)
+		return nil, fmt.Errorf("grouprestore: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketJobs)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketJobs); err != nil {
+			return err
+		}
+		return catalog.FrameAll(tx)
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("grouprestore: journal %s: %w", path, err)
@@ -118,11 +127,7 @@ func (j *journal) create(rec JobRecord, plan []DeviceOutcome) error {
 			return fmt.Errorf("grouprestore: journal job %s: %w", rec.ID, err)
 		}
 		for i, o := range plan {
-			v, err := cbor.Marshal(o)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(seqKey(i), v); err != nil {
+			if err := putRecord(b, membersBucket(rec.ID), seqKey(i), o); err != nil {
 				return err
 			}
 		}
@@ -131,11 +136,27 @@ func (j *journal) create(rec JobRecord, plan []DeviceOutcome) error {
 }
 
 func putJob(tx *bolt.Tx, rec JobRecord) error {
-	v, err := cbor.Marshal(rec)
+	return putRecord(tx.Bucket(bucketJobs), bucketJobs, []byte(rec.ID), rec)
+}
+
+// putRecord stores v, CBOR-encoded, as a record frame (package frame: the
+// checksum every record of every store carries). The journal holds no
+// settings bytes (hashes and piece ids only), so its frames are clear.
+func putRecord(b *bolt.Bucket, bucket, key []byte, v any) error {
+	body, err := cbor.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("grouprestore: encode job %s: %w", rec.ID, err)
+		return fmt.Errorf("grouprestore: encode journal record %s/%x: %w", bucket, key, err)
 	}
-	return tx.Bucket(bucketJobs).Put([]byte(rec.ID), v)
+	return b.Put(key, frame.Codec{}.Encode(bucket, key, body))
+}
+
+// getRecord decodes a record that putRecord stored.
+func getRecord(bucket, key, val []byte, v any) error {
+	body, err := frame.Codec{}.Decode(bucket, key, val)
+	if err == nil {
+		err = cbor.Unmarshal(body, v)
+	}
+	return err
 }
 
 // putJob updates a job's record.
@@ -156,11 +177,7 @@ func (j *journal) flush(ws []journalWrite) ([]struct{}, error) {
 			if b == nil {
 				return fmt.Errorf("grouprestore: journal has no job %s", w.job)
 			}
-			v, err := cbor.Marshal(w.o)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(seqKey(w.seq), v); err != nil {
+			if err := putRecord(b, membersBucket(w.job), seqKey(w.seq), w.o); err != nil {
 				return err
 			}
 		}
@@ -180,7 +197,7 @@ func (j *journal) load(id string) (JobRecord, []DeviceOutcome, error) {
 		if v == nil {
 			return fmt.Errorf("grouprestore: job %s: %w", id, errNoJob)
 		}
-		if err := cbor.Unmarshal(v, &rec); err != nil {
+		if err := getRecord(bucketJobs, []byte(id), v, &rec); err != nil {
 			return fmt.Errorf("grouprestore: journal entry of job %s is corrupt: %w", id, err)
 		}
 		b := tx.Bucket(membersBucket(id))
@@ -190,7 +207,7 @@ func (j *journal) load(id string) (JobRecord, []DeviceOutcome, error) {
 		devs = make([]DeviceOutcome, 0, rec.Total)
 		return b.ForEach(func(k, v []byte) error {
 			var o DeviceOutcome
-			if err := cbor.Unmarshal(v, &o); err != nil {
+			if err := getRecord(membersBucket(id), k, v, &o); err != nil {
 				return fmt.Errorf("grouprestore: journal of job %s, device #%d is corrupt: %w", id, binary.BigEndian.Uint64(k), err)
 			}
 			devs = append(devs, o)
@@ -206,7 +223,7 @@ func (j *journal) jobs() ([]JobRecord, error) {
 	err := j.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			var rec JobRecord
-			if err := cbor.Unmarshal(v, &rec); err != nil {
+			if err := getRecord(bucketJobs, k, v, &rec); err != nil {
 				return fmt.Errorf("grouprestore: journal entry of job %s is corrupt: %w", k, err)
 			}
 			rec.Candidates = nil

@@ -15,7 +15,7 @@ import (
 // engineWith makes the fleet's engine with quick storage retries.
 func (f *fleet) engineWith(retry StorageRetry) *Engine {
 	f.t.Helper()
-	e, err := New(Options{JournalPath: f.journal, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr},
+	e, err := New(Options{JournalPath: f.journal, CreateJournal: true, Catalog: f.cat, Directory: f.dir, Transports: map[string]agent.Transport{"mqtt": f.tr},
 		StorageRetry: retry})
 	if err != nil {
 		f.t.Fatal(err)

@@ -134,7 +134,7 @@ func TestBadIdentityKeysAreRefused(t *testing.T) {
 	if _, err := e.Start(context.Background(), spec); err == nil {
 		t.Fatal("a job with a bad identity key started")
 	}
-	if _, err := New(Options{JournalPath: t.TempDir() + "/j.db", Catalog: f.cat, Directory: f.dir,
+	if _, err := New(Options{JournalPath: t.TempDir() + "/j.db", CreateJournal: true, Catalog: f.cat, Directory: f.dir,
 		Transports: map[string]agent.Transport{"mqtt": f.tr}, IdentityKeys: []string{"model", "Model"}}); err == nil {
 		t.Fatal("an engine with a duplicate identity key was made")
 	}

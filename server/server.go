@@ -14,6 +14,7 @@ import (
 	"github.com/fleetvault/fleetvault/agent/mqtt"
 	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 	"github.com/fleetvault/fleetvault/grouprestore"
 )
 
@@ -22,6 +23,9 @@ import (
 type Options struct {
 	MBR         string // the master backup record of the installation
 	SiteAddress string // this host's address, to detect DR mode (see catalog.Options)
+	// Key is the repository key of an encrypted installation (see
+	// catalog.Options.Key); nil for one in clear.
+	Key *repokey.Key
 
 	// BrokerURL selects an external MQTT broker (mqtt://host:port or
 	// mqtts://host:port); BrokerUser and BrokerPassword are the server's
@@ -84,7 +88,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.MBR == "" {
 		return nil, errors.New("no master backup record: give --mbr (or mbr: in the configuration), or create one with fleetvault init")
 	}
-	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1}) // the engine groups its writes
+	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1, Key: opts.Key}) // the engine groups its writes
 	if err != nil {
 		return s, err
 	}

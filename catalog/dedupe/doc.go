@@ -32,8 +32,14 @@
 // content is an error wrapping ErrCorrupt that names the object and the
 // chunk, never data. Check walks the whole store and reports each problem.
 //
+// With Options.Cipher (a *repokey.Key) every payload, inline object or
+// chunk, is sealed after compression (XChaCha20-Poly1305, the record's kind
+// and hash as associated data); refs stay the SHA-256 of the plaintext, so
+// lookups and dedupe are unchanged and the hash devices verify is the same.
+// Reseal re-encrypts a whole store (encrypting one in clear, rotating a key).
+//
 // The storage format (bucket names, key and value layouts, hashing,
-// compression) is normative and specified in docs/spec/dedupe.md.
+// compression, sealing) is normative and specified in docs/spec/dedupe.md.
 //
 // # Caveats
 //

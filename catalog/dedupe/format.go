@@ -33,6 +33,10 @@ const (
 const (
 	flagRaw  = 0x00 // payload is the content as is
 	flagZstd = 0x01 // payload is one or more zstd frames
+	// flagSealed, or'ed with one of the above: the payload is a nonce and
+	// the sealed (XChaCha20-Poly1305) raw or zstd bytes, under the
+	// repository key of an encrypted installation.
+	flagSealed = 0x80
 )
 
 // Decoder limits: a record claiming more is corrupt, not a reason to allocate.
@@ -87,7 +91,7 @@ func decodePayload(b []byte) (payload, error) {
 		return payload{}, fmt.Errorf("%w: no compression flag", errFormat)
 	}
 	p := payload{flag: b[0]}
-	if p.flag != flagRaw && p.flag != flagZstd {
+	if base := p.flag &^ flagSealed; base != flagRaw && base != flagZstd {
 		return payload{}, fmt.Errorf("%w: unknown compression flag 0x%02x", errFormat, p.flag)
 	}
 	n, k := uvarint(b[1:])
@@ -98,7 +102,7 @@ func decodePayload(b []byte) (payload, error) {
 		return payload{}, fmt.Errorf("%w: raw length %d over the limit %d", errFormat, n, maxRecordRaw)
 	}
 	p.rawLen, p.data = n, b[1+k:]
-	if p.flag == flagRaw && uint64(len(p.data)) != p.rawLen {
+	if p.flag == flagRaw && uint64(len(p.data)) != p.rawLen { // sealed: checked once opened
 		return payload{}, fmt.Errorf("%w: raw payload of %d bytes, header says %d", errFormat, len(p.data), p.rawLen)
 	}
 	return p, nil

@@ -12,10 +12,10 @@ import (
 func seedRecords(f *testing.F) {
 	s := New(Options{})
 	small := []byte("settings settings settings settings settings")
-	f.Add(encodeInline(s.compress(small)))
+	f.Add(encodeInline(s.compress(small, nil)))
 	f.Add(encodeInline(payload{flag: flagRaw, rawLen: 3, data: []byte("abc")}))
 	f.Add(encodeManifest(5, []chunkEntry{{hash: RefOf([]byte("ab")), length: 2}, {hash: RefOf([]byte("cde")), length: 3}}))
-	f.Add(encodeChunk(s.compress(small)))
+	f.Add(encodeChunk(s.compress(small, nil)))
 	f.Add([]byte{})
 	f.Add([]byte{formatVersion})
 	f.Add([]byte{formatVersion, kindChunked, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})

@@ -105,7 +105,7 @@ func TestSpecVectors(t *testing.T) {
 					t.Fatalf("read %x, %v; want the content", got, err)
 				}
 				if o, _ := decodeObject(v.value); o.kind == kindInline && o.inline.flag == flagRaw {
-					if w := encodeInline(s.compress(v.content)); !bytes.Equal(w, v.value) {
+					if w := encodeInline(s.compress(v.content, nil)); !bytes.Equal(w, v.value) {
 						t.Fatalf("Fleetvault writes %x", w)
 					}
 				}
@@ -114,11 +114,11 @@ func TestSpecVectors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := s.decompress(nil, p)
+				got, err := s.decompress(nil, p, nil)
 				if err != nil || !bytes.Equal(got, v.content) || RefOf(got) != Ref(v.key) {
 					t.Fatalf("chunk reads %x, %v", got, err)
 				}
-				if w := encodeChunk(s.compress(v.content)); p.flag == flagRaw && !bytes.Equal(w, v.value) {
+				if w := encodeChunk(s.compress(v.content, nil)); p.flag == flagRaw && !bytes.Equal(w, v.value) {
 					t.Fatalf("Fleetvault writes %x", w)
 				}
 			case string(bucketMeta):

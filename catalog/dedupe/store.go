@@ -28,7 +28,22 @@ type Options struct {
 	ZstdLevel int
 	// Chunker selects the chunking algorithm; "" means ChunkerFastCDC.
 	Chunker Chunker
+	// Cipher, when set, seals every payload (the content of inline objects
+	// and chunks) with authenticated encryption; nil stores them in clear.
+	// Records are found by the SHA-256 of their plaintext either way.
+	Cipher Cipher
 }
+
+// Cipher is authenticated encryption with associated data (a
+// *repokey.Key). Seal appends to dst; Open appends the plaintext to dst and
+// fails when sealed was not made by Seal with the same key and ad.
+type Cipher interface {
+	Seal(dst, plaintext, ad []byte) []byte
+	Open(dst, sealed, ad []byte) ([]byte, error)
+}
+
+// ErrSealed is wrapped when content is encrypted and the store has no key.
+var ErrSealed = errors.New("content is encrypted and no repository key was given")
 
 // Store is a content-addressed store kept in buckets of a bbolt database.
 // Every method works inside the caller's transaction, so content and the
@@ -39,6 +54,7 @@ type Options struct {
 type Store struct {
 	threshold int
 	split     splitter
+	cipher    Cipher
 	enc       *zstd.Encoder
 	dec       *zstd.Decoder
 	err       error // a bad Options value, returned by every method
@@ -47,7 +63,7 @@ type Store struct {
 // New returns a Store with opts. A bad option (an unknown chunker) is
 // reported by Init and every later call.
 func New(opts Options) *Store {
-	s := &Store{threshold: opts.ChunkThreshold}
+	s := &Store{threshold: opts.ChunkThreshold, cipher: opts.Cipher}
 	if s.threshold == 0 {
 		s.threshold = DefaultChunkThreshold
 	}
@@ -207,7 +223,7 @@ func (s *Store) putObject(b buckets, ref Ref, data []byte, d *Stats) error {
 		if len(data) > maxRecordRaw {
 			return fmt.Errorf("content of %d bytes is over %d, the most stored whole (chunking is off)", len(data), maxRecordRaw)
 		}
-		rec = encodeInline(s.compress(data))
+		rec = encodeInline(s.compress(data, sealAD('o', ref)))
 	} else {
 		pieces := s.split.split(data)
 		entries := make([]chunkEntry, len(pieces))
@@ -239,7 +255,7 @@ func (s *Store) putChunk(b buckets, h Ref, p []byte, d *Stats) error {
 		}
 	}
 	if count == 0 || b.chunks.Get(h[:]) == nil {
-		rec := encodeChunk(s.compress(p))
+		rec := encodeChunk(s.compress(p, sealAD('c', h)))
 		if err := b.chunks.Put(h[:], rec); err != nil {
 			return fmt.Errorf("chunk %s: %w", h, err)
 		}
@@ -254,18 +270,43 @@ func (s *Store) putChunk(b buckets, h Ref, p []byte, d *Stats) error {
 	return nil
 }
 
-// compress returns data as a payload: zstd when that is smaller, raw if not.
-// The payload may alias data; bbolt copies values on commit.
-func (s *Store) compress(data []byte) payload {
+// sealAD is the associated data of a sealed payload: what it is (object
+// or chunk) and its hash, so a payload moved to another record does not open.
+func sealAD(kind byte, h Ref) []byte { return append([]byte{kind}, h[:]...) }
+
+// compress returns data as a payload: zstd when that is smaller, raw if
+// not; sealed with the store's cipher if it has one. The payload may alias
+// data; bbolt copies values on commit.
+func (s *Store) compress(data, ad []byte) payload {
 	c := s.enc.EncodeAll(data, make([]byte, 0, len(data)))
-	if len(c) < len(data) {
-		return payload{flag: flagZstd, rawLen: uint64(len(data)), data: c}
+	p := payload{flag: flagZstd, rawLen: uint64(len(data)), data: c}
+	if len(c) >= len(data) {
+		p = payload{flag: flagRaw, rawLen: uint64(len(data)), data: data}
 	}
-	return payload{flag: flagRaw, rawLen: uint64(len(data)), data: data}
+	if s.cipher != nil {
+		p.flag |= flagSealed
+		p.data = s.cipher.Seal(make([]byte, 0, len(p.data)+64), p.data, ad)
+	}
+	return p
 }
 
-// decompress appends the content of p to dst. The result never aliases p.
-func (s *Store) decompress(dst []byte, p payload) ([]byte, error) {
+// decompress appends the content of p to dst, opening it first if it is
+// sealed. The result never aliases p.
+func (s *Store) decompress(dst []byte, p payload, ad []byte) ([]byte, error) {
+	if p.flag&flagSealed != 0 {
+		if s.cipher == nil {
+			return nil, ErrSealed
+		}
+		plain, err := s.cipher.Open(nil, p.data, ad)
+		if err != nil {
+			return nil, fmt.Errorf("%w: decryption failed (wrong key, or the record was altered or moved): %v", ErrCorrupt, err)
+		}
+		p.flag &^= flagSealed
+		if p.flag == flagRaw && uint64(len(plain)) != p.rawLen {
+			return nil, fmt.Errorf("%w: raw payload of %d bytes, header says %d", ErrCorrupt, len(plain), p.rawLen)
+		}
+		p.data = plain
+	}
 	if p.flag == flagRaw {
 		return append(dst, p.data...), nil
 	}
@@ -308,7 +349,7 @@ func (s *Store) get(b buckets, ref Ref) ([]byte, error) {
 	}
 	var data []byte
 	if o.kind == kindInline {
-		if data, err = s.decompress(nil, o.inline); err != nil {
+		if data, err = s.decompress(nil, o.inline, sealAD('o', ref)); err != nil {
 			return nil, fmt.Errorf("dedupe: get object %s: %w", ref, err)
 		}
 	} else {
@@ -339,7 +380,7 @@ func (s *Store) readChunk(b buckets, dst []byte, c chunkEntry) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: chunk of %d bytes, manifest says %d", c.hash, ErrCorrupt, p.rawLen, c.length)
 	}
 	n := len(dst)
-	if dst, err = s.decompress(dst, p); err != nil {
+	if dst, err = s.decompress(dst, p, sealAD('c', c.hash)); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.hash, err)
 	}
 	if got := sha256.Sum256(dst[n:]); !bytes.Equal(got[:], c.hash[:]) {

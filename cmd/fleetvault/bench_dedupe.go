@@ -13,6 +13,7 @@ import (
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/dedupe"
 	"github.com/fleetvault/fleetvault/catalog/dedupe/fleethistory"
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
 // benchDedupeOptions are the flags of bench dedupe.
@@ -23,11 +24,13 @@ type benchDedupeOptions struct {
 	dir        string
 	writeFiles string
 	json       bool
+	encryption string // "on", "off" or "both"
 }
 
 // benchDedupeResult is what bench dedupe prints.
 type benchDedupeResult struct {
 	Mode         string  `json:"mode"`
+	Encrypted    bool    `json:"encrypted"` // content sealed under a repository key, as init makes it
 	Devices      int     `json:"devices"`
 	Days         int     `json:"days"`
 	Change       float64 `json:"change"`
@@ -57,7 +60,12 @@ bytes stored) and the ingest rate.
 
 With --write-files DIR it writes the same history as files instead (one
 directory per day, one file per device), for comparing with other tools
-(bench/restic-compare.sh).`,
+(bench/restic-compare.sh).
+
+--encryption on (the default, as fleetvault init makes installations) seals
+the content under a random repository key; off stores it in clear; both runs
+the history twice, in clear then encrypted, and reports both and the ratio of
+their rates (encrypted_over_clear), so a noisy machine affects both alike.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o := benchDedupeOptions{
@@ -66,7 +74,7 @@ directory per day, one file per device), for comparing with other tools
 					Custom: a.v.GetFloat64("custom"), Seed: a.v.GetUint64("seed"),
 				},
 				batch: a.v.GetInt("batch"), mode: a.v.GetString("mode"), dir: a.v.GetString("dir"),
-				writeFiles: a.v.GetString("write-files"), json: a.v.GetBool("json"),
+				writeFiles: a.v.GetString("write-files"), json: a.v.GetBool("json"), encryption: a.v.GetString("encryption"),
 			}
 			return runBenchDedupe(cmd.Context(), a, o)
 		},
@@ -82,6 +90,7 @@ directory per day, one file per device), for comparing with other tools
 	f.String("dir", "", "directory for the installation (default: a temporary directory, removed after)")
 	f.String("write-files", "", "write the history as files under this directory instead of ingesting it")
 	f.Bool("json", false, "print the result as JSON")
+	f.String("encryption", "on", "content encryption: on, off, or both (two runs, compared)")
 	return c
 }
 
@@ -91,6 +100,10 @@ func runBenchDedupe(ctx context.Context, a *app, o benchDedupeOptions) error {
 	}
 	if o.mode != "catalog" && o.mode != "store" {
 		return usageError{fmt.Errorf("--mode must be catalog or store, have %q", o.mode)}
+	}
+	runs := map[string][]bool{"on": {true}, "off": {false}, "both": {false, true}}[o.encryption]
+	if runs == nil {
+		return usageError{fmt.Errorf("--encryption must be on, off or both, have %q", o.encryption)}
 	}
 	h, err := fleethistory.New(o.cfg)
 	if err != nil {
@@ -104,42 +117,84 @@ func runBenchDedupe(ctx context.Context, a *app, o benchDedupeOptions) error {
 		}
 		return writeJSON(a.stdout, map[string]any{"dir": o.writeFiles, "files": files, "bytes": n, "seconds": time.Since(start).Seconds()})
 	}
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "fleetvault-bench-dedupe-"); err != nil {
+	var results []benchDedupeResult
+	for i, encrypt := range runs {
+		dir := o.dir
+		if dir != "" && len(runs) > 1 {
+			dir = filepath.Join(dir, fmt.Sprintf("run%d", i))
+		}
+		if i > 0 { // a history is read once: the next run gets the same one anew
+			if h, err = fleethistory.New(o.cfg); err != nil {
+				return usageError{err}
+			}
+		}
+		res, err := benchDedupeRun(ctx, h, o, dir, encrypt)
+		if err != nil {
 			return err
+		}
+		results = append(results, res)
+	}
+	if o.json && len(results) == 1 {
+		return writeJSON(a.stdout, results[0])
+	}
+	var ratio float64
+	if len(results) == 2 && results[0].RecordsPerS > 0 {
+		ratio = results[1].RecordsPerS / results[0].RecordsPerS
+	}
+	if o.json {
+		return writeJSON(a.stdout, map[string]any{"runs": results, "encrypted_over_clear": ratio})
+	}
+	for _, res := range results {
+		fmt.Fprintf(a.stdout, "%d records (%d devices x %d days, %.1f%% changing daily) via %s, encrypted %v, in %.2fs: %.0f records/s\n",
+			res.Records, res.Devices, res.Days, 100*res.Change, res.Mode, res.Encrypted, res.Seconds, res.RecordsPerS)
+		fmt.Fprintf(a.stdout, "raw %d bytes, stored %d bytes (%d objects, %d chunks): ratio %.1f; file %d bytes\n",
+			res.RawBytes, res.StoredBytes, res.Objects, res.Chunks, res.Ratio, res.FileBytes)
+	}
+	if ratio > 0 {
+		fmt.Fprintf(a.stdout, "encrypted rate / clear rate: %.2f\n", ratio)
+	}
+	return nil
+}
+
+// benchDedupeRun ingests the history once into a fresh store in dir (a
+// temporary directory when empty).
+func benchDedupeRun(ctx context.Context, h *fleethistory.History, o benchDedupeOptions, dir string, encrypt bool) (benchDedupeResult, error) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "fleetvault-bench-dedupe-"); err != nil {
+			return benchDedupeResult{}, err
 		}
 		defer os.RemoveAll(dir)
 	}
-	ing, err := openIngester(o.mode, dir)
+	var key *repokey.Key
+	if encrypt {
+		var err error
+		if key, err = repokey.New(); err != nil {
+			return benchDedupeResult{}, err
+		}
+	}
+	ing, err := openIngester(o.mode, dir, key)
 	if err != nil {
-		return err
+		return benchDedupeResult{}, err
 	}
 	res, err := ingestHistory(ctx, h, ing, o.batch)
 	if cerr := ing.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return res, err
 	}
 	if err := ing.measure(&res); err != nil {
-		return err
+		return res, err
 	}
-	res.Mode, res.Devices, res.Days, res.Change, res.Batch = o.mode, o.cfg.Devices, o.cfg.Days, o.cfg.Change, o.batch
+	res.Mode, res.Encrypted, res.Devices, res.Days, res.Change, res.Batch = o.mode, encrypt, o.cfg.Devices, o.cfg.Days, o.cfg.Change, o.batch
 	if res.StoredBytes > 0 {
 		res.Ratio = float64(res.RawBytes) / float64(res.StoredBytes)
 	}
 	if res.Seconds > 0 {
 		res.RecordsPerS = float64(res.Records) / res.Seconds
 	}
-	if o.json {
-		return writeJSON(a.stdout, res)
-	}
-	fmt.Fprintf(a.stdout, "%d records (%d devices x %d days, %.1f%% changing daily) via %s in %.2fs: %.0f records/s\n",
-		res.Records, res.Devices, res.Days, 100*res.Change, res.Mode, res.Seconds, res.RecordsPerS)
-	fmt.Fprintf(a.stdout, "raw %d bytes, stored %d bytes (%d objects, %d chunks): ratio %.1f; file %d bytes\n",
-		res.RawBytes, res.StoredBytes, res.Objects, res.Chunks, res.Ratio, res.FileBytes)
-	return nil
+	return res, nil
 }
 
 // ingestHistory feeds every day of h to ing in batches, timing the ingest
@@ -196,25 +251,37 @@ var (
 	_ ingester = (*storeIngester)(nil)
 )
 
-func openIngester(mode, dir string) (ingester, error) {
+// openIngester opens a fresh store in dir; key, when set, encrypts it.
+func openIngester(mode, dir string, key *repokey.Key) (ingester, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	if mode == "store" {
 		path := filepath.Join(dir, "dedupe.db")
 		db, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {
 			return nil, fmt.Errorf("bench dedupe: open %s: %w", path, err)
 		}
-		s := dedupe.New(dedupe.Options{})
+		opts := dedupe.Options{}
+		if key != nil {
+			opts.Cipher = key
+		}
+		s := dedupe.New(opts)
 		if err := db.Update(s.Init); err != nil {
 			db.Close()
 			return nil, err
 		}
 		return &storeIngester{db: db, store: s, path: path}, nil
 	}
-	mbr, err := catalog.Init(dir, catalog.InitOptions{})
+	io := catalog.InitOptions{}
+	if key != nil {
+		io.Key, io.KeyDir = key, filepath.Join(dir, "keys") // no key files: the bench holds the key
+	}
+	mbr, err := catalog.Init(dir, io)
 	if err != nil {
 		return nil, err
 	}
-	c, err := catalog.Open(mbr, catalog.Options{})
+	c, err := catalog.Open(mbr, catalog.Options{Key: key})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
 // mbrPath returns the installation's MBR from --mbr, FLEETVAULT_MBR or the
@@ -31,7 +34,11 @@ func openCatalog(a *app, readOnly bool) (*catalog.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return catalog.Open(p, catalog.Options{Logger: a.log, SiteAddress: a.v.GetString("site-address"), ReadOnly: readOnly})
+	key, err := installKey(a, p)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Open(p, catalog.Options{Logger: a.log, SiteAddress: a.v.GetString("site-address"), ReadOnly: readOnly, Key: key})
 }
 
 func newCatalogCommand(a *app) *cobra.Command {
@@ -241,18 +248,27 @@ func newCatalogExportCommand(a *app) *cobra.Command {
 		Long: `export writes every catalog and the resource database as portable SQL
 (loads unchanged into sqlite3 and PostgreSQL; docs/spec/catalog.sql) or JSON.
 Both carry the content (base64), so an export is a full copy that
-catalog import reads back.`,
+catalog import reads back.
+
+An export is the standard's interchange form: settings and device credentials
+are IN CLEAR in it, even from an encrypted installation. It says so (a warning
+on standard error, a comment or "notice" field in the file), --output files
+are created readable by their owner only (0600), and --encrypt seals the
+whole file with a passphrase (from --export-password-file or a prompt;
+catalog import asks for it the same way).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCatalogExport(a, a.v.GetString("format"), a.v.GetString("output"))
+			return runCatalogExport(a, a.v.GetString("format"), a.v.GetString("output"), a.v.GetBool("encrypt"))
 		},
 	}
 	c.Flags().String("format", "json", "sql or json")
 	c.Flags().String("output", "", "write to FILE instead of standard output")
+	c.Flags().Bool("encrypt", false, "seal the export with a passphrase (argon2id, XChaCha20-Poly1305)")
+	c.Flags().String("export-password-file", "", "file holding the export's passphrase (--encrypt)")
 	return c
 }
 
-func runCatalogExport(a *app, format, output string) error {
+func runCatalogExport(a *app, format, output string, encrypt bool) error {
 	c, err := openCatalog(a, true)
 	if err != nil {
 		return err
@@ -260,15 +276,36 @@ func runCatalogExport(a *app, format, output string) error {
 	defer c.Close()
 	var w io.Writer = a.stdout
 	if output != "" {
-		f, err := os.Create(output)
+		f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return fmt.Errorf("catalog export: %w", err)
 		}
 		defer f.Close()
+		if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
+			return fmt.Errorf("catalog export: %w", err)
+		}
 		w = f
 	}
-	if err := c.Export(w, format); err != nil {
-		return err
+	if encrypt {
+		pass, err := exportPassphrase(a)
+		if err != nil {
+			return err
+		}
+		sw, err := repokey.NewWriter(w, pass, repokey.DefaultParams())
+		if err != nil {
+			return fmt.Errorf("catalog export: %w", err)
+		}
+		if err := c.Export(sw, format); err != nil {
+			return err
+		}
+		if err := sw.Close(); err != nil {
+			return fmt.Errorf("catalog export: %w", err)
+		}
+	} else {
+		fmt.Fprintf(a.stderr, "warning: %s\n", catalog.ExportNotice)
+		if err := c.Export(w, format); err != nil {
+			return err
+		}
 	}
 	if f, ok := w.(*os.File); ok && output != "" {
 		if err := f.Sync(); err != nil {
@@ -288,7 +325,20 @@ func newCatalogImportCommand(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().String("format", "json", "sql or json")
+	c.Flags().String("export-password-file", "", "file holding the passphrase of an encrypted export")
 	return c
+}
+
+// exportPassphrase is the passphrase of an encrypted export:
+// --export-password-file, or a prompt on a terminal.
+func exportPassphrase(a *app) ([]byte, error) {
+	if f := a.v.GetString("export-password-file"); f != "" {
+		return readPassphraseFile(f)
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return nil, usageError{errors.New("an encrypted export needs a passphrase: give --export-password-file FILE, or run on a terminal to type it")}
+	}
+	return promptPassphrase(a, "the export's passphrase")
 }
 
 func runCatalogImport(stdin io.Reader, a *app, format, file string) error {
@@ -300,6 +350,18 @@ func runCatalogImport(stdin io.Reader, a *app, format, file string) error {
 		}
 		defer f.Close()
 		r = f
+	}
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(64); repokey.IsEncrypted(head) {
+		pass, err := exportPassphrase(a)
+		if err != nil {
+			return err
+		}
+		if r, err = repokey.NewReader(br, pass); err != nil {
+			return fmt.Errorf("catalog import %s: %w", file, err)
+		}
+	} else {
+		r = br
 	}
 	c, err := openCatalog(a, false)
 	if err != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,16 +97,44 @@ func TestCatalogPrune(t *testing.T) {
 }
 
 func TestCatalogExportImport(t *testing.T) {
-	for _, format := range []string{"sql", "json"} {
-		t.Run(format, func(t *testing.T) {
+	pass, wrong := passFile(t, "export passphrase"), passFile(t, "not the export passphrase")
+	tests := []struct {
+		format  string
+		encrypt bool
+	}{{"sql", false}, {"json", false}, {"sql", true}, {"json", true}}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s encrypted=%v", tt.format, tt.encrypt), func(t *testing.T) {
 			src := initInstall(t)
 			addPieces(t, src)
-			file := filepath.Join(t.TempDir(), "export."+format)
-			if code, out, errs := runFV(t, "catalog", "export", "--format", format, "--output", file, "--mbr", src); code != 0 {
+			file := filepath.Join(t.TempDir(), "export."+tt.format)
+			args := []string{"catalog", "export", "--format", tt.format, "--output", file, "--mbr", src}
+			if tt.encrypt {
+				args = append(args, "--encrypt", "--export-password-file", pass)
+			}
+			code, out, errs := runFV(t, args...)
+			if code != 0 {
 				t.Fatalf("export: %s %s", out, errs)
 			}
+			if warned := strings.Contains(errs, "IN CLEAR"); warned == tt.encrypt {
+				t.Errorf("export warning on stderr: %v, want %v: %q", warned, !tt.encrypt, errs)
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("export file mode %v, want 0600 (%v)", st.Mode().Perm(), err)
+			}
+			if clear := bytes.Contains(data, []byte("IN CLEAR")); clear == tt.encrypt {
+				t.Errorf("notice in the file: %v, want %v", clear, !tt.encrypt)
+			}
 			dst := initInstall(t)
-			if code, out, errs := runFV(t, "catalog", "import", "--format", format, file, "--mbr", dst); code != 0 {
+			if tt.encrypt {
+				if code, _, errs := runFV(t, "catalog", "import", "--format", tt.format, file, "--mbr", dst, "--export-password-file", wrong); code == 0 || !strings.Contains(errs, "wrong passphrase") {
+					t.Fatalf("import with a wrong passphrase: %d %s", code, errs)
+				}
+			}
+			if code, out, errs := runFV(t, "catalog", "import", "--format", tt.format, file, "--mbr", dst, "--export-password-file", pass); code != 0 {
 				t.Fatalf("import: %s %s", out, errs)
 			}
 			_, a, _ := runFV(t, "catalog", "list", "--json", "--limit", "0", "--mbr", src)

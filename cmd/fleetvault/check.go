@@ -16,7 +16,12 @@ func newCheckCommand(a *app) *cobra.Command {
 structure, every record and index entry, and the content store. With
 --read-data every stored object is read and its SHA-256 checked. Each
 damaged object is printed by name; the exit status is 1 if any was found.
-A damaged or truncated file is reported, not a crash.`,
+A damaged or truncated file is reported, not a crash.
+
+Every file the MBR names is checked, the job journal (jobs.db) included, and
+every record of every file carries a checksum: a damaged record is named by
+file, bucket and key. A missing file is reported. An encrypted installation
+needs its passphrase.` + passphraseHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			mbr, err := mbrPath(a)
@@ -32,7 +37,11 @@ A damaged or truncated file is reported, not a crash.`,
 
 func runCheck(a *app, mbr string, readData bool) error {
 	n := 0
-	err := catalog.Verify(mbr, catalog.Options{Logger: a.log}, readData, func(p catalog.Problem) {
+	key, err := installKey(a, mbr)
+	if err != nil {
+		return err
+	}
+	err = catalog.Verify(mbr, catalog.Options{Logger: a.log, Key: key}, readData, func(p catalog.Problem) {
 		n++
 		fmt.Fprintf(a.stdout, "damaged: %s\n", p)
 	})

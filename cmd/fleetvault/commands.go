@@ -15,6 +15,7 @@ func commands(a *app) []*cobra.Command {
 		newDeviceCommand(a), newGroupCommand(a), newBackupCommand(a), newRestoreCommand(a), newJobsCommand(a), newUndoCommand(a), newBackupsCommand(a),
 		newInitCommand(a),
 		newCheckCommand(a),
+		newKeyCommand(a),
 		newCatalogCommand(a),
 		newInstallCommand(a),
 		newIdentCommand(a),

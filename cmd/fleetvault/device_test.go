@@ -21,7 +21,7 @@ import (
 func newTestInstallation(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "inst")
-	if code, out, errOut := fvRun(t, "init", "--dir", dir); code != exitOK {
+	if code, out, errOut := fvRun(t, "init", "--dir", dir, "--insecure-no-encryption"); code != exitOK {
 		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
 	}
 	return filepath.Join(dir, catalog.MBRFile)

@@ -110,7 +110,17 @@ func (w *e2eWorld) env(token string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "FLEETVAULT_SERVER_URL=http://"+w.httpAddr, "FLEETVAULT_SERVER_TOKEN="+token, "FLEETVAULT_LOG_LEVEL=warn")
+	return append(env, "FLEETVAULT_SERVER_URL=http://"+w.httpAddr, "FLEETVAULT_SERVER_TOKEN="+token, "FLEETVAULT_LOG_LEVEL=warn",
+		"FLEETVAULT_PASSWORD="+e2ePassphrase) // the installation is encrypted, as init makes it by default
+}
+
+// e2ePassphrase is the passphrase of the end-to-end installations.
+const e2ePassphrase = "e2e passphrase, not a secret"
+
+// newE2EWorld makes an installation, starts its server and the fleet of
+// testdata/e2e-fleet.yaml, and imports its 22 devices.
+func newE2EWorld(t *testing.T) *e2eWorld {
+	return newE2EWorldOf(t, "e2e-fleet.yaml", 22)
 }
 
 // start runs a long-lived subprocess, killed when the test ends.
@@ -196,11 +206,12 @@ func e2eWaitFor(t *testing.T, limit time.Duration, what string, cond func() bool
 
 var e2eTokenLine = regexp.MustCompile(`admin API token[^:]*: (\S+)`)
 
-// newE2EWorld makes an installation, starts its server and the fleet, and
-// imports the fleet's devices.
-func newE2EWorld(t *testing.T) *e2eWorld {
+// newE2EWorldOf makes an installation, starts its server and the fleet of
+// testdata/fleetFile, and imports its devices devices.
+// initArgs are more arguments of fleetvault init.
+func newE2EWorldOf(t *testing.T, fleetFile string, devices int, initArgs ...string) *e2eWorld {
 	w := &e2eWorld{t: t, bin: e2eFleetvault(t), dir: t.TempDir(), httpAddr: e2eFreeAddr(t), mqttAddr: e2eFreeAddr(t)}
-	out := w.must(exitOK, "init", "--dir", "inst")
+	out := w.must(exitOK, append([]string{"init", "--dir", "inst"}, initArgs...)...)
 	m := e2eTokenLine.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("fleetvault init printed no admin token:\n%s", out)
@@ -208,7 +219,7 @@ func newE2EWorld(t *testing.T) *e2eWorld {
 	w.token, w.mbr = m[1], filepath.Join(w.dir, "inst", "fleetvault.mbr")
 	w.startServer()
 
-	fleet, err := filepath.Abs(filepath.Join("testdata", "e2e-fleet.yaml"))
+	fleet, err := filepath.Abs(filepath.Join("testdata", fleetFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +234,7 @@ func newE2EWorld(t *testing.T) *e2eWorld {
 			t.Logf("simulator log (tail):\n%s", e2eTail(simOut.String(), 3000))
 		}
 	})
-	if out := w.must(exitOK, "device", "import", list); !strings.Contains(out, "added 22 device(s)") {
+	if out := w.must(exitOK, "device", "import", list); !strings.Contains(out, fmt.Sprintf("added %d device(s)", devices)) {
 		t.Fatalf("device import:\n%s", out)
 	}
 	return w

@@ -25,7 +25,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 func initInstall(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fv")
-	code, out, errs := runFV(t, "init", "--dir", dir, "--server", "10.10.11.1", "--dr-server", "10.50.4.1")
+	code, out, errs := runFV(t, "init", "--dir", dir, "--server", "10.10.11.1", "--dr-server", "10.50.4.1", "--insecure-no-encryption")
 	if code != 0 {
 		t.Fatalf("init: %d %s %s", code, out, errs)
 	}
@@ -39,7 +39,7 @@ func TestInit(t *testing.T) {
 		code   int
 		output string
 	}{
-		{"creates", func(d string) []string { return []string{"init", "--dir", d} }, 0, "master backup record"},
+		{"creates", func(d string) []string { return []string{"init", "--dir", d, "--insecure-no-encryption"} }, 0, "master backup record"},
 		{"needs dir", func(string) []string { return []string{"init"} }, exitUsage, "--dir is required"},
 		{"refuses existing", func(d string) []string { return []string{"init", "--dir", filepath.Dir(initInstall(t))} }, exitError, "already exists"},
 	}

@@ -35,7 +35,11 @@ configuration file so later commands use this MBR and site address.`,
 }
 
 func runInstall(a *app, mbr, site, config string) error {
-	c, err := catalog.Open(mbr, catalog.Options{Logger: a.log, SiteAddress: site, ReadOnly: true})
+	key, err := installKey(a, mbr)
+	if err != nil {
+		return err
+	}
+	c, err := catalog.Open(mbr, catalog.Options{Logger: a.log, SiteAddress: site, ReadOnly: true, Key: key})
 	if err != nil {
 		return err
 	}

@@ -173,7 +173,11 @@ func openLocalStore(a *app, readOnly bool) (*localStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := catalog.Open(p, catalog.Options{Logger: a.log, ReadOnly: readOnly, LockTimeout: lockWait})
+	key, err := installKey(a, p)
+	if err != nil {
+		return nil, err
+	}
+	c, err := catalog.Open(p, catalog.Options{Logger: a.log, ReadOnly: readOnly, LockTimeout: lockWait, Key: key})
 	if err != nil {
 		return nil, err
 	}

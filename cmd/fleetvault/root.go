@@ -103,6 +103,7 @@ file named by --config (default: ./fleetvault.yaml if it exists).`,
 	pf.String("config", "", "configuration file (YAML); default ./fleetvault.yaml if present")
 	pf.String("mbr", "", "master backup record of the installation to use (config: mbr)")
 	pf.String("log-level", "info", "log level: debug, info, warn or error (config: log.level)")
+	pf.String("password-file", "", "file holding the passphrase of an encrypted installation (env FLEETVAULT_PASSWORD_FILE; or set FLEETVAULT_PASSWORD)")
 	pf.String("log-format", "auto", "log format: text, json, or auto (text on a terminal) (config: log.format)")
 
 	for _, c := range commands(a) {

@@ -122,8 +122,12 @@ func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
+	key, err := installKey(a, mbr)
+	if err != nil {
+		return server.Options{}, err
+	}
 	o := server.Options{
-		MBR: mbr, SiteAddress: v.GetString("site_address"),
+		MBR: mbr, Key: key, SiteAddress: v.GetString("site_address"),
 		HTTPAddr: v.GetString("http.addr"), TokenFile: v.GetString("http.token_file"),
 		MQTTAddr: v.GetString("broker.addr"), MQTTTLSAddr: v.GetString("broker.tls_addr"),
 		CertFile: v.GetString("broker.cert"), KeyFile: v.GetString("broker.key"), SelfSigned: v.GetBool("broker.self_signed"),

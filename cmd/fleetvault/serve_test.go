@@ -49,7 +49,7 @@ var (
 // runs, and stops it by cancelling its context (as SIGINT does).
 func TestServe(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fv")
-	code, out, errs := runCLI(t, "init", "--dir", dir)
+	code, out, errs := runCLI(t, "init", "--dir", dir, "--insecure-no-encryption")
 	if code != 0 {
 		t.Fatalf("init: %d %s %s", code, out, errs)
 	}
