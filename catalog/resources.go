@@ -66,7 +66,7 @@ type Group struct {
 }
 
 func initResources(tx *bbolt.Tx) error {
-	for _, b := range [][]byte{bktDevices, bktGroups, bktMembers, bktReplication, bktRetention} {
+	for _, b := range [][]byte{bktDevices, bktGroups, bktMembers, bktReplication, bktRetention, bktProfiles, bktGroupProfiles} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
