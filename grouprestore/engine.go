@@ -114,6 +114,9 @@ func (e *Engine) Start(ctx context.Context, spec Spec) (*Job, error) {
 // plan resolves a spec to its devices and, for a restore, freezes the candidates.
 func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, error) {
 	spec := rec.Spec
+	if _, err := compileProfile(spec); err != nil {
+		return nil, err
+	}
 	switch spec.Kind {
 	case KindRestore:
 		cands, err := e.cat.Candidates(ctx, spec.Source)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/settingsdoc"
 )
 
 // Kind is what a job does.
@@ -43,6 +45,11 @@ type Spec struct {
 	Target  string  `cbor:"dst" json:"target"`                        // restore: device group; backup: backup group
 	Policy  string  `cbor:"policy,omitempty" json:"policy,omitempty"` // tagmatch policy (restore)
 	Rollout Rollout `cbor:"rollout" json:"rollout"`
+
+	// Profile, when set, says which parts of each device's settings a
+	// restore writes (see package settingsdoc); frozen here so a resumed job
+	// applies the same one.
+	Profile *settingsdoc.Profile `cbor:"profile,omitempty" json:"profile,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

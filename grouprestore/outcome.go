@@ -35,6 +35,7 @@ type DeviceOutcome struct {
 	Piece    string `cbor:"piece,omitempty" json:"piece,omitempty"`       // the backed-up piece chosen
 	Hash     string `cbor:"hash,omitempty" json:"hash,omitempty"`         // hex SHA-256 of the settings written
 	Snapshot string `cbor:"snap,omitempty" json:"snapshot,omitempty"`     // piece id of the pre-restore snapshot
+	Document string `cbor:"doc,omitempty" json:"document,omitempty"`      // piece id of the document a profile computed and the device got
 	Attempts int    `cbor:"attempts,omitempty" json:"attempts,omitempty"` // tries, retries included
 	Time     int64  `cbor:"t,omitempty" json:"time_unix_ms,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/identifiers"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"golang.org/x/time/rate"
 )
 
@@ -18,6 +19,8 @@ type run struct {
 	j       *Job
 	ro      Rollout
 	choose  chooser
+	spec    Spec
+	profile *settingsdoc.Compiled // nil: devices get the backup as it is
 	limiter *rate.Limiter
 	sem     chan struct{}
 
@@ -29,7 +32,11 @@ type run struct {
 type chooser func(ctx context.Context, d DeviceOutcome, resp *agent.Response) (Piece, State, string)
 
 func newRun(e *Engine, j *Job, rec JobRecord) (*run, error) {
-	r := &run{e: e, j: j, ro: rec.Spec.Rollout, content: map[string][]byte{}, sem: make(chan struct{}, rec.Spec.Rollout.Concurrency)}
+	r := &run{e: e, j: j, spec: rec.Spec, ro: rec.Spec.Rollout, content: map[string][]byte{}, sem: make(chan struct{}, rec.Spec.Rollout.Concurrency)}
+	var err error
+	if r.profile, err = compileProfile(rec.Spec); err != nil {
+		return nil, err
+	}
 	if r.ro.Rate > 0 {
 		burst := int(r.ro.Rate/10) + 1
 		r.limiter = rate.NewLimiter(rate.Limit(r.ro.Rate), burst)
