@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -38,6 +39,11 @@ type NewJob struct {
 	Policy  string  `json:"policy,omitempty"`
 	Rollout Rollout `json:"rollout"`
 	DryRun  bool    `json:"dry_run,omitempty"`
+
+	// Profile names the restore profile to apply (default: the one attached
+	// to the backup group); NoProfile restores whole documents regardless.
+	Profile   string `json:"profile,omitempty"`
+	NoProfile bool   `json:"no_profile,omitempty"`
 }
 
 // Job is a job as the API shows it.
@@ -55,6 +61,8 @@ type Job struct {
 	Total    int                          `json:"total"`
 	Progress *grouprestore.Progress       `json:"progress,omitempty"`
 	Devices  []grouprestore.DeviceOutcome `json:"devices,omitempty"` // with ?devices=true
+
+	Profile *settingsdoc.Profile `json:"profile,omitempty"` // the restore profile applied
 }
 
 // Plan answers a dry run (POST /api/v1/jobs with dry_run: true).
@@ -108,6 +116,7 @@ func rolloutView(r grouprestore.Rollout) Rollout {
 func jobFromRecord(rec grouprestore.JobRecord) Job {
 	j := Job{ID: rec.ID, Kind: rec.Spec.Kind, Source: rec.Spec.Source, Target: rec.Spec.Target, Policy: rec.Spec.Policy,
 		Rollout: rolloutView(rec.Spec.Rollout), State: rec.State, Reason: rec.Reason, Total: rec.Total}
+	j.Profile = rec.Spec.Profile
 	if rec.Created > 0 {
 		t := time.UnixMilli(rec.Created).UTC()
 		j.Created = &t
@@ -199,6 +208,9 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 			return spec, errBadRequest("field \"policy\": %v", err)
 		}
 	}
+	if (nj.Profile != "" || nj.NoProfile) && spec.Kind != grouprestore.KindRestore {
+		return spec, errBadRequest("fields \"profile\" and \"no_profile\" apply to restores only, not to a %s", nj.Kind)
+	}
 	if nj.Source == "" {
 		return spec, errBadRequest("field \"source\" is required: the device group (backup), backup group (restore) or job id (undo)")
 	}
@@ -223,6 +235,9 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 		}
 		if len(cands) == 0 {
 			return spec, errNotFound("backup group %q has no backups%s", nj.Source, suggestOr(nj.Source, s.backupGroupNames(), "; run a backup job into it first"))
+		}
+		if spec.Profile, err = s.jobProfile(nj); err != nil {
+			return spec, err
 		}
 	case grouprestore.KindUndo:
 		if _, err := s.job(nj.Source); err != nil {
@@ -297,7 +312,7 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 	out := Job{ID: j.ID(), Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: spec.Policy,
 		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Total: p.Total, Progress: &p}
 	rv := jobFromRecord(j.Record())
-	out.Created, out.Updated = rv.Created, rv.Updated
+	out.Created, out.Updated, out.Profile = rv.Created, rv.Updated, rv.Profile
 	if devices {
 		out.Devices = j.Devices()
 		if out.Devices == nil {
