@@ -177,6 +177,9 @@ func renderPlan(w io.Writer, p server.Plan) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := renderPlanDiffs(w, entries); err != nil {
+		return err
+	}
 	_, err := fmt.Fprintf(w, "%s\n", countsLine(p.Counts))
 	return err
 }

@@ -36,7 +36,14 @@ matches nothing, or two backups equally well, is not written. Every device's
 current settings are saved first, so fleetvault undo JOB puts them back.
 
 --dry-run probes and matches without writing: it prints which device would
-get which backup (exit 0 when every device would be restored, 3 otherwise).
+get which backup and, for each, what the write would change in its settings
+(exit 0 when every device would be restored, 3 otherwise).
+
+A restore profile (fleetvault profile) says which parts of each device's
+settings the restore writes, e.g. keeping every device's own /name and
+/network/*: --profile NAME, else the profile attached to the backup group
+(fleetvault group profile), else whole documents. Under a profile each
+device's own document is stored, written and verified by its own hash.
 
 Rollout: --canary N (or --canary-share P) devices go first, then waves of
 --wave-size; --rate and --concurrency bound the pace; the job aborts when the
@@ -45,6 +52,7 @@ share of no-match devices passes --max-nomatch (after --min-nomatches).
 Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 		Example: `  fleetvault restore --from "Backup Group for Reference IoT from model House" --to "Backup Group of Devices"
   fleetvault restore --from models --to homes --dry-run
+  fleetvault restore --from models --to new-homes --profile keep-identity
   fleetvault restore --from models --to homes --canary 10 --wave-size 200 --rate 50 --max-failures 5% --min-failures 3
   fleetvault restore --from offices --to emea --policy 'equal(manufacturer, model, zone), firmware >= 2.1' --detach --json`,
 		Args: cobra.NoArgs,
@@ -67,6 +75,8 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 	f.String("to", "", "the device group to restore to (required)")
 	f.String("policy", "", "tag match policy, e.g. 'equal(manufacturer, model, zone), firmware >= 2.1' (default: the server's)")
 	f.Bool("dry-run", false, "probe and match only: show what would be written, write nothing")
+	f.String("profile", "", "the restore profile to apply (default: the one attached to the backup group; see fleetvault profile)")
+	f.Bool("no-profile", false, "write whole backed-up documents even when the backup group has a profile")
 	addRolloutFlags(f, true)
 	addJobOutputFlags(f)
 	addServerFlags(c, false)
@@ -83,6 +93,10 @@ func restoreJob(a *app) (server.NewJob, error) {
 		if _, err := tagmatch.ParsePolicy(nj.Policy); err != nil {
 			return nj, usageError{fmt.Errorf("restore: --policy: %v", err)}
 		}
+	}
+	nj.Profile, nj.NoProfile = a.v.GetString("profile"), a.v.GetBool("no-profile")
+	if nj.Profile != "" && nj.NoProfile {
+		return nj, usageError{fmt.Errorf("restore: give --profile NAME or --no-profile, not both")}
 	}
 	var err error
 	nj.Rollout, err = rolloutFromFlags(a)
