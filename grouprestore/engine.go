@@ -119,7 +119,7 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 	}
 	switch spec.Kind {
 	case KindRestore:
-		cands, err := e.cat.Candidates(ctx, spec.Source)
+		cands, err := e.restoreCandidates(ctx, spec)
 		if err != nil {
 			return nil, fmt.Errorf("backup group %q: %w", spec.Source, err)
 		}
@@ -130,7 +130,7 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 			return nil, err
 		}
 		rec.Candidates = cands
-		return e.members(ctx, spec.Target)
+		return e.restoreTargets(ctx, spec)
 	case KindBackup:
 		if spec.Target == "" {
 			return nil, errors.New("a backup needs the name of the backup group to store into")

@@ -50,6 +50,15 @@ type Spec struct {
 	// restore writes (see package settingsdoc); frozen here so a resumed job
 	// applies the same one.
 	Profile *settingsdoc.Profile `cbor:"profile,omitempty" json:"profile,omitempty"`
+	// AsOf (Unix ms), when set, restores each client's piece that was
+	// current then instead of its newest.
+	AsOf int64 `cbor:"asof,omitempty" json:"as_of_unix_ms,omitempty"`
+	// Piece and Device make a replacement restore: that one piece written to
+	// that one device (Target unused); a tag mismatch is refused unless
+	// AllowTagMismatch.
+	Piece            string `cbor:"piece,omitempty" json:"piece,omitempty"`
+	Device           string `cbor:"device,omitempty" json:"device,omitempty"`
+	AllowTagMismatch bool   `cbor:"mismatch,omitempty" json:"allow_tag_mismatch,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

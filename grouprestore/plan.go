@@ -8,6 +8,7 @@ import (
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/identifiers"
 	"github.com/fleetvault/fleetvault/settingsdoc"
+	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // WouldRestore is a dry run's state for a device that would be written.
@@ -48,6 +49,7 @@ func (e *Engine) Plan(ctx context.Context, spec Spec) ([]PlanEntry, error) {
 	if r.profile, err = compileProfile(spec); err != nil {
 		return nil, err
 	}
+	choose := restoreChooser(spec, m)
 	out := make([]PlanEntry, len(devs))
 	sem := make(chan struct{}, ro.Concurrency)
 	var wg sync.WaitGroup
@@ -61,14 +63,14 @@ func (e *Engine) Plan(ctx context.Context, spec Spec) ([]PlanEntry, error) {
 		wg.Add(1)
 		go func(i int, d DeviceOutcome) {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = r.planDevice(ctx, m, d)
+			out[i] = r.planDevice(ctx, choose, d)
 		}(i, d)
 	}
 	wg.Wait()
 	return out, ctx.Err()
 }
 
-func (r *run) planDevice(ctx context.Context, m *matcher, d DeviceOutcome) PlanEntry {
+func (r *run) planDevice(ctx context.Context, choose func(tagmatch.Tag) (Piece, State, string), d DeviceOutcome) PlanEntry {
 	pe := PlanEntry{Device: d.Device}
 	target, err := identifiers.Parse(d.Ident)
 	if err != nil {
@@ -82,7 +84,7 @@ func (r *run) planDevice(ctx context.Context, m *matcher, d DeviceOutcome) PlanE
 		pe.State, pe.Reason = failure("probe", err, resp)
 		return pe
 	}
-	piece, s, why := m.match(resp.Tag)
+	piece, s, why := choose(resp.Tag)
 	if s != "" {
 		pe.State, pe.Reason = s, why
 		return pe

@@ -47,8 +47,9 @@ func newRun(e *Engine, j *Job, rec JobRecord) (*run, error) {
 		if err != nil {
 			return nil, err
 		}
+		choose := restoreChooser(rec.Spec, m)
 		r.choose = func(_ context.Context, _ DeviceOutcome, resp *agent.Response) (Piece, State, string) {
-			return m.match(resp.Tag)
+			return choose(resp.Tag)
 		}
 	case KindUndo:
 		r.choose = r.chooseSnapshot
