@@ -44,6 +44,16 @@ type NewJob struct {
 	// to the backup group); NoProfile restores whole documents regardless.
 	Profile   string `json:"profile,omitempty"`
 	NoProfile bool   `json:"no_profile,omitempty"`
+
+	// AsOf restores each backup current at that time (RFC 3339, or a date:
+	// its end). Device with Piece or FromDevice restores one backup to one
+	// device (a replacement); AllowTagMismatch writes it even when the tags
+	// do not match.
+	AsOf             string `json:"as_of,omitempty"`
+	Device           string `json:"device,omitempty"`
+	Piece            string `json:"piece,omitempty"`
+	FromDevice       string `json:"from_device,omitempty"`
+	AllowTagMismatch bool   `json:"allow_tag_mismatch,omitempty"`
 }
 
 // Job is a job as the API shows it.
@@ -63,6 +73,12 @@ type Job struct {
 	Devices  []grouprestore.DeviceOutcome `json:"devices,omitempty"` // with ?devices=true
 
 	Profile *settingsdoc.Profile `json:"profile,omitempty"` // the restore profile applied
+
+	// A restore's choice of version and destination (see NewJob).
+	AsOf             *time.Time `json:"as_of,omitempty"`
+	Device           string     `json:"device,omitempty"`
+	Piece            string     `json:"piece,omitempty"`
+	AllowTagMismatch bool       `json:"allow_tag_mismatch,omitempty"`
 }
 
 // Plan answers a dry run (POST /api/v1/jobs with dry_run: true).
@@ -116,7 +132,11 @@ func rolloutView(r grouprestore.Rollout) Rollout {
 func jobFromRecord(rec grouprestore.JobRecord) Job {
 	j := Job{ID: rec.ID, Kind: rec.Spec.Kind, Source: rec.Spec.Source, Target: rec.Spec.Target, Policy: rec.Spec.Policy,
 		Rollout: rolloutView(rec.Spec.Rollout), State: rec.State, Reason: rec.Reason, Total: rec.Total}
-	j.Profile = rec.Spec.Profile
+	j.Profile, j.Device, j.Piece, j.AllowTagMismatch = rec.Spec.Profile, rec.Spec.Device, rec.Spec.Piece, rec.Spec.AllowTagMismatch
+	if rec.Spec.AsOf != 0 {
+		t := time.UnixMilli(rec.Spec.AsOf).UTC()
+		j.AsOf = &t
+	}
 	if rec.Created > 0 {
 		t := time.UnixMilli(rec.Created).UTC()
 		j.Created = &t
@@ -208,8 +228,17 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 			return spec, errBadRequest("field \"policy\": %v", err)
 		}
 	}
-	if (nj.Profile != "" || nj.NoProfile) && spec.Kind != grouprestore.KindRestore {
-		return spec, errBadRequest("fields \"profile\" and \"no_profile\" apply to restores only, not to a %s", nj.Kind)
+	if (nj.Profile != "" || nj.NoProfile || nj.AsOf != "" || nj.replacementRequest() || nj.AllowTagMismatch) && spec.Kind != grouprestore.KindRestore {
+		return spec, errBadRequest("fields \"profile\", \"no_profile\", \"as_of\", \"device\", \"piece\", \"from_device\" and \"allow_tag_mismatch\" apply to restores only, not to a %s", nj.Kind)
+	}
+	if spec.Kind == grouprestore.KindRestore {
+		if err := s.restoreChoice(&nj, &spec); err != nil {
+			return spec, err
+		}
+		if nj.replacementRequest() {
+			spec.Profile, err = s.jobProfile(nj)
+			return spec, err
+		}
 	}
 	if nj.Source == "" {
 		return spec, errBadRequest("field \"source\" is required: the device group (backup), backup group (restore) or job id (undo)")
@@ -229,12 +258,12 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 		if _, err := s.members(nj.Target); err != nil {
 			return spec, err
 		}
-		cands, err := s.Catalog.Candidates(nj.Source)
+		cands, err := s.Catalog.CandidatesAsOf(nj.Source, asOfTime(spec.AsOf))
 		if err != nil {
 			return spec, fmt.Errorf("backup group %s: %w", nj.Source, err)
 		}
 		if len(cands) == 0 {
-			return spec, errNotFound("backup group %q has no backups%s", nj.Source, suggestOr(nj.Source, s.backupGroupNames(), "; run a backup job into it first"))
+			return spec, errNotFound("backup group %q has no backups%s%s", nj.Source, asOfText(asOfTime(spec.AsOf)), suggestOr(nj.Source, s.backupGroupNames(), "; run a backup job into it first"))
 		}
 		if spec.Profile, err = s.jobProfile(nj); err != nil {
 			return spec, err
@@ -313,6 +342,7 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Total: p.Total, Progress: &p}
 	rv := jobFromRecord(j.Record())
 	out.Created, out.Updated, out.Profile = rv.Created, rv.Updated, rv.Profile
+	out.AsOf, out.Device, out.Piece, out.AllowTagMismatch = rv.AsOf, rv.Device, rv.Piece, rv.AllowTagMismatch
 	if devices {
 		out.Devices = j.Devices()
 		if out.Devices == nil {
