@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -258,4 +259,49 @@ func renderPlanDiffs(w io.Writer, entries []grouprestore.PlanEntry) error {
 		}
 	}
 	return nil
+}
+
+// checkRestoreTarget refuses a restore request that names no destination, or
+// two, before it reaches the server.
+func checkRestoreTarget(nj server.NewJob) error {
+	if _, err := server.ParseAsOf(nj.AsOf); err != nil {
+		return fmt.Errorf("restore: --as-of: %v", err)
+	}
+	if nj.Device == "" {
+		switch {
+		case nj.Piece != "" || nj.FromDevice != "" || nj.AllowTagMismatch:
+			return errors.New("restore: --piece, --from-device and --allow-tag-mismatch go with --to-device DEVICE")
+		case nj.Source == "" || nj.Target == "":
+			return errors.New("restore needs --from BACKUP-GROUP and --to DEVICE-GROUP, e.g. fleetvault restore --from models --to homes (or --to-device DEVICE with --piece ID or --from-device OLD)")
+		}
+		return nil
+	}
+	switch {
+	case nj.Target != "":
+		return errors.New("restore: give --to DEVICE-GROUP or --to-device DEVICE, not both")
+	case (nj.Piece == "") == (nj.FromDevice == ""):
+		return errors.New("restore --to-device needs exactly one of --piece ID or --from-device OLD")
+	case nj.Piece != "" && nj.AsOf != "":
+		return errors.New("restore: --as-of chooses among backups; --piece names one already")
+	}
+	return nil
+}
+
+// restoreNotes says how a restore chose what it writes: its profile, its
+// as-of time, an allowed tag mismatch.
+func restoreNotes(j server.Job) string {
+	var notes []string
+	if j.Profile != nil {
+		notes = append(notes, "profile "+j.Profile.Name)
+	}
+	if j.AsOf != nil {
+		notes = append(notes, "as of "+j.AsOf.Format(time.RFC3339))
+	}
+	if j.AllowTagMismatch {
+		notes = append(notes, "TAG MISMATCH ALLOWED")
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(notes, ", ") + ")"
 }

@@ -61,7 +61,10 @@ func jobTitle(j server.Job) string {
 	case grouprestore.KindUndo:
 		return fmt.Sprintf("undo job %s of job %s", j.ID, j.Source)
 	}
-	return fmt.Sprintf("restore job %s from %q to %q", j.ID, j.Source, j.Target)
+	if j.Device != "" {
+		return fmt.Sprintf("restore job %s of backup %s (from %q) to device %s%s", j.ID, j.Piece, j.Source, j.Device, restoreNotes(j))
+	}
+	return fmt.Sprintf("restore job %s from %q to %q%s", j.ID, j.Source, j.Target, restoreNotes(j))
 }
 
 // writeJobReport prints a job's final (or current) report.

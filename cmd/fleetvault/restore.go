@@ -27,7 +27,7 @@ starts the job and returns at once; follow it with fleetvault jobs watch.
 
 func newRestoreCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "restore --from BACKUP-GROUP --to DEVICE-GROUP [rollout flags] [--dry-run] [--detach]",
+		Use:   "restore (--from BACKUP-GROUP --to DEVICE-GROUP | --to-device DEVICE (--piece ID | --from-device OLD)) [--as-of TIME] [--profile NAME] [rollout flags] [--dry-run] [--detach]",
 		Short: "Group restore: write matching backed-up settings to every device of a group",
 		Long: `restore runs a group restore: every device of the device group --to is
 asked for its tag, the tag is matched against the backups of --from, and the
@@ -45,6 +45,17 @@ settings the restore writes, e.g. keeping every device's own /name and
 (fleetvault group profile), else whole documents. Under a profile each
 device's own document is stored, written and verified by its own hash.
 
+--as-of TIME restores, for each backed-up device, the backup that was current
+at TIME (2026-11-24T10:00:00Z, or 2026-11-24 for the end of that day, UTC)
+instead of its newest.
+
+A replacement (a broken thermostat swapped for a new one): --to-device NEW
+with --piece ID (one backup) or --from-device OLD (OLD's newest backup, as of
+--as-of) restores that backup to the one device NEW, profile applied. When
+NEW's tag does not match the backup's, nothing is written (the device ends
+no-match, saying why) unless --allow-tag-mismatch, which the job and the
+device's outcome record.
+
 Rollout: --canary N (or --canary-share P) devices go first, then waves of
 --wave-size; --rate and --concurrency bound the pace; the job aborts when the
 share of failed devices passes --max-failures (after --min-failures) or the
@@ -53,6 +64,9 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 		Example: `  fleetvault restore --from "Backup Group for Reference IoT from model House" --to "Backup Group of Devices"
   fleetvault restore --from models --to homes --dry-run
   fleetvault restore --from models --to new-homes --profile keep-identity
+  fleetvault restore --from models --to homes --as-of 2026-11-24T10:00:00Z
+  fleetvault restore --from-device home0001-climate --to-device home0001-climate-b
+  fleetvault restore --piece 0000000000000042 --to-device home0002-climate --allow-tag-mismatch
   fleetvault restore --from models --to homes --canary 10 --wave-size 200 --rate 50 --max-failures 5% --min-failures 3
   fleetvault restore --from offices --to emea --policy 'equal(manufacturer, model, zone), firmware >= 2.1' --detach --json`,
 		Args: cobra.NoArgs,
@@ -77,6 +91,11 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 	f.Bool("dry-run", false, "probe and match only: show what would be written, write nothing")
 	f.String("profile", "", "the restore profile to apply (default: the one attached to the backup group; see fleetvault profile)")
 	f.Bool("no-profile", false, "write whole backed-up documents even when the backup group has a profile")
+	f.String("as-of", "", "restore the backups current at this time: 2026-11-24T10:00:00Z, or 2026-11-24 (its end, UTC)")
+	f.String("to-device", "", "restore one backup to this one device (a replacement), with --piece or --from-device")
+	f.String("piece", "", "with --to-device: the backup to write (an id from fleetvault backups list)")
+	f.String("from-device", "", "with --to-device: write this device's newest backup (as of --as-of)")
+	f.Bool("allow-tag-mismatch", false, "with --to-device: write even when the device's tag does not match the backup's (recorded)")
 	addRolloutFlags(f, true)
 	addJobOutputFlags(f)
 	addServerFlags(c, false)
@@ -85,9 +104,11 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 
 // restoreJob builds a restore request from the flags, refusing bad values.
 func restoreJob(a *app) (server.NewJob, error) {
-	nj := server.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy")}
-	if nj.Source == "" || nj.Target == "" {
-		return nj, usageError{fmt.Errorf("restore needs --from BACKUP-GROUP and --to DEVICE-GROUP, e.g. fleetvault restore --from models --to homes")}
+	nj := server.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy"),
+		AsOf: a.v.GetString("as-of"), Device: a.v.GetString("to-device"), Piece: a.v.GetString("piece"), FromDevice: a.v.GetString("from-device"),
+		AllowTagMismatch: a.v.GetBool("allow-tag-mismatch")}
+	if err := checkRestoreTarget(nj); err != nil {
+		return nj, usageError{err}
 	}
 	if nj.Policy != "" {
 		if _, err := tagmatch.ParsePolicy(nj.Policy); err != nil {
