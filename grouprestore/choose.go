@@ -62,7 +62,11 @@ func (e *Engine) restoreCandidates(ctx context.Context, spec Spec) ([]Piece, err
 // one device of a replacement restore.
 func (e *Engine) restoreTargets(ctx context.Context, spec Spec) ([]DeviceOutcome, error) {
 	if !spec.replacement() {
-		return e.members(ctx, spec.Target)
+		devs, err := e.members(ctx, spec.Target)
+		if err != nil {
+			return nil, err
+		}
+		return onlyDevices(devs, spec.Devices)
 	}
 	dd, ok := e.dir.(DeviceDirectory)
 	if !ok {

@@ -138,6 +138,8 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 		return e.members(ctx, spec.Source)
 	case KindUndo:
 		return e.undoPlan(spec.Source)
+	case KindDrift:
+		return e.driftPlan(ctx, rec)
 	}
 	return nil, fmt.Errorf("unknown job kind %q", spec.Kind)
 }

@@ -59,6 +59,9 @@ type Spec struct {
 	Piece            string `cbor:"piece,omitempty" json:"piece,omitempty"`
 	Device           string `cbor:"device,omitempty" json:"device,omitempty"`
 	AllowTagMismatch bool   `cbor:"mismatch,omitempty" json:"allow_tag_mismatch,omitempty"`
+	// Devices, when set, limits a restore to these members of Target (a
+	// drift's remediation).
+	Devices []string `cbor:"devs,omitempty" json:"devices,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

@@ -1,6 +1,10 @@
 package grouprestore
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fleetvault/fleetvault/settingsdoc"
+)
 
 // State is where a device stands in a job. The final states are Restored (or
 // BackedUp), NoMatch, Ambiguous, Offline, Rejected, Failed and Skipped.
@@ -20,7 +24,7 @@ const (
 )
 
 // FinalStates lists the final states in report order.
-var FinalStates = []State{Restored, BackedUp, NoMatch, Ambiguous, Offline, Rejected, Failed, Skipped}
+var FinalStates = []State{Restored, BackedUp, InSync, Drifted, Unknown, NoMatch, Ambiguous, Offline, Rejected, Failed, Skipped}
 
 // Final reports whether s is a final state.
 func (s State) Final() bool { return s != Pending && s != Writing }
@@ -38,6 +42,11 @@ type DeviceOutcome struct {
 	Document string `cbor:"doc,omitempty" json:"document,omitempty"`      // piece id of the document a profile computed and the device got
 	Attempts int    `cbor:"attempts,omitempty" json:"attempts,omitempty"` // tries, retries included
 	Time     int64  `cbor:"t,omitempty" json:"time_unix_ms,omitempty"`
+
+	// Drift: the job whose write is the device's reference, and how the
+	// device differs from what it should hold.
+	RefJob string            `cbor:"ref,omitempty" json:"reference_job,omitempty"`
+	Diff   *settingsdoc.Diff `cbor:"diff,omitempty" json:"diff,omitempty"`
 }
 
 func (o DeviceOutcome) String() string {

@@ -18,7 +18,7 @@ func compileProfile(spec Spec) (*settingsdoc.Compiled, error) {
 	if spec.Profile == nil {
 		return nil, nil
 	}
-	if spec.Kind != KindRestore {
+	if spec.Kind != KindRestore && spec.Kind != KindDrift {
 		return nil, fmt.Errorf("a profile shapes restores, not %ss", spec.Kind)
 	}
 	c, err := spec.Profile.Compile()

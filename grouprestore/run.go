@@ -24,8 +24,9 @@ type run struct {
 	limiter *rate.Limiter
 	sem     chan struct{}
 
-	contentMu sync.Mutex
-	content   map[string][]byte // settings by hash, loaded once per job
+	contentMu   sync.Mutex
+	content     map[string][]byte                // settings by hash, loaded once per job
+	refProfiles map[string]*settingsdoc.Compiled // drift: the profiles of reference jobs
 }
 
 // chooser picks the piece a probed device gets, or its final state and why.
@@ -53,6 +54,16 @@ func newRun(e *Engine, j *Job, rec JobRecord) (*run, error) {
 		}
 	case KindUndo:
 		r.choose = r.chooseSnapshot
+	case KindDrift:
+		if rec.Spec.Source != "" {
+			m, err := newMatcher(rec.Spec.Policy, rec.Candidates)
+			if err != nil {
+				return nil, err
+			}
+			r.choose = func(_ context.Context, _ DeviceOutcome, resp *agent.Response) (Piece, State, string) {
+				return m.match(resp.Tag)
+			}
+		}
 	}
 	return r, nil
 }
@@ -168,7 +179,7 @@ func (r *run) finish(ctx context.Context) {
 // recordHistory writes the restore history of a restore or undo job, in
 // batches; a repeated (job, device) line replaces the earlier one.
 func (r *run) recordHistory(ctx context.Context) {
-	if r.j.spec.Kind == KindBackup {
+	if r.j.spec.Kind == KindBackup || r.j.spec.Kind == KindDrift {
 		return
 	}
 	devs := r.j.Devices()
@@ -205,6 +216,10 @@ func (r *run) device(ctx context.Context, seq int, parked func()) {
 	}
 	if r.j.spec.Kind == KindBackup {
 		r.backup(ctx, seq, d, target, parked)
+		return
+	}
+	if r.j.spec.Kind == KindDrift {
+		r.drift(ctx, seq, d, target, parked)
 		return
 	}
 	r.restore(ctx, seq, d, target, parked)
