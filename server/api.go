@@ -66,6 +66,7 @@ func routes() []route {
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*Server).handleCancelJob},
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*Server).handlePauseJob},
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*Server).handleResumeJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/remediate", handle: (*Server).handleRemediate},
 
 		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*Server).handleExport},
 	}

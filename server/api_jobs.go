@@ -33,7 +33,7 @@ type Rollout struct {
 
 // NewJob is the body of POST /api/v1/jobs.
 type NewJob struct {
-	Kind    string  `json:"kind"`   // backup, restore or undo
+	Kind    string  `json:"kind"`   // backup, restore, undo or drift
 	Source  string  `json:"source"` // restore: backup group; backup: device group; undo: the job to undo
 	Target  string  `json:"target"` // restore: device group; backup: backup group
 	Policy  string  `json:"policy,omitempty"`
@@ -228,8 +228,8 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 			return spec, errBadRequest("field \"policy\": %v", err)
 		}
 	}
-	if (nj.Profile != "" || nj.NoProfile || nj.AsOf != "" || nj.replacementRequest() || nj.AllowTagMismatch) && spec.Kind != grouprestore.KindRestore {
-		return spec, errBadRequest("fields \"profile\", \"no_profile\", \"as_of\", \"device\", \"piece\", \"from_device\" and \"allow_tag_mismatch\" apply to restores only, not to a %s", nj.Kind)
+	if err := checkRestoreFields(nj, spec.Kind); err != nil {
+		return spec, err
 	}
 	if spec.Kind == grouprestore.KindRestore {
 		if err := s.restoreChoice(&nj, &spec); err != nil {
@@ -240,7 +240,7 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 			return spec, err
 		}
 	}
-	if nj.Source == "" {
+	if nj.Source == "" && spec.Kind != grouprestore.KindDrift {
 		return spec, errBadRequest("field \"source\" is required: the device group (backup), backup group (restore) or job id (undo)")
 	}
 	switch spec.Kind {
@@ -272,8 +272,10 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 		if _, err := s.job(nj.Source); err != nil {
 			return spec, err
 		}
+	case grouprestore.KindDrift:
+		return spec, s.driftSpec(nj, &spec)
 	default:
-		return spec, errBadRequest("field \"kind\" must be backup, restore or undo, not %q", nj.Kind)
+		return spec, errBadRequest("field \"kind\" must be backup, restore, undo or drift, not %q", nj.Kind)
 	}
 	return spec, nil
 }

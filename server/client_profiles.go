@@ -39,3 +39,10 @@ func (c *Client) putJSON(ctx context.Context, path string, in, out any) error {
 	}
 	return c.do(ctx, http.MethodPut, path, nil, body, "application/json", out)
 }
+
+// RemediateJob starts the restores that bring a finished drift job's drifted
+// devices back, and returns them (none when nothing drifted).
+func (c *Client) RemediateJob(ctx context.Context, id string) ([]Job, error) {
+	var out []Job
+	return out, c.postJSON(ctx, APIPrefix+"/jobs/"+esc(id)+"/remediate", nil, struct{}{}, &out)
+}

@@ -60,6 +60,8 @@ func jobTitle(j server.Job) string {
 		return fmt.Sprintf("backup job %s from device group %q into %q", j.ID, j.Source, j.Target)
 	case grouprestore.KindUndo:
 		return fmt.Sprintf("undo job %s of job %s", j.ID, j.Source)
+	case grouprestore.KindDrift:
+		return driftTitle(j)
 	}
 	if j.Device != "" {
 		return fmt.Sprintf("restore job %s of backup %s (from %q) to device %s%s", j.ID, j.Piece, j.Source, j.Device, restoreNotes(j))
@@ -83,8 +85,11 @@ func writeJobReport(w io.Writer, j server.Job) {
 
 // succeeded is the final state a device of a job of this kind should reach.
 func succeeded(k grouprestore.Kind) grouprestore.State {
-	if k == grouprestore.KindBackup {
+	switch k {
+	case grouprestore.KindBackup:
 		return grouprestore.BackedUp
+	case grouprestore.KindDrift:
+		return grouprestore.InSync
 	}
 	return grouprestore.Restored
 }
