@@ -62,6 +62,11 @@ type Spec struct {
 	// Devices, when set, limits a restore to these members of Target (a
 	// drift's remediation).
 	Devices []string `cbor:"devs,omitempty" json:"devices,omitempty"`
+	// Continuous keeps a restore standing on Target until it is cancelled:
+	// members added later, and devices coming online later, are restored
+	// when they appear; membership is read again every Rescan.
+	Continuous bool          `cbor:"cont,omitempty" json:"continuous,omitempty"`
+	Rescan     time.Duration `cbor:"rescan,omitempty" json:"rescan_ns,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

@@ -114,6 +114,9 @@ func (r *run) run(ctx context.Context) {
 		}
 	}
 	all.Wait()
+	if j.spec.Continuous {
+		r.stand(ctx)
+	}
 	if ctx.Err() != nil {
 		return // engine closing: leave the job resumable
 	}
