@@ -91,3 +91,15 @@ func (s *Server) handleRemediate(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, status, out)
 	return nil
 }
+
+// liveProgress adds a running job's counts to its listing (a continuous
+// restore runs until stopped: its counts are what it has done so far).
+func (s *Server) liveProgress(v *Job) {
+	if v.State.Final() {
+		return
+	}
+	if j, err := s.Engine.Job(v.ID); err == nil {
+		p := j.Progress()
+		v.Progress, v.Total = &p, p.Total
+	}
+}

@@ -54,6 +54,11 @@ type NewJob struct {
 	Piece            string `json:"piece,omitempty"`
 	FromDevice       string `json:"from_device,omitempty"`
 	AllowTagMismatch bool   `json:"allow_tag_mismatch,omitempty"`
+
+	// Continuous keeps the restore standing on the device group until it is
+	// cancelled; Rescan (e.g. "5s") is how often it reads the group again.
+	Continuous bool   `json:"continuous,omitempty"`
+	Rescan     string `json:"rescan,omitempty"`
 }
 
 // Job is a job as the API shows it.
@@ -79,6 +84,7 @@ type Job struct {
 	Device           string     `json:"device,omitempty"`
 	Piece            string     `json:"piece,omitempty"`
 	AllowTagMismatch bool       `json:"allow_tag_mismatch,omitempty"`
+	Continuous       bool       `json:"continuous,omitempty"`
 }
 
 // Plan answers a dry run (POST /api/v1/jobs with dry_run: true).
@@ -133,6 +139,7 @@ func jobFromRecord(rec grouprestore.JobRecord) Job {
 	j := Job{ID: rec.ID, Kind: rec.Spec.Kind, Source: rec.Spec.Source, Target: rec.Spec.Target, Policy: rec.Spec.Policy,
 		Rollout: rolloutView(rec.Spec.Rollout), State: rec.State, Reason: rec.Reason, Total: rec.Total}
 	j.Profile, j.Device, j.Piece, j.AllowTagMismatch = rec.Spec.Profile, rec.Spec.Device, rec.Spec.Piece, rec.Spec.AllowTagMismatch
+	j.Continuous = rec.Spec.Continuous
 	if rec.Spec.AsOf != 0 {
 		t := time.UnixMilli(rec.Spec.AsOf).UTC()
 		j.AsOf = &t
@@ -159,7 +166,9 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 		if state != "" && string(rec.State) != state {
 			continue
 		}
-		out = append(out, jobFromRecord(rec))
+		v := jobFromRecord(rec)
+		s.liveProgress(&v)
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -233,6 +242,9 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 	}
 	if spec.Kind == grouprestore.KindRestore {
 		if err := s.restoreChoice(&nj, &spec); err != nil {
+			return spec, err
+		}
+		if err := continuousChoice(nj, &spec); err != nil {
 			return spec, err
 		}
 		if nj.replacementRequest() {
@@ -344,7 +356,7 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Total: p.Total, Progress: &p}
 	rv := jobFromRecord(j.Record())
 	out.Created, out.Updated, out.Profile = rv.Created, rv.Updated, rv.Profile
-	out.AsOf, out.Device, out.Piece, out.AllowTagMismatch = rv.AsOf, rv.Device, rv.Piece, rv.AllowTagMismatch
+	out.AsOf, out.Device, out.Piece, out.AllowTagMismatch, out.Continuous = rv.AsOf, rv.Device, rv.Piece, rv.AllowTagMismatch, rv.Continuous
 	if devices {
 		out.Devices = j.Devices()
 		if out.Devices == nil {

@@ -93,3 +93,29 @@ func asOfText(t time.Time) string {
 	}
 	return " at or before " + t.UTC().Format(time.RFC3339)
 }
+
+// continuousChoice fills a continuous restore's fields, refusing what cannot
+// stand on a group.
+func continuousChoice(nj NewJob, spec *grouprestore.Spec) error {
+	if !nj.Continuous {
+		if nj.Rescan != "" {
+			return errBadRequest("field \"rescan\" goes with \"continuous\": true")
+		}
+		return nil
+	}
+	switch {
+	case nj.replacementRequest():
+		return errBadRequest("a continuous restore stands on a device group (\"target\"), not on one device")
+	case nj.DryRun:
+		return errBadRequest("a dry run cannot be continuous: it plans the group as it is now")
+	}
+	spec.Continuous = true
+	if nj.Rescan != "" {
+		d, err := time.ParseDuration(nj.Rescan)
+		if err != nil || d < 100*time.Millisecond {
+			return errBadRequest("field \"rescan\": %q is not a duration of at least 100ms, e.g. \"5s\"", nj.Rescan)
+		}
+		spec.Rescan = d
+	}
+	return nil
+}

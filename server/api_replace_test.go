@@ -80,6 +80,9 @@ func TestAPIReplacementRestore(t *testing.T) {
 		{"group restore as of before any backup", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AsOf: "2001-01-01"}, 404, "no backups at or before"},
 		{"mismatch flag on a group restore", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AllowTagMismatch: true}, 400, "one device"},
 		{"device on a backup", NewJob{Kind: "backup", Source: "model-house", Target: "x", Device: "home0-climate"}, 400, "restores only"},
+		{"continuous to one device", NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", Continuous: true}, 400, "device group"},
+		{"rescan without continuous", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Rescan: "1s"}, 400, "continuous"},
+		{"bad rescan", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Continuous: true, Rescan: "1ms"}, 400, "at least 100ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.c.StartJob(ctx, tc.nj)
@@ -88,4 +91,30 @@ func TestAPIReplacementRestore(t *testing.T) {
 			}
 		})
 	}
+	t.Run("continuous: running, listed with its counts, stopped by cancel", func(t *testing.T) {
+		r, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Continuous: true, Rescan: "100ms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			js, err := e.c.Jobs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if js[0].ID == r.ID && js[0].State == grouprestore.JobRunning && js[0].Progress != nil && js[0].Progress.Counts[grouprestore.Restored] == 2 && js[0].Continuous {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("jobs list: %+v", js[0])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := e.c.CancelJob(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if j := e.waitJob(t, r.ID); j.State != grouprestore.JobCancelled {
+			t.Fatalf("after cancel: %+v", j)
+		}
+	})
 }

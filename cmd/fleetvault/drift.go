@@ -178,3 +178,16 @@ func writeDriftReport(w io.Writer, j server.Job) {
 		}
 	}
 }
+
+// jobCounts is a job's counts for a listing ("" when it has none).
+func jobCounts(j server.Job) string {
+	if j.Progress == nil {
+		return ""
+	}
+	return countsLine(j.Progress.Counts)
+}
+
+func withAliases(c *cobra.Command, aliases ...string) *cobra.Command {
+	c.Aliases = append(c.Aliases, aliases...)
+	return c
+}

@@ -56,6 +56,14 @@ NEW's tag does not match the backup's, nothing is written (the device ends
 no-match, saying why) unless --allow-tag-mismatch, which the job and the
 device's outcome record.
 
+--continuous keeps the restore standing on the device group: devices added to
+the group later, or coming online later, are probed and restored when they
+appear (membership is read again every --rescan; presence announcements wake
+offline devices), within the rollout's rate, until fleetvault jobs stop JOB.
+A device restored is never written again by the job. The job survives a
+server restart, and fleetvault jobs list shows its running counts. The
+command starts it and returns (as with --detach).
+
 Rollout: --canary N (or --canary-share P) devices go first, then waves of
 --wave-size; --rate and --concurrency bound the pace; the job aborts when the
 share of failed devices passes --max-failures (after --min-failures) or the
@@ -67,6 +75,7 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
   fleetvault restore --from models --to homes --as-of 2026-11-24T10:00:00Z
   fleetvault restore --from-device home0001-climate --to-device home0001-climate-b
   fleetvault restore --piece 0000000000000042 --to-device home0002-climate --allow-tag-mismatch
+  fleetvault restore --from models --to new-homes --continuous --rate 20
   fleetvault restore --from models --to homes --canary 10 --wave-size 200 --rate 50 --max-failures 5% --min-failures 3
   fleetvault restore --from offices --to emea --policy 'equal(manufacturer, model, zone), firmware >= 2.1' --detach --json`,
 		Args: cobra.NoArgs,
@@ -81,7 +90,8 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 			if a.v.GetBool("dry-run") {
 				return runPlan(ctx, a, r, nj, a.v.GetBool("json"))
 			}
-			return runJob(ctx, a, r, nj, jobOutput{asJSON: a.v.GetBool("json"), detach: a.v.GetBool("detach")})
+			// A continuous restore runs until stopped: start it and return.
+			return runJob(ctx, a, r, nj, jobOutput{asJSON: a.v.GetBool("json"), detach: a.v.GetBool("detach") || nj.Continuous})
 		},
 	}
 	f := c.Flags()
@@ -96,6 +106,8 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 	f.String("piece", "", "with --to-device: the backup to write (an id from fleetvault backups list)")
 	f.String("from-device", "", "with --to-device: write this device's newest backup (as of --as-of)")
 	f.Bool("allow-tag-mismatch", false, "with --to-device: write even when the device's tag does not match the backup's (recorded)")
+	f.Bool("continuous", false, "keep the restore standing: restore devices added to the group, or coming online, later; until fleetvault jobs stop JOB")
+	f.Duration("rescan", 0, "with --continuous: how often to read the group's members again (default: the server's, 5s)")
 	addRolloutFlags(f, true)
 	addJobOutputFlags(f)
 	addServerFlags(c, false)
@@ -106,7 +118,13 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 func restoreJob(a *app) (server.NewJob, error) {
 	nj := server.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy"),
 		AsOf: a.v.GetString("as-of"), Device: a.v.GetString("to-device"), Piece: a.v.GetString("piece"), FromDevice: a.v.GetString("from-device"),
-		AllowTagMismatch: a.v.GetBool("allow-tag-mismatch")}
+		AllowTagMismatch: a.v.GetBool("allow-tag-mismatch"), Continuous: a.v.GetBool("continuous")}
+	if d := a.v.GetDuration("rescan"); d != 0 {
+		if !nj.Continuous {
+			return nj, usageError{fmt.Errorf("restore: --rescan goes with --continuous")}
+		}
+		nj.Rescan = d.String()
+	}
 	if err := checkRestoreTarget(nj); err != nil {
 		return nj, usageError{err}
 	}
