@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"os"
 	"time"
 
@@ -166,7 +167,8 @@ func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)
 	decoders := map[string]func() any{
 		string(bktDevices): func() any { return &Device{} }, string(bktGroups): func() any { return &Group{} },
 		string(bktRetention): func() any { return &KeepRule{} }, string(bktReplication): func() any { return &[]ruleRecord{} },
-		string(bktSchedules): func() any { return &Schedule{} },
+		string(bktSchedules): func() any { return &Schedule{} }, string(bktProfiles): func() any { return &settingsdoc.Profile{} },
+		string(bktGroupProfiles): func() any { return new(string) },
 	}
 	for _, bkt := range resourceBuckets {
 		if tx.Bucket(bkt) == nil {

@@ -278,10 +278,16 @@ func (c *Catalog) Latest(client string) (Piece, error) {
 // Candidates returns the newest piece of each client within a backup group,
 // ordered by client: what a group restore matches device tags against.
 func (c *Catalog) Candidates(group string) ([]Piece, error) {
+	return c.CandidatesAsOf(group, time.Time{})
+}
+
+// CandidatesAsOf is Candidates as the backup group stood at asOf: the newest
+// piece of each client backed up at or before it (the zero time: no bound).
+func (c *Catalog) CandidatesAsOf(group string, asOf time.Time) ([]Piece, error) {
 	newest := map[string]Piece{}
 	for _, s := range c.shards {
 		err := view(s.db, "catalog: candidates in "+s.label(), func(tx *bbolt.Tx) error {
-			return s.candidates(tx, group, func(p Piece) {
+			return s.candidates(tx, group, asOf, func(p Piece) {
 				if old, ok := newest[p.Client]; !ok || p.Time.After(old.Time) {
 					newest[p.Client] = p
 				}
@@ -301,10 +307,10 @@ func (c *Catalog) Candidates(group string) ([]Piece, error) {
 
 // candidates walks, per client of the group, its chain to its newest piece
 // in the group (normally the head).
-func (s *shard) candidates(tx *bbolt.Tx, group string, fn func(Piece)) error {
+func (s *shard) candidates(tx *bbolt.Tx, group string, asOf time.Time, fn func(Piece)) error {
 	for _, client := range clientsUnder(tx, bktIdxGroup, prefixOf(group), false) {
 		err := walkChain(tx, client, func(k []byte, r record) (bool, error) {
-			if r.Group != group {
+			if r.Group != group || (!asOf.IsZero() && r.Time > asOf.UnixNano()) {
 				return false, nil
 			}
 			p, err := r.piece(s.pieceID(k))

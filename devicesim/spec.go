@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fleetvault/fleetvault/settingsdoc"
 )
 
 // MaxDevices bounds the size of one fleet, so a typo (sites: 1e9) is an error
@@ -31,6 +33,10 @@ type Spec struct {
 	Seed   uint64 // default seed; Options.Seed overrides it when not zero
 	Types  []*DeviceType
 	Groups []*Group
+
+	// RestoreProfile, when set, is the restore profile the fleet's restores
+	// use (the fleet file's restore_profile).
+	RestoreProfile *settingsdoc.Profile
 }
 
 // DeviceType is a kind of device: its tag template, settings and faults.
@@ -157,7 +163,7 @@ func Parse(name string, data []byte) (*Spec, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = resolve(root.Content[0])
 	}
-	err := d.fields(root, "", []string{"name", "seed", "description", "types", "groups"}, func(k string, v *yaml.Node, p string) error {
+	err := d.fields(root, "", []string{"name", "seed", "description", "types", "groups", "restore_profile"}, func(k string, v *yaml.Node, p string) error {
 		var err error
 		switch k {
 		case "name":
@@ -176,6 +182,8 @@ func Parse(name string, data []byte) (*Spec, error) {
 				spec.Types = append(spec.Types, t)
 				return err
 			})
+		case "restore_profile":
+			spec.RestoreProfile, err = d.restoreProfile(v, p)
 		case "groups":
 			err = d.list(v, p, func(_ int, gn *yaml.Node, gp string) error {
 				g, err := d.group(gn, gp)

@@ -1,6 +1,7 @@
 package devicesim
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -157,6 +158,25 @@ func TestFaultShares(t *testing.T) {
 	}
 }
 
+func TestRestoreProfile(t *testing.T) {
+	const base = "types: [{name: a, tag: {zone: x}}]\ngroups: [{name: g, devices: [{type: a}]}]\n"
+	s, err := Parse("p.yaml", []byte(base+`restore_profile: {name: keep-identity, keep: [/name, "/network/*"], set: ["/label={{.Device.ID}}"], only: [/schedule]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.RestoreProfile
+	if p == nil || p.Name != "keep-identity" || fmt.Sprint(p.Keep) != "[/name /network/*]" || fmt.Sprint(p.Only) != "[/schedule]" ||
+		len(p.Set) != 1 || p.Set[0].Pointer != "/label" || p.Set[0].Template != "{{.Device.ID}}" {
+		t.Fatalf("profile %+v", p)
+	}
+	for _, name := range []string{"model-house", "offices", "faults"} {
+		s := mustLoad(t, "../examples/fleets/"+name+".yaml")
+		if s.RestoreProfile == nil || s.RestoreProfile.Keep[0] != "/name" {
+			t.Errorf("shipped fleet %s: restore profile %+v, want one keeping /name", name, s.RestoreProfile)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	const base = "types: [{name: a, tag: {zone: x}}]\ngroups: [{name: g, devices: [{type: a}]}]\n"
 	cases := []struct {
@@ -181,6 +201,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad weight", "types: [{name: a}]\ngroups: [{name: g, vars: {zone: {choice: {N: -1}}}, devices: [{type: a}]}]", []string{"groups[0].vars.zone.choice.N", "positive weight"}},
 		{"bad id", "types: [{name: a}]\ngroups: [{name: g, site: \"x/y\", devices: [{type: a}]}]", []string{`"x/y-a"`}},
 		{"duplicate key", "types: [{name: a, tag: {k: 1, k: 2}}]\ngroups: [{name: g, devices: [{type: a}]}]", []string{"types[0].tag.k"}},
+		{"bad profile pointer", base + "restore_profile: {name: p, keep: [name]}\n", []string{"restore_profile", `"name"`, "starts with /"}},
+		{"bad profile set", base + "restore_profile: {name: p, set: [/name]}\n", []string{"restore_profile.set", "POINTER=TEMPLATE"}},
+		{"unknown profile key", base + "restore_profile: {name: p, kept: [/name]}\n", []string{"restore_profile.kept", "unknown key"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

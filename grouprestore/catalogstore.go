@@ -103,29 +103,18 @@ func (s *CatalogStore) RecordRestores(ctx context.Context, rs []RestoreRecord) e
 
 // Members resolves a device group to its devices and identifiers. In DR mode
 // identifiers are rewritten by the replication map.
-func (s *CatalogStore) Members(_ context.Context, group string) ([]Target, error) {
+func (s *CatalogStore) Members(ctx context.Context, group string) ([]Target, error) {
 	ids, err := s.c.Members(group)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Target, 0, len(ids))
 	for _, id := range ids {
-		d, err := s.c.Device(id)
+		t, err := s.Device(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("member %s: %w", id, err)
 		}
-		ident, err := DeviceIdentifier(d.ID, d.Identifier)
-		if err != nil {
-			return nil, err
-		}
-		if ident, err = s.c.RewriteForSite(ident); err != nil {
-			return nil, fmt.Errorf("device %s: %w", id, err)
-		}
-		tag, err := d.RegisteredTag()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Target{ID: id, Ident: ident, Tag: tag})
+		out = append(out, t)
 	}
 	return out, nil
 }

@@ -141,9 +141,12 @@ func (e *Engine) Start(ctx context.Context, spec Spec) (*Job, error) {
 // plan resolves a spec to its devices and, for a restore, freezes the candidates.
 func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, error) {
 	spec := rec.Spec
+	if _, err := compileProfile(spec); err != nil {
+		return nil, err
+	}
 	switch spec.Kind {
 	case KindRestore:
-		cands, err := e.cat.Candidates(ctx, spec.Source)
+		cands, err := e.restoreCandidates(ctx, spec)
 		if err != nil {
 			return nil, fmt.Errorf("backup group %q: %w", spec.Source, err)
 		}
@@ -154,7 +157,7 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 			return nil, err
 		}
 		rec.Candidates = cands
-		return e.members(ctx, spec.Target, spec.Identity)
+		return e.restoreTargets(ctx, spec)
 	case KindBackup:
 		if spec.Target == "" {
 			return nil, errors.New("a backup needs the name of the backup group to store into")
@@ -162,6 +165,8 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 		return e.members(ctx, spec.Source, spec.Identity)
 	case KindUndo:
 		return e.undoPlan(spec.Source)
+	case KindDrift:
+		return e.driftPlan(ctx, rec)
 	}
 	return nil, fmt.Errorf("unknown job kind %q", spec.Kind)
 }

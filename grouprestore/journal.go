@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/frame"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 )
 
 // Kind is what a job does.
@@ -50,6 +51,28 @@ type Spec struct {
 	// registered tag (tag trust); empty: the engine's Options.IdentityKeys.
 	// Start fills it in, so the journal holds the keys the job used.
 	Identity []string `cbor:"identity,omitempty" json:"identity,omitempty"`
+
+	// Profile, when set, says which parts of each device's settings a
+	// restore writes (see package settingsdoc); frozen here so a resumed job
+	// applies the same one.
+	Profile *settingsdoc.Profile `cbor:"profile,omitempty" json:"profile,omitempty"`
+	// AsOf (Unix ms), when set, restores each client's piece that was
+	// current then instead of its newest.
+	AsOf int64 `cbor:"asof,omitempty" json:"as_of_unix_ms,omitempty"`
+	// Piece and Device make a replacement restore: that one piece written to
+	// that one device (Target unused); a tag mismatch is refused unless
+	// AllowTagMismatch.
+	Piece            string `cbor:"piece,omitempty" json:"piece,omitempty"`
+	Device           string `cbor:"device,omitempty" json:"device,omitempty"`
+	AllowTagMismatch bool   `cbor:"mismatch,omitempty" json:"allow_tag_mismatch,omitempty"`
+	// Devices, when set, limits a restore to these members of Target (a
+	// drift's remediation).
+	Devices []string `cbor:"devs,omitempty" json:"devices,omitempty"`
+	// Continuous keeps a restore standing on Target until it is cancelled:
+	// members added later, and devices coming online later, are restored
+	// when they appear; membership is read again every Rescan.
+	Continuous bool          `cbor:"cont,omitempty" json:"continuous,omitempty"`
+	Rescan     time.Duration `cbor:"rescan,omitempty" json:"rescan_ns,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

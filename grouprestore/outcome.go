@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fleetvault/fleetvault/tagmatch"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 )
 
 // State is where a device stands in a job. The final states are Restored (or
@@ -31,7 +32,7 @@ const (
 )
 
 // FinalStates lists the final states in report order.
-var FinalStates = []State{Restored, BackedUp, NoMatch, Ambiguous, Unsupported, TagMismatch, Offline, Rejected, Failed, Skipped}
+var FinalStates = []State{Restored, BackedUp, InSync, Drifted, Unknown, NoMatch, Ambiguous, Unsupported, TagMismatch, Offline, Rejected, Failed, Skipped}
 
 // Final reports whether s is a final state.
 func (s State) Final() bool { return s != Pending && s != Writing }
@@ -46,11 +47,17 @@ type DeviceOutcome struct {
 	Piece    string `cbor:"piece,omitempty" json:"piece,omitempty"`       // the backed-up piece chosen
 	Hash     string `cbor:"hash,omitempty" json:"hash,omitempty"`         // hex SHA-256 of the settings written
 	Snapshot string `cbor:"snap,omitempty" json:"snapshot,omitempty"`     // piece id of the pre-restore snapshot
+	Document string `cbor:"doc,omitempty" json:"document,omitempty"`      // piece id of the document a profile computed and the device got
 	Attempts int    `cbor:"attempts,omitempty" json:"attempts,omitempty"` // tries, retries included
 	Time     int64  `cbor:"t,omitempty" json:"time_unix_ms,omitempty"`
 	// Identity is the device's registered tag on the job's identity keys,
 	// frozen at plan time: what its live tag must keep saying (tag trust).
 	Identity tagmatch.Tag `cbor:"idn,omitempty" json:"identity,omitempty"`
+
+	// Drift: the job whose write is the device's reference, and how the
+	// device differs from what it should hold.
+	RefJob string            `cbor:"ref,omitempty" json:"reference_job,omitempty"`
+	Diff   *settingsdoc.Diff `cbor:"diff,omitempty" json:"diff,omitempty"`
 }
 
 func (o DeviceOutcome) String() string {

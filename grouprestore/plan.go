@@ -7,6 +7,8 @@ import (
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/identifiers"
+	"github.com/fleetvault/fleetvault/settingsdoc"
+	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // WouldRestore is a dry run's state for a device that would be written.
@@ -18,6 +20,9 @@ type PlanEntry struct {
 	State  State  `json:"state"` // WouldRestore, NoMatch, Ambiguous, Unsupported, Offline or Failed
 	Piece  string `json:"piece,omitempty"`
 	Reason string `json:"reason"`
+	// Diff is what the write would change on the device (its current
+	// settings against the document it would get, profile applied).
+	Diff *settingsdoc.Diff `json:"diff,omitempty"`
 }
 
 // Plan is a dry run of a restore spec: it probes every target device for its
@@ -42,6 +47,12 @@ func (e *Engine) Plan(ctx context.Context, spec Spec) ([]PlanEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One run shares the backups' contents (loaded once) and the profile.
+	r := &run{e: e, ro: ro, spec: spec, content: map[string][]byte{}}
+	if r.profile, err = compileProfile(spec); err != nil {
+		return nil, err
+	}
+	choose := restoreChooser(spec, m)
 	out := make([]PlanEntry, len(devs))
 	sem := make(chan struct{}, ro.Concurrency)
 	var wg sync.WaitGroup
@@ -55,24 +66,23 @@ func (e *Engine) Plan(ctx context.Context, spec Spec) ([]PlanEntry, error) {
 		wg.Add(1)
 		go func(i int, d DeviceOutcome) {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = e.planDevice(ctx, ro, m, d)
+			out[i] = r.planDevice(ctx, choose, d)
 		}(i, d)
 	}
 	wg.Wait()
 	return out, ctx.Err()
 }
 
-func (e *Engine) planDevice(ctx context.Context, ro Rollout, m *matcher, d DeviceOutcome) PlanEntry {
+func (r *run) planDevice(ctx context.Context, choose func(tagmatch.Tag) (Piece, State, string), d DeviceOutcome) PlanEntry {
 	pe := PlanEntry{Device: d.Device}
 	target, err := identifiers.Parse(d.Ident)
 	if err != nil {
 		pe.State, pe.Reason = Failed, "invalid identifier: "+err.Error()
 		return pe
 	}
-	tr, _ := e.transportFor(target.Scheme)
+	tr, _ := r.e.transportFor(target.Scheme)
 	// A plan is a run without an offline time-to-live: it never parks.
-	r := &run{e: e, ro: ro}
-	resp, err := r.tries(ctx, &d, tr, settingsID(target, agent.MethodRead, agent.LocTag), &agent.Request{})
+	resp, err := r.tries(ctx, &d, tr, settingsID(target, agent.MethodRead, agent.LocWrite), &agent.Request{})
 	if err != nil || resp.Err != nil {
 		pe.State, pe.Reason = failure("probe", err, resp)
 		return pe
@@ -81,15 +91,24 @@ func (e *Engine) planDevice(ctx context.Context, ro Rollout, m *matcher, d Devic
 		pe.State, pe.Reason = s, why
 		return pe
 	}
-	if s, why := e.distrust(d, resp.Tag, "dry run"); s != "" {
+	if s, why := r.e.distrust(d, resp.Tag, "dry run"); s != "" {
 		pe.State, pe.Reason = s, why
 		return pe
 	}
-	piece, s, why := m.match(resp.Tag)
+	piece, s, why := choose(resp.Tag)
 	if s != "" {
 		pe.State, pe.Reason = s, why
 		return pe
 	}
-	pe.State, pe.Piece, pe.Reason = WouldRestore, piece.ID, why
+	pe.Piece, pe.Reason = piece.ID, why
+	diff, err := r.planDiff(ctx, d.Device, piece, resp)
+	if err != nil {
+		pe.State, pe.Reason = Failed, err.Error()+"; nothing would be written"
+		return pe
+	}
+	if r.profile != nil {
+		pe.Reason += "; profile " + r.profile.Profile().Name + " applied"
+	}
+	pe.State, pe.Diff = WouldRestore, &diff
 	return pe
 }

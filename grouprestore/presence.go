@@ -6,9 +6,12 @@ import "sync"
 type presence struct {
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
+	subs    map[*presenceSub]struct{} // continuous restores: every device's events
 }
 
-func newPresence() *presence { return &presence{waiters: map[string][]chan struct{}{}} }
+func newPresence() *presence {
+	return &presence{waiters: map[string][]chan struct{}{}, subs: map[*presenceSub]struct{}{}}
+}
 
 // wait returns a channel closed the next time device comes online, and a
 // function to stop waiting.
@@ -38,6 +41,9 @@ func (p *presence) online(device string) {
 	p.mu.Lock()
 	ws := p.waiters[device]
 	delete(p.waiters, device)
+	for s := range p.subs {
+		s.send(device)
+	}
 	p.mu.Unlock()
 	for _, w := range ws {
 		close(w)

@@ -56,6 +56,12 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 			return
 		}
 		d.State, d.Piece, d.Hash, d.Snapshot, d.Reason = Writing, piece.ID, piece.Hash, snap.ID, why
+		if err := r.profiled(ctx, &d, piece, resp, probeID.String()); err != nil {
+			if !r.abandoned(ctx) {
+				r.final(ctx, seq, d, Failed, err.Error()+"; nothing written")
+			}
+			return
+		}
 		if err := r.record(ctx, seq, d); err != nil {
 			if !r.abandoned(ctx) {
 				r.final(ctx, seq, d, Failed, "journal the write intent: "+err.Error())
@@ -70,7 +76,11 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 // write sends the chosen settings and verifies the device's acknowledgement.
 func (r *run) write(ctx context.Context, seq int, d DeviceOutcome, target identifiers.ID, parked func()) {
 	why := d.Reason
-	settings, err := r.settings(ctx, d.Hash)
+	load := r.settings
+	if d.Document != "" {
+		load = r.fetch // one device's own document: not worth caching
+	}
+	settings, err := load(ctx, d.Hash)
 	if err != nil {
 		r.final(ctx, seq, d, Failed, fmt.Sprintf("read piece %s from the catalog: %v; nothing written", d.Piece, err))
 		return
@@ -189,6 +199,18 @@ func (r *run) settings(ctx context.Context, hash string) ([]byte, error) {
 	if ok {
 		return b, nil
 	}
+	b, err := r.fetch(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	r.contentMu.Lock()
+	r.content[hash] = b
+	r.contentMu.Unlock()
+	return b, nil
+}
+
+// fetch reads settings from the catalog and checks them against their hash.
+func (r *run) fetch(ctx context.Context, hash string) ([]byte, error) {
 	b, err := r.e.cat.Content(ctx, hash)
 	if err != nil {
 		return nil, err
@@ -196,9 +218,6 @@ func (r *run) settings(ctx context.Context, hash string) ([]byte, error) {
 	if got := hex.EncodeToString(agent.Hash(b)); got != hash {
 		return nil, fmt.Errorf("content %s hashes to %s", hash, got)
 	}
-	r.contentMu.Lock()
-	r.content[hash] = b
-	r.contentMu.Unlock()
 	return b, nil
 }
 

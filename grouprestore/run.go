@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/identifiers"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"golang.org/x/time/rate"
 )
 
@@ -18,11 +19,14 @@ type run struct {
 	j       *Job
 	ro      Rollout
 	choose  chooser
+	spec    Spec
+	profile *settingsdoc.Compiled // nil: devices get the backup as it is
 	limiter *rate.Limiter
 	sem     chan struct{}
 
-	contentMu sync.Mutex
-	content   map[string][]byte // settings by hash, loaded once per job
+	contentMu   sync.Mutex
+	content     map[string][]byte                // settings by hash, loaded once per job
+	refProfiles map[string]*settingsdoc.Compiled // drift: the profiles of reference jobs
 
 	resumed bool  // an earlier process ran the job: it may have stored pieces
 	created int64 // the job's creation, Unix ms
@@ -32,8 +36,12 @@ type run struct {
 type chooser func(ctx context.Context, d DeviceOutcome, resp *agent.Response) (Piece, State, string)
 
 func newRun(e *Engine, j *Job, rec JobRecord, resumed bool) (*run, error) {
-	r := &run{e: e, j: j, ro: rec.Spec.Rollout, content: map[string][]byte{}, sem: make(chan struct{}, rec.Spec.Rollout.Concurrency),
+	r := &run{e: e, j: j, spec: rec.Spec, ro: rec.Spec.Rollout, content: map[string][]byte{}, sem: make(chan struct{}, rec.Spec.Rollout.Concurrency),
 		resumed: resumed, created: rec.Created}
+	var err error
+	if r.profile, err = compileProfile(rec.Spec); err != nil {
+		return nil, err
+	}
 	if r.ro.Rate > 0 {
 		burst := int(r.ro.Rate/10) + 1
 		r.limiter = rate.NewLimiter(rate.Limit(r.ro.Rate), burst)
@@ -44,11 +52,22 @@ func newRun(e *Engine, j *Job, rec JobRecord, resumed bool) (*run, error) {
 		if err != nil {
 			return nil, err
 		}
+		choose := restoreChooser(rec.Spec, m)
 		r.choose = func(_ context.Context, _ DeviceOutcome, resp *agent.Response) (Piece, State, string) {
-			return m.match(resp.Tag)
+			return choose(resp.Tag)
 		}
 	case KindUndo:
 		r.choose = r.chooseSnapshot
+	case KindDrift:
+		if rec.Spec.Source != "" {
+			m, err := newMatcher(rec.Spec.Policy, rec.Candidates)
+			if err != nil {
+				return nil, err
+			}
+			r.choose = func(_ context.Context, _ DeviceOutcome, resp *agent.Response) (Piece, State, string) {
+				return m.match(resp.Tag)
+			}
+		}
 	}
 	return r, nil
 }
@@ -99,6 +118,9 @@ func (r *run) run(ctx context.Context) {
 		}
 	}
 	all.Wait()
+	if j.spec.Continuous {
+		r.stand(ctx)
+	}
 	if ctx.Err() != nil {
 		return // engine closing: leave the job resumable
 	}
@@ -178,7 +200,7 @@ func (r *run) finish(ctx context.Context) {
 // recordHistory writes the restore history of a restore or undo job, in
 // batches; a repeated (job, device) line replaces the earlier one.
 func (r *run) recordHistory(ctx context.Context) {
-	if r.j.spec.Kind == KindBackup {
+	if r.j.spec.Kind == KindBackup || r.j.spec.Kind == KindDrift {
 		return
 	}
 	devs := r.j.Devices()
@@ -219,6 +241,10 @@ func (r *run) device(ctx context.Context, seq int, parked func()) {
 	}
 	if r.j.spec.Kind == KindBackup {
 		r.backup(ctx, seq, d, target, parked)
+		return
+	}
+	if r.j.spec.Kind == KindDrift {
+		r.drift(ctx, seq, d, target, parked)
 		return
 	}
 	r.restore(ctx, seq, d, target, parked)

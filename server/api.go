@@ -49,6 +49,12 @@ func routes() []route {
 		{method: "POST", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleAddMembers},
 		{method: "DELETE", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleRemoveMembers},
 
+		{method: "PUT", pattern: APIPrefix + "/groups/{name}/profile", handle: (*Server).handleAttachProfile},
+
+		{method: "GET", pattern: APIPrefix + "/profiles", handle: (*Server).handleListProfiles},
+		{method: "GET", pattern: APIPrefix + "/profiles/{name}", handle: (*Server).handleGetProfile},
+		{method: "PUT", pattern: APIPrefix + "/profiles/{name}", handle: (*Server).handlePutProfile},
+
 		{method: "GET", pattern: APIPrefix + "/backups", handle: (*Server).handleListBackups},
 		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*Server).handleDiffBackups},
 		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*Server).handleGetBackup},
@@ -60,6 +66,7 @@ func routes() []route {
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*Server).handleCancelJob},
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*Server).handlePauseJob},
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*Server).handleResumeJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/remediate", handle: (*Server).handleRemediate},
 
 		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*Server).handleExport},
 	}

@@ -1,19 +1,16 @@
 package server
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
-	"math/big"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -37,23 +34,11 @@ type Backup struct {
 	Settings any `json:"settings,omitempty"`
 }
 
-// Change is one difference between two backups' settings. Path is a JSON
-// Pointer (RFC 6901) into the settings document.
-type Change struct {
-	Path string `json:"path"`
-	From any    `json:"from,omitempty"`
-	To   any    `json:"to,omitempty"`
-}
+// Change is one difference between two backups' settings (a JSON Pointer path).
+type Change = settingsdoc.Change
 
 // Diff answers GET /backups/diff: what b changes relative to a.
-type Diff struct {
-	A       string   `json:"a"`
-	B       string   `json:"b"`
-	Same    bool     `json:"same"`
-	Added   []Change `json:"added"`
-	Removed []Change `json:"removed"`
-	Changed []Change `json:"changed"`
-}
+type Diff = settingsdoc.Diff
 
 const (
 	defaultBackupLimit = 100
@@ -141,7 +126,7 @@ func (s *Server) handleGetBackup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b := BackupView(p)
-	b.Settings = jsonValue(settings)
+	b.Settings = settingsdoc.JSONValue(settings)
 	writeJSON(w, http.StatusOK, b)
 	return nil
 }
@@ -174,15 +159,12 @@ func BackupSettings(c *catalog.Catalog, id string) (catalog.Piece, agent.Setting
 }
 
 // SettingsJSON turns decoded settings into a value encoding/json can write.
-func SettingsJSON(s agent.Settings) any { return jsonValue(s) }
+func SettingsJSON(s agent.Settings) any { return settingsdoc.JSONValue(s) }
 
 // DiffSettings says how the settings of backup b differ from those of a:
 // keys added, removed and changed, by JSON Pointer path.
 func DiffSettings(a, b string, sa, sb agent.Settings) Diff {
-	d := Diff{A: a, B: b, Added: []Change{}, Removed: []Change{}, Changed: []Change{}}
-	diffValues("", jsonValue(sa), jsonValue(sb), &d)
-	d.Same = len(d.Added)+len(d.Removed)+len(d.Changed) == 0
-	return d
+	return settingsdoc.DiffSettings(a, b, sa, sb)
 }
 
 func (s *Server) handleDiffBackups(w http.ResponseWriter, r *http.Request) error {
@@ -200,121 +182,6 @@ func (s *Server) handleDiffBackups(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusOK, DiffSettings(a, b, sa, sb))
 	return nil
-}
-
-// diffValues records how b differs from a under path, recursing into
-// objects; arrays and scalars are compared whole.
-func diffValues(path string, a, b any, d *Diff) {
-	ma, aok := a.(map[string]any)
-	mb, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range ma {
-			keys[k] = true
-		}
-		for k := range mb {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
-			p := path + "/" + pointerEscape(k)
-			va, ina := ma[k]
-			vb, inb := mb[k]
-			switch {
-			case !ina:
-				d.Added = append(d.Added, Change{Path: p, To: vb})
-			case !inb:
-				d.Removed = append(d.Removed, Change{Path: p, From: va})
-			default:
-				diffValues(p, va, vb, d)
-			}
-		}
-		return
-	}
-	if !equalJSON(a, b) {
-		d.Changed = append(d.Changed, Change{Path: path, From: a, To: b})
-	}
-}
-
-func pointerEscape(k string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
-}
-
-func equalJSON(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			w, ok := y[k]
-			if !ok || !equalJSON(v, w) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !equalJSON(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return fmt.Sprintf("%T:%v", a, a) == fmt.Sprintf("%T:%v", b, b)
-}
-
-// jsonValue turns a decoded CBOR value into one encoding/json can write:
-// maps get string keys, byte strings become base64 text, NaN and infinities
-// become text, big integers become decimal text.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, val := range x {
-			out[k] = jsonValue(val)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, val := range x {
-			out[fmt.Sprint(k)] = jsonValue(val)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, val := range x {
-			out[i] = jsonValue(val)
-		}
-		return out
-	case []byte:
-		return base64.StdEncoding.EncodeToString(x)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return strconv.FormatFloat(x, 'g', -1, 64)
-		}
-		return x
-	case float32:
-		return jsonValue(float64(x))
-	case big.Int:
-		return x.String()
-	case *big.Int:
-		return x.String()
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	case nil, bool, string, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		return x
-	}
-	return fmt.Sprint(v) // tags and other CBOR oddities, as text
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {

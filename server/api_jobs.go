@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -32,12 +33,32 @@ type Rollout struct {
 
 // NewJob is the body of POST /api/v1/jobs.
 type NewJob struct {
-	Kind    string  `json:"kind"`   // backup, restore or undo
+	Kind    string  `json:"kind"`   // backup, restore, undo or drift
 	Source  string  `json:"source"` // restore: backup group; backup: device group; undo: the job to undo
 	Target  string  `json:"target"` // restore: device group; backup: backup group
 	Policy  string  `json:"policy,omitempty"`
 	Rollout Rollout `json:"rollout"`
 	DryRun  bool    `json:"dry_run,omitempty"`
+
+	// Profile names the restore profile to apply (default: the one attached
+	// to the backup group); NoProfile restores whole documents regardless.
+	Profile   string `json:"profile,omitempty"`
+	NoProfile bool   `json:"no_profile,omitempty"`
+
+	// AsOf restores each backup current at that time (RFC 3339, or a date:
+	// its end). Device with Piece or FromDevice restores one backup to one
+	// device (a replacement); AllowTagMismatch writes it even when the tags
+	// do not match.
+	AsOf             string `json:"as_of,omitempty"`
+	Device           string `json:"device,omitempty"`
+	Piece            string `json:"piece,omitempty"`
+	FromDevice       string `json:"from_device,omitempty"`
+	AllowTagMismatch bool   `json:"allow_tag_mismatch,omitempty"`
+
+	// Continuous keeps the restore standing on the device group until it is
+	// cancelled; Rescan (e.g. "5s") is how often it reads the group again.
+	Continuous bool   `json:"continuous,omitempty"`
+	Rescan     string `json:"rescan,omitempty"`
 }
 
 // Job is a job as the API shows it.
@@ -56,6 +77,15 @@ type Job struct {
 	Total    int                          `json:"total"`
 	Progress *grouprestore.Progress       `json:"progress,omitempty"`
 	Devices  []grouprestore.DeviceOutcome `json:"devices,omitempty"` // with ?devices=true
+
+	Profile *settingsdoc.Profile `json:"profile,omitempty"` // the restore profile applied
+
+	// A restore's choice of version and destination (see NewJob).
+	AsOf             *time.Time `json:"as_of,omitempty"`
+	Device           string     `json:"device,omitempty"`
+	Piece            string     `json:"piece,omitempty"`
+	AllowTagMismatch bool       `json:"allow_tag_mismatch,omitempty"`
+	Continuous       bool       `json:"continuous,omitempty"`
 }
 
 // Plan answers a dry run (POST /api/v1/jobs with dry_run: true).
@@ -109,6 +139,12 @@ func rolloutView(r grouprestore.Rollout) Rollout {
 func jobFromRecord(rec grouprestore.JobRecord) Job {
 	j := Job{ID: rec.ID, Kind: rec.Spec.Kind, Source: rec.Spec.Source, Target: rec.Spec.Target, Policy: rec.Spec.Policy,
 		Rollout: rolloutView(rec.Spec.Rollout), State: rec.State, Reason: rec.Reason, Total: rec.Total}
+	j.Profile, j.Device, j.Piece, j.AllowTagMismatch = rec.Spec.Profile, rec.Spec.Device, rec.Spec.Piece, rec.Spec.AllowTagMismatch
+	j.Continuous = rec.Spec.Continuous
+	if rec.Spec.AsOf != 0 {
+		t := time.UnixMilli(rec.Spec.AsOf).UTC()
+		j.AsOf = &t
+	}
 	if rec.Created > 0 {
 		t := time.UnixMilli(rec.Created).UTC()
 		j.Created = &t
@@ -131,7 +167,9 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 		if state != "" && string(rec.State) != state {
 			continue
 		}
-		out = append(out, jobFromRecord(rec))
+		v := jobFromRecord(rec)
+		s.liveProgress(&v)
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -200,7 +238,22 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 			return spec, errBadRequest("field \"policy\": %v", err)
 		}
 	}
-	if nj.Source == "" {
+	if err := checkRestoreFields(nj, spec.Kind); err != nil {
+		return spec, err
+	}
+	if spec.Kind == grouprestore.KindRestore {
+		if err := s.restoreChoice(&nj, &spec); err != nil {
+			return spec, err
+		}
+		if err := continuousChoice(nj, &spec); err != nil {
+			return spec, err
+		}
+		if nj.replacementRequest() {
+			spec.Profile, err = s.jobProfile(nj)
+			return spec, err
+		}
+	}
+	if nj.Source == "" && spec.Kind != grouprestore.KindDrift {
 		return spec, errBadRequest("field \"source\" is required: the device group (backup), backup group (restore) or job id (undo)")
 	}
 	switch spec.Kind {
@@ -218,19 +271,24 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 		if _, err := s.members(nj.Target); err != nil {
 			return spec, err
 		}
-		cands, err := s.Catalog.Candidates(nj.Source)
+		cands, err := s.Catalog.CandidatesAsOf(nj.Source, asOfTime(spec.AsOf))
 		if err != nil {
 			return spec, fmt.Errorf("backup group %s: %w", nj.Source, err)
 		}
 		if len(cands) == 0 {
-			return spec, errNotFound("backup group %q has no backups%s", nj.Source, suggestOr(nj.Source, s.backupGroupNames(), "; run a backup job into it first"))
+			return spec, errNotFound("backup group %q has no backups%s%s", nj.Source, asOfText(asOfTime(spec.AsOf)), suggestOr(nj.Source, s.backupGroupNames(), "; run a backup job into it first"))
+		}
+		if spec.Profile, err = s.jobProfile(nj); err != nil {
+			return spec, err
 		}
 	case grouprestore.KindUndo:
 		if _, err := s.job(nj.Source); err != nil {
 			return spec, err
 		}
+	case grouprestore.KindDrift:
+		return spec, s.driftSpec(nj, &spec)
 	default:
-		return spec, errBadRequest("field \"kind\" must be backup, restore or undo, not %q", nj.Kind)
+		return spec, errBadRequest("field \"kind\" must be backup, restore, undo or drift, not %q", nj.Kind)
 	}
 	return spec, nil
 }
@@ -298,7 +356,8 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 	out := Job{ID: j.ID(), Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: spec.Policy,
 		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Error: p.Error, Total: p.Total, Progress: &p}
 	rv := jobFromRecord(j.Record())
-	out.Created, out.Updated = rv.Created, rv.Updated
+	out.Created, out.Updated, out.Profile = rv.Created, rv.Updated, rv.Profile
+	out.AsOf, out.Device, out.Piece, out.AllowTagMismatch, out.Continuous = rv.AsOf, rv.Device, rv.Piece, rv.AllowTagMismatch, rv.Continuous
 	if devices {
 		out.Devices = j.Devices()
 		if out.Devices == nil {

@@ -22,6 +22,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec // transport, method, location, result
 	outcomes *prometheus.CounterVec   // kind, state
 	jobsSeen *prometheus.CounterVec   // kind: jobs started or resumed by this process
+	drifted  *prometheus.GaugeVec     // group: devices drifted at the group's last drift job
 
 	mu      sync.Mutex
 	tracked map[string]func() // job id -> stop watching
@@ -44,9 +45,10 @@ func newMetrics() *metrics {
 			Name: "fleetvault_jobs_started_total",
 			Help: "Jobs started or resumed by this server process, by kind.",
 		}, []string{"kind"}),
+		drifted: newDriftGauge(),
 		tracked: map[string]func(){},
 	}
-	m.registry.MustRegister(m.latency, m.outcomes, m.jobsSeen,
+	m.registry.MustRegister(m.latency, m.outcomes, m.jobsSeen, m.drifted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -152,9 +154,12 @@ func (m *metrics) track(j *grouprestore.Job) {
 	m.jobsSeen.WithLabelValues(kind).Inc()
 	go func() {
 		seen := map[grouprestore.State]int{}
+		var last grouprestore.Progress
 		for p := range ch {
 			m.addOutcomes(kind, seen, p.Counts)
+			last = p
 		}
+		m.setDrifted(j.Spec(), last)
 	}()
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/fleetvault/fleetvault/examples/fleets"
 	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/scenario"
+	"github.com/fleetvault/fleetvault/settingsdoc"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -92,6 +93,9 @@ type demoReport struct {
 	Mismatches   int                          `json:"ground_truth_mismatches"`
 	Outcomes     []grouprestore.DeviceOutcome `json:"outcomes"`
 	MismatchList []scenario.Mismatch          `json:"mismatch_examples,omitempty"`
+
+	Profile     *settingsdoc.Profile `json:"profile,omitempty"`      // the restore profile applied
+	KeptChecked int                  `json:"kept_checked,omitempty"` // restored devices whose kept parts the ground truth checked
 }
 
 func loadFleet(name string) (*devicesim.Spec, error) {
@@ -138,14 +142,18 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 		return err
 	}
 	say("  %d reference devices backed up with their tags", refs)
+	prof, err := demoProfile(w, spec.RestoreProfile, say)
+	if err != nil {
+		return err
+	}
 
-	rep := demoReport{Fleet: spec.Name, Homes: o.homes, Devices: len(w.Devices) - refs, Reference: refs, BackupGroup: w.BackupGroup,
+	rep := demoReport{Profile: prof, Fleet: spec.Name, Homes: o.homes, Devices: len(w.Devices) - refs, Reference: refs, BackupGroup: w.BackupGroup,
 		Plan: map[grouprestore.State]int{}, Counts: map[grouprestore.State]int{}}
 	rollout := grouprestore.Rollout{Timeout: o.timeout, Retries: 1, OfflineTTL: o.offlineTTL}
 	for _, target := range w.TargetGroups() {
-		spec := grouprestore.Spec{Kind: grouprestore.KindRestore, Source: w.BackupGroup, Target: target, Policy: o.policy, Rollout: rollout}
+		spec := grouprestore.Spec{Kind: grouprestore.KindRestore, Source: w.BackupGroup, Target: target, Policy: o.policy, Rollout: rollout, Profile: prof}
 		say("\nDry run: restore from %q to %q", w.BackupGroup, target)
-		plan, err := w.Server.Engine.Plan(ctx, grouprestore.Spec{Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: o.policy, Rollout: grouprestore.Rollout{Timeout: o.timeout}})
+		plan, err := w.Server.Engine.Plan(ctx, grouprestore.Spec{Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: o.policy, Rollout: grouprestore.Rollout{Timeout: o.timeout}, Profile: prof})
 		if err != nil {
 			return err
 		}
@@ -157,6 +165,7 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 		say("  %s", countsLine(planCounts))
 
 		say("\nGroup restore from %q to %q:", w.BackupGroup, target)
+		before := w.SettingsOf(target)
 		j, err := w.Server.Engine.Start(ctx, spec)
 		if err != nil {
 			return err
@@ -173,7 +182,11 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 		rep.Seconds += p.Elapsed.Seconds()
 		rep.Seconds99 += seconds99(p, j.Devices())
 		printOutcomes(out, p, j.Devices())
-		ms := scenario.Check(j.ID(), j.Devices(), w.ExpectKeys(target, policy.EqualKeys()), w.Truth())
+		ms, kept, err := demoCheck(w, j, target, policy.EqualKeys(), prof, before)
+		if err != nil {
+			return err
+		}
+		rep.KeptChecked += kept
 		rep.Mismatches += len(ms)
 		rep.MismatchList = append(rep.MismatchList, ms[:min(10, len(ms))]...)
 	}
@@ -186,6 +199,9 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	}
 	if rep.Mismatches == 0 {
 		say("Ground truth: all %d devices hold exactly what the report says; none was written settings its tag did not match.", rep.Devices)
+		if prof != nil {
+			say("  Profile %s: each of the %d restored devices kept its own %s (every home kept its own device names).", prof.Name, rep.KeptChecked, strings.Join(prof.Keep, ", "))
+		}
 	} else {
 		say("Ground truth: %d MISMATCHES:", rep.Mismatches)
 		for _, m := range rep.MismatchList {

@@ -30,7 +30,7 @@ is a named set of backups ("Backup Group for Reference IoT from model House").` 
 		Args: cobra.NoArgs,
 	}
 	addServerFlags(c, true)
-	c.AddCommand(newGroupCreateCommand(a), newGroupAddCommand(a), newGroupListCommand(a))
+	c.AddCommand(newGroupCreateCommand(a), newGroupAddCommand(a), newGroupListCommand(a), newGroupProfileCommand(a))
 	return c
 }
 

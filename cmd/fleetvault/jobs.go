@@ -26,8 +26,8 @@ goes on once writes succeed again.` + exitCodesHelp,
 	}
 	addServerFlags(c, true)
 	c.AddCommand(newJobsListCommand(a), newJobsShowCommand(a), newJobsWatchCommand(a),
-		newJobsControlCommand(a, "cancel", "Cancel a job: devices not started are skipped",
-			"cancel stops a job: devices in flight finish, devices not started end skipped.\nIt waits for the job to end and prints its report (exit 0 once cancelled)."),
+		withAliases(newJobsControlCommand(a, "cancel", "Cancel a job: devices not started are skipped (alias: stop)",
+			"cancel (or stop) stops a job: devices in flight finish, devices not started end skipped;\na continuous restore stops standing. It waits for the job to end and prints its report\n(exit 0 once cancelled)."), "stop"),
 		newJobsControlCommand(a, "pause", "Pause a job: no more devices are started until resume",
 			"pause stops a job from starting devices; those in flight finish."),
 		newJobsControlCommand(a, "resume", "Resume a paused job",
@@ -78,13 +78,13 @@ func newJobsListCommand(a *app) *cobra.Command {
 
 func renderJobs(w io.Writer, js []server.Job) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tDEVICES\tSOURCE\tTARGET\tCREATED")
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tDEVICES\tSOURCE\tTARGET\tCREATED\tCOUNTS")
 	for _, j := range js {
 		created := ""
 		if j.Created != nil {
 			created = j.Created.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.State, j.Total, j.Source, j.Target, created)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, j.Kind, j.State, j.Total, j.Source, j.Target, created, jobCounts(j))
 	}
 	return tw.Flush()
 }

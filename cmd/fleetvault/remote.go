@@ -131,6 +131,7 @@ type store interface {
 	deviceStore
 	groupStore
 	backupStore
+	profileStore
 }
 
 var (

@@ -60,8 +60,13 @@ func jobTitle(j server.Job) string {
 		return fmt.Sprintf("backup job %s from device group %q into %q", j.ID, j.Source, j.Target)
 	case grouprestore.KindUndo:
 		return fmt.Sprintf("undo job %s of job %s", j.ID, j.Source)
+	case grouprestore.KindDrift:
+		return driftTitle(j)
 	}
-	return fmt.Sprintf("restore job %s from %q to %q", j.ID, j.Source, j.Target)
+	if j.Device != "" {
+		return fmt.Sprintf("restore job %s of backup %s (from %q) to device %s%s", j.ID, j.Piece, j.Source, j.Device, restoreNotes(j))
+	}
+	return fmt.Sprintf("restore job %s from %q to %q%s", j.ID, j.Source, j.Target, restoreNotes(j))
 }
 
 // writeJobReport prints a job's final (or current) report.
@@ -83,8 +88,11 @@ func writeJobReport(w io.Writer, j server.Job) {
 
 // succeeded is the final state a device of a job of this kind should reach.
 func succeeded(k grouprestore.Kind) grouprestore.State {
-	if k == grouprestore.KindBackup {
+	switch k {
+	case grouprestore.KindBackup:
 		return grouprestore.BackedUp
+	case grouprestore.KindDrift:
+		return grouprestore.InSync
 	}
 	return grouprestore.Restored
 }
@@ -178,6 +186,9 @@ func renderPlan(w io.Writer, p server.Plan) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Device, e.State, e.Piece, e.Reason)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := renderPlanDiffs(w, entries); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "%s\n", countsLine(p.Counts))

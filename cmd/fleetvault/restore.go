@@ -27,7 +27,7 @@ starts the job and returns at once; follow it with fleetvault jobs watch.
 
 func newRestoreCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "restore --from BACKUP-GROUP --to DEVICE-GROUP [rollout flags] [--dry-run] [--detach]",
+		Use:   "restore (--from BACKUP-GROUP --to DEVICE-GROUP | --to-device DEVICE (--piece ID | --from-device OLD)) [--as-of TIME] [--profile NAME] [rollout flags] [--dry-run] [--detach]",
 		Short: "Group restore: write matching backed-up settings to every device of a group",
 		Long: `restore runs a group restore: every device of the device group --to is
 asked for its tag, the tag is matched against the backups of --from, and the
@@ -38,7 +38,33 @@ whose tag contradicts its registered tag on manufacturer, product or model
 current settings are saved first, so fleetvault undo JOB puts them back.
 
 --dry-run probes and matches without writing: it prints which device would
-get which backup (exit 0 when every device would be restored, 3 otherwise).
+get which backup and, for each, what the write would change in its settings
+(exit 0 when every device would be restored, 3 otherwise).
+
+A restore profile (fleetvault profile) says which parts of each device's
+settings the restore writes, e.g. keeping every device's own /name and
+/network/*: --profile NAME, else the profile attached to the backup group
+(fleetvault group profile), else whole documents. Under a profile each
+device's own document is stored, written and verified by its own hash.
+
+--as-of TIME restores, for each backed-up device, the backup that was current
+at TIME (2026-11-24T10:00:00Z, or 2026-11-24 for the end of that day, UTC)
+instead of its newest.
+
+A replacement (a broken thermostat swapped for a new one): --to-device NEW
+with --piece ID (one backup) or --from-device OLD (OLD's newest backup, as of
+--as-of) restores that backup to the one device NEW, profile applied. When
+NEW's tag does not match the backup's, nothing is written (the device ends
+no-match, saying why) unless --allow-tag-mismatch, which the job and the
+device's outcome record.
+
+--continuous keeps the restore standing on the device group: devices added to
+the group later, or coming online later, are probed and restored when they
+appear (membership is read again every --rescan; presence announcements wake
+offline devices), within the rollout's rate, until fleetvault jobs stop JOB.
+A device restored is never written again by the job. The job survives a
+server restart, and fleetvault jobs list shows its running counts. The
+command starts it and returns (as with --detach).
 
 Rollout: --canary N (or --canary-share P) devices go first, then waves of
 --wave-size; --rate and --concurrency bound the pace; the job aborts when the
@@ -47,6 +73,11 @@ share of no-match devices passes --max-nomatch (after --min-nomatches).
 Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 		Example: `  fleetvault restore --from "Backup Group for Reference IoT from model House" --to "Backup Group of Devices"
   fleetvault restore --from models --to homes --dry-run
+  fleetvault restore --from models --to new-homes --profile keep-identity
+  fleetvault restore --from models --to homes --as-of 2026-11-24T10:00:00Z
+  fleetvault restore --from-device home0001-climate --to-device home0001-climate-b
+  fleetvault restore --piece 0000000000000042 --to-device home0002-climate --allow-tag-mismatch
+  fleetvault restore --from models --to new-homes --continuous --rate 20
   fleetvault restore --from models --to homes --canary 10 --wave-size 200 --rate 50 --max-failures 5% --min-failures 3
   fleetvault restore --from offices --to emea --policy 'equal(manufacturer, model, zone), firmware >= 2.1' --detach --json`,
 		Args: cobra.NoArgs,
@@ -61,7 +92,8 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 			if a.v.GetBool("dry-run") {
 				return runPlan(ctx, a, r, nj, a.v.GetBool("json"))
 			}
-			return runJob(ctx, a, r, nj, jobOutput{asJSON: a.v.GetBool("json"), detach: a.v.GetBool("detach")})
+			// A continuous restore runs until stopped: start it and return.
+			return runJob(ctx, a, r, nj, jobOutput{asJSON: a.v.GetBool("json"), detach: a.v.GetBool("detach") || nj.Continuous})
 		},
 	}
 	f := c.Flags()
@@ -69,6 +101,15 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 	f.String("to", "", "the device group to restore to (required)")
 	f.String("policy", "", "tag match policy, e.g. 'equal(manufacturer, model, zone), firmware >= 2.1' (default: the server's)")
 	f.Bool("dry-run", false, "probe and match only: show what would be written, write nothing")
+	f.String("profile", "", "the restore profile to apply (default: the one attached to the backup group; see fleetvault profile)")
+	f.Bool("no-profile", false, "write whole backed-up documents even when the backup group has a profile")
+	f.String("as-of", "", "restore the backups current at this time: 2026-11-24T10:00:00Z, or 2026-11-24 (its end, UTC)")
+	f.String("to-device", "", "restore one backup to this one device (a replacement), with --piece or --from-device")
+	f.String("piece", "", "with --to-device: the backup to write (an id from fleetvault backups list)")
+	f.String("from-device", "", "with --to-device: write this device's newest backup (as of --as-of)")
+	f.Bool("allow-tag-mismatch", false, "with --to-device: write even when the device's tag does not match the backup's (recorded)")
+	f.Bool("continuous", false, "keep the restore standing: restore devices added to the group, or coming online, later; until fleetvault jobs stop JOB")
+	f.Duration("rescan", 0, "with --continuous: how often to read the group's members again (default: the server's, 5s)")
 	addRolloutFlags(f, true)
 	addJobOutputFlags(f)
 	addServerFlags(c, false)
@@ -77,14 +118,26 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 
 // restoreJob builds a restore request from the flags, refusing bad values.
 func restoreJob(a *app) (server.NewJob, error) {
-	nj := server.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy")}
-	if nj.Source == "" || nj.Target == "" {
-		return nj, usageError{fmt.Errorf("restore needs --from BACKUP-GROUP and --to DEVICE-GROUP, e.g. fleetvault restore --from models --to homes")}
+	nj := server.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy"),
+		AsOf: a.v.GetString("as-of"), Device: a.v.GetString("to-device"), Piece: a.v.GetString("piece"), FromDevice: a.v.GetString("from-device"),
+		AllowTagMismatch: a.v.GetBool("allow-tag-mismatch"), Continuous: a.v.GetBool("continuous")}
+	if d := a.v.GetDuration("rescan"); d != 0 {
+		if !nj.Continuous {
+			return nj, usageError{fmt.Errorf("restore: --rescan goes with --continuous")}
+		}
+		nj.Rescan = d.String()
+	}
+	if err := checkRestoreTarget(nj); err != nil {
+		return nj, usageError{err}
 	}
 	if nj.Policy != "" {
 		if _, err := tagmatch.ParsePolicy(nj.Policy); err != nil {
 			return nj, usageError{fmt.Errorf("restore: --policy: %v", err)}
 		}
+	}
+	nj.Profile, nj.NoProfile = a.v.GetString("profile"), a.v.GetBool("no-profile")
+	if nj.Profile != "" && nj.NoProfile {
+		return nj, usageError{fmt.Errorf("restore: give --profile NAME or --no-profile, not both")}
 	}
 	var err error
 	nj.Rollout, err = rolloutFromFlags(a)
