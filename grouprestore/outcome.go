@@ -3,8 +3,8 @@ package grouprestore
 import (
 	"fmt"
 
-	"github.com/fleetvault/fleetvault/tagmatch"
 	"github.com/fleetvault/fleetvault/settingsdoc"
+	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // State is where a device stands in a job. The final states are Restored (or
