@@ -1,13 +1,14 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newInitCommand(a *app) *cobra.Command {
@@ -42,7 +43,7 @@ func runInit(a *app, dir string, opts catalog.InitOptions) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "created installation %s\nmaster backup record: %s\nuse it with: --mbr %s  or  export FLEETVAULT_MBR=%s\n", dir, mbr, mbr, mbr)
-	token, err := server.OpenTokens(server.TokenFile(mbr)).Create("admin")
+	token, err := service.OpenTokens(service.TokenFile(mbr)).Create("admin")
 	if err != nil {
 		return fmt.Errorf("init: create the admin API token: %w", err)
 	}

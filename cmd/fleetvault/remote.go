@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 // defaultServerURL is where `fleetvault serve --http` listens by default.
@@ -39,7 +40,7 @@ func addServerFlags(c *cobra.Command, persistent bool) {
 // remote is where a command finds the server: its URL, its token and a client.
 type remote struct {
 	url, token string
-	client     *server.Client
+	client     *apiclient.Client
 }
 
 // newRemote resolves --server and --token: a flag given on the command line,
@@ -72,7 +73,7 @@ func newRemote(cmd *cobra.Command, a *app) remote {
 		url:   strings.TrimRight(pick("server", "FLEETVAULT_SERVER_URL", "url", defaultServerURL), "/"),
 		token: pick("token", "FLEETVAULT_SERVER_TOKEN", "token", ""),
 	}
-	r.client = server.NewClient(r.url, r.token)
+	r.client = apiclient.NewClient(r.url, r.token)
 	return r
 }
 
@@ -89,7 +90,7 @@ func (r remote) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	switch server.StatusOf(err) {
+	switch apiclient.StatusOf(err) {
 	case 0:
 		return err
 	case http.StatusUnauthorized:
@@ -99,10 +100,10 @@ func (r remote) explain(err error) error {
 		}
 		return fmt.Errorf("the server at %s refused the request: %w; %s", r.url, err, hint)
 	}
-	var ae *server.APIError
+	var ae *apiclient.APIError
 	if errors.As(err, &ae) {
 		// The server names its routes; a person at the command line wants commands.
-		return &server.APIError{Status: ae.Status, Message: apiToCommands.Replace(ae.Message)}
+		return &apiclient.APIError{Status: ae.Status, Message: apiToCommands.Replace(ae.Message)}
 	}
 	return err
 }
@@ -126,7 +127,7 @@ func (r remote) needServer(what string, err error) error {
 }
 
 // store is what the commands that are safe on the store directly need:
-// *server.Client talks to a server, *localStore to the installation itself.
+// *apiclient.Client talks to a server, *localStore to the installation itself.
 type store interface {
 	deviceStore
 	groupStore
@@ -134,7 +135,7 @@ type store interface {
 }
 
 var (
-	_ store = (*server.Client)(nil)
+	_ store = (*apiclient.Client)(nil)
 	_ store = (*localStore)(nil)
 )
 

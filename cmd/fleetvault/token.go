@@ -1,14 +1,14 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
 	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newTokenCommand(a *app) *cobra.Command {
@@ -29,18 +29,18 @@ Use a token with: curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8686/a
 
 // tokenStore opens the token file named by --token-file, http.token_file, or
 // the one beside the MBR.
-func tokenStore(a *app, cmd *cobra.Command) (*server.Tokens, error) {
+func tokenStore(a *app, cmd *cobra.Command) (*service.Tokens, error) {
 	if err := a.v.BindPFlag("http.token_file", cmd.Flags().Lookup("token-file")); err != nil {
 		return nil, err
 	}
 	if p := a.v.GetString("http.token_file"); p != "" {
-		return server.OpenTokens(p), nil
+		return service.OpenTokens(p), nil
 	}
 	mbr, err := mbrPath(a)
 	if err != nil {
 		return nil, err
 	}
-	return server.OpenTokens(server.TokenFile(mbr)), nil
+	return service.OpenTokens(service.TokenFile(mbr)), nil
 }
 
 func newTokenCreateCommand(a *app) *cobra.Command {
@@ -60,7 +60,7 @@ func newTokenCreateCommand(a *app) *cobra.Command {
 	return c
 }
 
-func runTokenCreate(a *app, ts *server.Tokens, name string) error {
+func runTokenCreate(a *app, ts *service.Tokens, name string) error {
 	if name == "" {
 		return usageError{errors.New("token create: --name is required")}
 	}
@@ -89,14 +89,14 @@ func newTokenListCommand(a *app) *cobra.Command {
 	return c
 }
 
-func runTokenList(a *app, ts *server.Tokens, asJSON bool) error {
+func runTokenList(a *app, ts *service.Tokens, asJSON bool) error {
 	list, err := ts.List()
 	if err != nil {
 		return fmt.Errorf("token list: %w", err)
 	}
 	if asJSON {
 		if list == nil {
-			list = []server.TokenInfo{}
+			list = []service.TokenInfo{}
 		}
 		return writeJSON(a.stdout, list)
 	}

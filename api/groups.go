@@ -1,6 +1,10 @@
-package server
+package api
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,37 +13,6 @@ import (
 
 	"github.com/fleetvault/fleetvault/catalog"
 )
-
-// NewGroup is the body of POST /api/v1/groups.
-type NewGroup struct {
-	Name        string            `json:"name"`
-	Kind        string            `json:"kind"` // "devices" (default) or "backup"
-	Domain      string            `json:"domain,omitempty"`
-	Category    string            `json:"category,omitempty"`
-	Owner       string            `json:"owner,omitempty"`
-	Schedule    string            `json:"schedule,omitempty"`
-	Description string            `json:"description,omitempty"`
-	Optional    map[string]string `json:"optional,omitempty"`
-}
-
-// Group is a group as the API shows it, with its member count.
-type Group struct {
-	catalog.Group
-	MemberCount int      `json:"member_count"`
-	Members     []string `json:"members,omitempty"` // with ?members=true
-}
-
-// Members is the body of POST and DELETE /api/v1/groups/{name}/members.
-type Members struct {
-	Devices []string `json:"devices"`
-}
-
-// MembersResult answers a membership change.
-type MembersResult struct {
-	Group       string   `json:"group"`
-	Changed     []string `json:"changed"`
-	MemberCount int      `json:"member_count"`
-}
 
 const maxGroupName = 256
 
@@ -62,13 +35,13 @@ func checkGroupName(name string) error {
 	return nil
 }
 
-func (s *Server) handleListGroups(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleListGroups(w http.ResponseWriter, r *http.Request) error {
 	gs, err := s.Catalog.Groups()
 	if err != nil {
 		return fmt.Errorf("list groups: %w", err)
 	}
 	kind := r.URL.Query().Get("kind")
-	out := []Group{}
+	out := []apiclient.Group{}
 	for _, g := range gs {
 		if kind != "" && g.Kind != kind {
 			continue
@@ -77,14 +50,14 @@ func (s *Server) handleListGroups(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			return fmt.Errorf("members of %s: %w", g.Name, err)
 		}
-		out = append(out, Group{Group: g, MemberCount: len(ids)})
+		out = append(out, apiclient.Group{Group: g, MemberCount: len(ids)})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) error {
-	var ng NewGroup
+func (s *API) handleCreateGroup(w http.ResponseWriter, r *http.Request) error {
+	var ng apiclient.NewGroup
 	if err := decodeJSON(w, r, &ng); err != nil {
 		return err
 	}
@@ -106,11 +79,11 @@ func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) error
 		return fmt.Errorf("create group %s: %w", ng.Name, err)
 	}
 	s.log.Info("group created", "group", ng.Name, "kind", ng.Kind)
-	writeJSON(w, http.StatusCreated, Group{Group: g})
+	writeJSON(w, http.StatusCreated, apiclient.Group{Group: g})
 	return nil
 }
 
-func (s *Server) handleGetGroup(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleGetGroup(w http.ResponseWriter, r *http.Request) error {
 	g, err := s.group(r.PathValue("name"))
 	if err != nil {
 		return err
@@ -119,7 +92,7 @@ func (s *Server) handleGetGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("members of %s: %w", g.Name, err)
 	}
-	out := Group{Group: g, MemberCount: len(ids)}
+	out := apiclient.Group{Group: g, MemberCount: len(ids)}
 	if r.URL.Query().Get("members") == "true" {
 		out.Members = ids
 		if out.Members == nil {
@@ -130,20 +103,20 @@ func (s *Server) handleGetGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleAddMembers(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleAddMembers(w http.ResponseWriter, r *http.Request) error {
 	return s.changeMembers(w, r, true)
 }
 
-func (s *Server) handleRemoveMembers(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleRemoveMembers(w http.ResponseWriter, r *http.Request) error {
 	return s.changeMembers(w, r, false)
 }
 
-func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, add bool) error {
+func (s *API) changeMembers(w http.ResponseWriter, r *http.Request, add bool) error {
 	g, err := s.group(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	var m Members
+	var m apiclient.Members
 	if err := decodeJSON(w, r, &m); err != nil {
 		return err
 	}
@@ -168,7 +141,7 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, add bool)
 		}
 		for _, id := range m.Devices {
 			if !in[id] {
-				return errNotFound("device %q is not a member of group %q%s", id, g.Name, Suggest(id, current))
+				return errNotFound("device %q is not a member of group %q%s", id, g.Name, service.Suggest(id, current))
 			}
 		}
 		err = s.Catalog.RemoveMembers(g.Name, m.Devices)
@@ -180,12 +153,12 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, add bool)
 	if err != nil {
 		return fmt.Errorf("members of %s: %w", g.Name, err)
 	}
-	writeJSON(w, http.StatusOK, MembersResult{Group: g.Name, Changed: m.Devices, MemberCount: len(ids)})
+	writeJSON(w, http.StatusOK, apiclient.MembersResult{Group: g.Name, Changed: m.Devices, MemberCount: len(ids)})
 	return nil
 }
 
 // group looks a group up, or returns a 404 suggesting the closest name.
-func (s *Server) group(name string) (catalog.Group, error) {
+func (s *API) group(name string) (catalog.Group, error) {
 	g, err := s.Catalog.Group(name)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return g, errNotFound("no group %q%s", name, suggestOr(name, s.groupNames(), "; list them with GET /api/v1/groups"))
@@ -197,7 +170,7 @@ func (s *Server) group(name string) (catalog.Group, error) {
 }
 
 // members returns a device group's members, or a 404 for an unknown group.
-func (s *Server) members(name string) ([]string, error) {
+func (s *API) members(name string) ([]string, error) {
 	if _, err := s.group(name); err != nil {
 		return nil, err
 	}
@@ -208,7 +181,7 @@ func (s *Server) members(name string) ([]string, error) {
 	return ids, nil
 }
 
-func (s *Server) groupNames() []string {
+func (s *API) groupNames() []string {
 	gs, err := s.Catalog.Groups()
 	if err != nil {
 		return nil

@@ -1,6 +1,10 @@
-package server
+package api
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -19,50 +23,6 @@ import (
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
-// NewDevice is one device to add (POST /api/v1/devices).
-type NewDevice struct {
-	ID         string       `json:"id"`
-	Password   string       `json:"password,omitempty"`   // absent: one is generated and returned once
-	Identifier string       `json:"identifier,omitempty"` // absent: mqtt://<id>
-	Tag        tagmatch.Tag `json:"tag,omitempty"`
-	Domain     string       `json:"domain,omitempty"`
-	Category   string       `json:"category,omitempty"`
-	Owner      string       `json:"owner,omitempty"`
-	Group      string       `json:"group,omitempty"` // also add it to this device group (created if missing)
-	Type       string       `json:"type,omitempty"`  // device type, informational
-}
-
-// Device is a device as the API shows it: never its password hash.
-type Device struct {
-	ID          string            `json:"id"`
-	Identifier  string            `json:"identifier,omitempty"`
-	Domain      string            `json:"domain,omitempty"`
-	Category    string            `json:"category,omitempty"`
-	Owner       string            `json:"owner,omitempty"`
-	Catalog     string            `json:"catalog,omitempty"`
-	Role        string            `json:"role,omitempty"`
-	Tag         tagmatch.Tag      `json:"tag,omitempty"`
-	HasPassword bool              `json:"has_password"`
-	Optional    map[string]string `json:"optional,omitempty"`
-	// Filled by GET /devices/{id} only.
-	LatestBackup *Backup                `json:"latest_backup,omitempty"`
-	Restores     []catalog.RestoreEvent `json:"restores,omitempty"`
-}
-
-// AddedDevice is one line of an add or import answer. Password is set only
-// when the server generated it: it is shown this once and stored hashed.
-type AddedDevice struct {
-	ID       string `json:"id"`
-	Password string `json:"password,omitempty"`
-	Group    string `json:"group,omitempty"`
-}
-
-// AddDevicesResult answers POST /devices and POST /devices/import.
-type AddDevicesResult struct {
-	Devices       []AddedDevice `json:"devices"`
-	GroupsCreated []string      `json:"groups_created,omitempty"`
-}
-
 // Optional keys the API keeps a device's tag and type under.
 const (
 	optTag  = "tag"
@@ -70,8 +30,8 @@ const (
 )
 
 // DeviceView is how the API shows a device of the resource database.
-func DeviceView(d catalog.Device) Device {
-	v := Device{ID: d.ID, Identifier: d.Identifier, Domain: d.Domain, Category: d.Category, Owner: d.Owner,
+func DeviceView(d catalog.Device) apiclient.Device {
+	v := apiclient.Device{ID: d.ID, Identifier: d.Identifier, Domain: d.Domain, Category: d.Category, Owner: d.Owner,
 		Catalog: d.Catalog, Role: d.Role, HasPassword: d.PasswordHash != ""}
 	for k, val := range d.Optional {
 		if k == optTag {
@@ -88,8 +48,8 @@ func DeviceView(d catalog.Device) Device {
 	return v
 }
 
-func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error {
-	out := []Device{}
+func (s *API) handleListDevices(w http.ResponseWriter, r *http.Request) error {
+	out := []apiclient.Device{}
 	if g := r.URL.Query().Get("group"); g != "" {
 		ids, err := s.members(g)
 		if err != nil {
@@ -98,7 +58,7 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 		for _, id := range ids {
 			d, err := s.Catalog.Device(id)
 			if errors.Is(err, catalog.ErrNotFound) {
-				out = append(out, Device{ID: id}) // a member not (or no longer) in the resource DB
+				out = append(out, apiclient.Device{ID: id}) // a member not (or no longer) in the resource DB
 				continue
 			}
 			if err != nil {
@@ -137,18 +97,18 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 // errEnough stops an iteration early.
 var errEnough = errors.New("enough")
 
-func (s *Server) handleAddDevices(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleAddDevices(w http.ResponseWriter, r *http.Request) error {
 	b, err := readBody(w, r, maxImportBody)
 	if err != nil {
 		return err
 	}
-	var nds []NewDevice
+	var nds []apiclient.NewDevice
 	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
-		var one NewDevice
+		var one apiclient.NewDevice
 		if err := decodeStrict(b, &one); err != nil {
 			return err
 		}
-		nds = []NewDevice{one}
+		nds = []apiclient.NewDevice{one}
 	} else if err := decodeStrict(b, &nds); err != nil {
 		return err
 	}
@@ -163,30 +123,30 @@ func (s *Server) handleAddDevices(w http.ResponseWriter, r *http.Request) error 
 // addDevices validates, hashes and stores devices in one transaction, then
 // adds them to their groups. where names the input rows in errors ("device",
 // "line"). Unless ?replace=true, existing devices are a conflict.
-func (s *Server) addDevices(r *http.Request, nds []NewDevice, where string) (AddDevicesResult, error) {
+func (s *API) addDevices(r *http.Request, nds []apiclient.NewDevice, where string) (apiclient.AddDevicesResult, error) {
 	replace := r.URL.Query().Get("replace") == "true"
 	if len(nds) == 0 {
-		return AddDevicesResult{}, errBadRequest("no devices given; send a JSON array of {\"id\": ...} objects")
+		return apiclient.AddDevicesResult{}, errBadRequest("no devices given; send a JSON array of {\"id\": ...} objects")
 	}
 	seen := map[string]bool{}
 	var exists []string
 	for i, nd := range nds {
 		if err := agent.CheckDeviceID(nd.ID); err != nil {
-			return AddDevicesResult{}, errBadRequest("%s %d: field \"id\" %q: %v", where, i+1, nd.ID, err)
+			return apiclient.AddDevicesResult{}, errBadRequest("%s %d: field \"id\" %q: %v", where, i+1, nd.ID, err)
 		}
 		if seen[nd.ID] {
-			return AddDevicesResult{}, errBadRequest("%s %d: device %q is given twice", where, i+1, nd.ID)
+			return apiclient.AddDevicesResult{}, errBadRequest("%s %d: device %q is given twice", where, i+1, nd.ID)
 		}
 		seen[nd.ID] = true
 		if _, err := grouprestore.DeviceIdentifier(nd.ID, nd.Identifier); err != nil {
-			return AddDevicesResult{}, errBadRequest("%s %d: field \"identifier\": %v", where, i+1, err)
+			return apiclient.AddDevicesResult{}, errBadRequest("%s %d: field \"identifier\": %v", where, i+1, err)
 		}
 		if err := nd.Tag.Validate(); len(nd.Tag) > 0 && err != nil {
-			return AddDevicesResult{}, errBadRequest("%s %d: field \"tag\": %v", where, i+1, err)
+			return apiclient.AddDevicesResult{}, errBadRequest("%s %d: field \"tag\": %v", where, i+1, err)
 		}
 		if nd.Group != "" {
 			if err := checkGroupName(nd.Group); err != nil {
-				return AddDevicesResult{}, errBadRequest("%s %d: field \"group\": %v", where, i+1, err)
+				return apiclient.AddDevicesResult{}, errBadRequest("%s %d: field \"group\": %v", where, i+1, err)
 			}
 		}
 		if _, err := s.Catalog.Device(nd.ID); err == nil {
@@ -194,19 +154,19 @@ func (s *Server) addDevices(r *http.Request, nds []NewDevice, where string) (Add
 		}
 	}
 	if len(exists) > 0 && !replace {
-		return AddDevicesResult{}, errConflict("%d device(s) already exist (%s); delete them first or add ?replace=true to overwrite them", len(exists), listSome(exists))
+		return apiclient.AddDevicesResult{}, errConflict("%d device(s) already exist (%s); delete them first or add ?replace=true to overwrite them", len(exists), listSome(exists))
 	}
 	devs, added, err := CatalogDevices(nds)
 	if err != nil {
-		return AddDevicesResult{}, err
+		return apiclient.AddDevicesResult{}, err
 	}
-	res := AddDevicesResult{Devices: added}
+	res := apiclient.AddDevicesResult{Devices: added}
 	if err := s.Catalog.PutDevices(r.Context(), devs); err != nil {
-		return AddDevicesResult{}, fmt.Errorf("store devices: %w", err)
+		return apiclient.AddDevicesResult{}, fmt.Errorf("store devices: %w", err)
 	}
 	created, err := s.addToGroups(nds)
 	if err != nil {
-		return AddDevicesResult{}, err
+		return apiclient.AddDevicesResult{}, err
 	}
 	res.GroupsCreated = created
 	s.log.Info("devices added", "count", len(devs), "groups_created", len(created))
@@ -216,9 +176,9 @@ func (s *Server) addDevices(r *http.Request, nds []NewDevice, where string) (Add
 // CatalogDevices turns checked new devices into resource-database devices,
 // hashing each password (generating one when absent, returned once in the
 // AddedDevice). Hashing dominates a large import: it is spread over the cores.
-func CatalogDevices(nds []NewDevice) ([]catalog.Device, []AddedDevice, error) {
+func CatalogDevices(nds []apiclient.NewDevice) ([]catalog.Device, []apiclient.AddedDevice, error) {
 	devs := make([]catalog.Device, len(nds))
-	added := make([]AddedDevice, len(nds))
+	added := make([]apiclient.AddedDevice, len(nds))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, nd := range nds {
@@ -228,7 +188,7 @@ func CatalogDevices(nds []NewDevice) ([]catalog.Device, []AddedDevice, error) {
 				return err
 			}
 			devs[i] = d
-			added[i] = AddedDevice{ID: nd.ID, Password: pw, Group: nd.Group}
+			added[i] = apiclient.AddedDevice{ID: nd.ID, Password: pw, Group: nd.Group}
 			return nil
 		})
 	}
@@ -240,7 +200,7 @@ func CatalogDevices(nds []NewDevice) ([]catalog.Device, []AddedDevice, error) {
 
 // toCatalogDevice hashes the password, generating one when absent; pw is
 // the generated one ("" when given).
-func toCatalogDevice(nd NewDevice) (catalog.Device, string, error) {
+func toCatalogDevice(nd apiclient.NewDevice) (catalog.Device, string, error) {
 	pw, generated := nd.Password, ""
 	if pw == "" {
 		pw = broker.NewSecret()
@@ -270,7 +230,7 @@ func toCatalogDevice(nd NewDevice) (catalog.Device, string, error) {
 
 // addToGroups adds devices to the device groups their rows name, creating
 // missing groups; it returns the names it created.
-func (s *Server) addToGroups(nds []NewDevice) ([]string, error) {
+func (s *API) addToGroups(nds []apiclient.NewDevice) ([]string, error) {
 	created, err := AddToGroups(s.Catalog, nds)
 	if errors.Is(err, ErrNotDeviceGroup) {
 		return created, errConflict("%v", err)
@@ -283,7 +243,7 @@ var ErrNotDeviceGroup = errors.New("devices can only join device groups")
 
 // AddToGroups adds each device to its Group, creating missing groups as
 // device groups, and returns the groups it created.
-func AddToGroups(c *catalog.Catalog, nds []NewDevice) ([]string, error) {
+func AddToGroups(c *catalog.Catalog, nds []apiclient.NewDevice) ([]string, error) {
 	byGroup := map[string][]string{}
 	for _, nd := range nds {
 		if nd.Group != "" {
@@ -315,7 +275,7 @@ func AddToGroups(c *catalog.Catalog, nds []NewDevice) ([]string, error) {
 	return created, nil
 }
 
-func (s *Server) handleGetDevice(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleGetDevice(w http.ResponseWriter, r *http.Request) error {
 	d, err := s.device(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -343,7 +303,7 @@ func (s *Server) handleGetDevice(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleDeleteDevice(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleDeleteDevice(w http.ResponseWriter, r *http.Request) error {
 	d, err := s.device(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -376,7 +336,7 @@ func (s *Server) handleDeleteDevice(w http.ResponseWriter, r *http.Request) erro
 }
 
 // device looks a device up, or returns a 404 suggesting the closest id.
-func (s *Server) device(id string) (catalog.Device, error) {
+func (s *API) device(id string) (catalog.Device, error) {
 	d, err := s.Catalog.Device(id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		var ids []string
@@ -391,7 +351,7 @@ func (s *Server) device(id string) (catalog.Device, error) {
 
 // suggestOr is suggest, or otherwise when nothing is close.
 func suggestOr(name string, names []string, otherwise string) string {
-	if s := Suggest(name, names); s != "" {
+	if s := service.Suggest(name, names); s != "" {
 		return s
 	}
 	return otherwise

@@ -1,4 +1,4 @@
-package server
+package api
 
 import (
 	"bytes"
@@ -10,11 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
 )
 
 // APIPrefix is where the authenticated JSON API lives.
-const APIPrefix = "/api/v1"
+const APIPrefix = apiclient.APIPrefix
 
 // Limits on request bodies. An import may carry many devices.
 const (
@@ -28,54 +29,54 @@ type route struct {
 	method  string
 	pattern string // a net/http pattern path, {name} for a wildcard
 	open    bool   // no token needed
-	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
+	handle  func(s *API, w http.ResponseWriter, r *http.Request) error
 }
 
 // routes is the whole HTTP API.
 func routes() []route {
 	return []route{
-		{method: "GET", pattern: "/healthz", open: true, handle: (*Server).handleHealthz},
-		{method: "GET", pattern: "/metrics", open: true, handle: (*Server).handleMetrics},
+		{method: "GET", pattern: "/healthz", open: true, handle: (*API).handleHealthz},
+		{method: "GET", pattern: "/metrics", open: true, handle: (*API).handleMetrics},
 
-		{method: "GET", pattern: APIPrefix + "/devices", handle: (*Server).handleListDevices},
-		{method: "POST", pattern: APIPrefix + "/devices", handle: (*Server).handleAddDevices},
-		{method: "POST", pattern: APIPrefix + "/devices/import", handle: (*Server).handleImportDevices},
-		{method: "GET", pattern: APIPrefix + "/devices/{id}", handle: (*Server).handleGetDevice},
-		{method: "DELETE", pattern: APIPrefix + "/devices/{id}", handle: (*Server).handleDeleteDevice},
+		{method: "GET", pattern: APIPrefix + "/devices", handle: (*API).handleListDevices},
+		{method: "POST", pattern: APIPrefix + "/devices", handle: (*API).handleAddDevices},
+		{method: "POST", pattern: APIPrefix + "/devices/import", handle: (*API).handleImportDevices},
+		{method: "GET", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleGetDevice},
+		{method: "DELETE", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleDeleteDevice},
 
-		{method: "GET", pattern: APIPrefix + "/groups", handle: (*Server).handleListGroups},
-		{method: "POST", pattern: APIPrefix + "/groups", handle: (*Server).handleCreateGroup},
-		{method: "GET", pattern: APIPrefix + "/groups/{name}", handle: (*Server).handleGetGroup},
-		{method: "POST", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleAddMembers},
-		{method: "DELETE", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleRemoveMembers},
+		{method: "GET", pattern: APIPrefix + "/groups", handle: (*API).handleListGroups},
+		{method: "POST", pattern: APIPrefix + "/groups", handle: (*API).handleCreateGroup},
+		{method: "GET", pattern: APIPrefix + "/groups/{name}", handle: (*API).handleGetGroup},
+		{method: "POST", pattern: APIPrefix + "/groups/{name}/members", handle: (*API).handleAddMembers},
+		{method: "DELETE", pattern: APIPrefix + "/groups/{name}/members", handle: (*API).handleRemoveMembers},
 
-		{method: "GET", pattern: APIPrefix + "/backups", handle: (*Server).handleListBackups},
-		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*Server).handleDiffBackups},
-		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*Server).handleGetBackup},
+		{method: "GET", pattern: APIPrefix + "/backups", handle: (*API).handleListBackups},
+		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*API).handleDiffBackups},
+		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*API).handleGetBackup},
 
-		{method: "GET", pattern: APIPrefix + "/jobs", handle: (*Server).handleListJobs},
-		{method: "POST", pattern: APIPrefix + "/jobs", handle: (*Server).handleStartJob},
-		{method: "GET", pattern: APIPrefix + "/jobs/{id}", handle: (*Server).handleGetJob},
-		{method: "GET", pattern: APIPrefix + "/jobs/{id}/events", handle: (*Server).handleJobEvents},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*Server).handleCancelJob},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*Server).handlePauseJob},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*Server).handleResumeJob},
+		{method: "GET", pattern: APIPrefix + "/jobs", handle: (*API).handleListJobs},
+		{method: "POST", pattern: APIPrefix + "/jobs", handle: (*API).handleStartJob},
+		{method: "GET", pattern: APIPrefix + "/jobs/{id}", handle: (*API).handleGetJob},
+		{method: "GET", pattern: APIPrefix + "/jobs/{id}/events", handle: (*API).handleJobEvents},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*API).handleCancelJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*API).handlePauseJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*API).handleResumeJob},
 
-		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*Server).handleExport},
+		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*API).handleExport},
 	}
 }
 
 // Handler returns the HTTP API: /healthz and /metrics are open, everything
 // under /api/v1 needs an "Authorization: Bearer <token>" header with a token
 // from the installation's token file (see Tokens).
-func (s *Server) Handler() http.Handler {
+func (s *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes() {
 		h := s.wrap(rt)
 		mux.Handle(rt.method+" "+rt.pattern, h)
 	}
 	// Anything else under the API prefix is a JSON 404, not the mux's text one.
-	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
+	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *API, w http.ResponseWriter, r *http.Request) error {
 		if allow := allowedMethods(r.URL.Path); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			return &apiError{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("%s does not take %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))}
@@ -109,7 +110,7 @@ func allowedMethods(path string) []string {
 }
 
 // wrap adds authentication, panic safety and error rendering to a handler.
-func (s *Server) wrap(rt route) http.Handler {
+func (s *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() {
@@ -133,18 +134,18 @@ func (s *Server) wrap(rt route) http.Handler {
 }
 
 // authenticate checks the bearer token.
-func (s *Server) authenticate(r *http.Request) error {
+func (s *API) authenticate(r *http.Request) error {
 	h := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || strings.TrimSpace(token) == "" {
 		return &apiError{status: http.StatusUnauthorized, msg: "missing API token: send the header \"Authorization: Bearer <token>\" with a token from fleetvault token create"}
 	}
-	if s.api == nil || s.api.tokens == nil {
+	if s.tokens == nil {
 		return &apiError{status: http.StatusUnauthorized, msg: "this server has no API token file; create a token with fleetvault token create"}
 	}
-	name, err := s.api.tokens.Verify(strings.TrimSpace(token))
+	name, err := s.tokens.Verify(strings.TrimSpace(token))
 	if err != nil {
-		if errors.Is(err, ErrBadToken) {
+		if errors.Is(err, service.ErrBadToken) {
 			return &apiError{status: http.StatusUnauthorized, msg: "invalid or revoked API token: create one with fleetvault token create --name NAME"}
 		}
 		return fmt.Errorf("check the API token: %w", err)
@@ -173,12 +174,7 @@ func errConflict(format string, args ...any) error {
 	return &apiError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-}
-
-func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+func (s *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -195,7 +191,7 @@ func writeError(w http.ResponseWriter, ae *apiError) {
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fleetvault"`)
 	}
-	writeJSON(w, ae.status, ErrorBody{Error: msg})
+	writeJSON(w, ae.status, apiclient.ErrorBody{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -281,16 +277,7 @@ func jsonTypeName(kind string) string {
 	return "a number"
 }
 
-// Health is the body of GET /healthz.
-type Health struct {
-	Status    string `json:"status"`
-	Broker    string `json:"broker"`
-	Jobs      int    `json:"running_jobs"`
-	DRMode    bool   `json:"dr_mode"`
-	UptimeSec int64  `json:"uptime_s"`
-}
-
-func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
+func (s *API) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
 	recs, err := s.Engine.Jobs()
 	if err != nil {
 		return fmt.Errorf("read the job journal: %w", err)
@@ -301,19 +288,16 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
 			running++
 		}
 	}
-	h := Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.Catalog.DRMode()}
-	if s.api != nil {
-		h.UptimeSec = int64(time.Since(s.api.started).Seconds())
-	}
+	h := apiclient.Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.Catalog.DRMode()}
+	h.UptimeSec = int64(time.Since(s.started).Seconds())
 	writeJSON(w, http.StatusOK, h)
 	return nil
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
-	if s.api == nil {
+func (s *API) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	if s.metrics == nil {
 		return errNotFound("this server has no metrics")
 	}
-	s.trackRunningJobs()
-	promhttp.HandlerFor(s.api.metrics.registry, promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
+	s.metrics.ServeHTTP(w, r)
 	return nil
 }

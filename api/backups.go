@@ -1,6 +1,8 @@
-package server
+package api
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,52 +19,14 @@ import (
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
-// Backup is a data piece as the API shows it.
-type Backup struct {
-	ID       string            `json:"id"`
-	Client   string            `json:"client"`
-	Name     string            `json:"name"`
-	Type     string            `json:"type"`
-	Owner    string            `json:"owner,omitempty"`
-	Location string            `json:"location"`
-	Group    string            `json:"group,omitempty"`
-	Job      string            `json:"job,omitempty"`
-	Time     time.Time         `json:"time"`
-	Expiry   *time.Time        `json:"expiry,omitempty"`
-	Size     int64             `json:"size"`
-	Tag      tagmatch.Tag      `json:"tag"`
-	Hash     string            `json:"hash"`
-	Optional map[string]string `json:"optional,omitempty"`
-	// Settings, decoded from CBOR, with GET /backups/{id} only.
-	Settings any `json:"settings,omitempty"`
-}
-
-// Change is one difference between two backups' settings. Path is a JSON
-// Pointer (RFC 6901) into the settings document.
-type Change struct {
-	Path string `json:"path"`
-	From any    `json:"from,omitempty"`
-	To   any    `json:"to,omitempty"`
-}
-
-// Diff answers GET /backups/diff: what b changes relative to a.
-type Diff struct {
-	A       string   `json:"a"`
-	B       string   `json:"b"`
-	Same    bool     `json:"same"`
-	Added   []Change `json:"added"`
-	Removed []Change `json:"removed"`
-	Changed []Change `json:"changed"`
-}
-
 const (
 	defaultBackupLimit = 100
 	maxBackupLimit     = 10000
 )
 
 // BackupView is how the API shows a catalog piece (without its settings).
-func BackupView(p catalog.Piece) Backup {
-	b := Backup{ID: p.ID, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location,
+func BackupView(p catalog.Piece) apiclient.Backup {
+	b := apiclient.Backup{ID: p.ID, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner, Location: p.Location,
 		Group: p.Group, Job: p.Job, Time: p.Time, Size: p.Size, Tag: p.Tag, Hash: p.Ref.String(), Optional: p.Optional}
 	if !p.Expiry.IsZero() {
 		e := p.Expiry
@@ -74,7 +38,7 @@ func BackupView(p catalog.Piece) Backup {
 	return b
 }
 
-func (s *Server) handleListBackups(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleListBackups(w http.ResponseWriter, r *http.Request) error {
 	q, err := backupQuery(r)
 	if err != nil {
 		return err
@@ -83,7 +47,7 @@ func (s *Server) handleListBackups(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return fmt.Errorf("query backups: %w", err)
 	}
-	out := make([]Backup, len(ps))
+	out := make([]apiclient.Backup, len(ps))
 	for i, p := range ps {
 		out[i] = BackupView(p)
 	}
@@ -135,7 +99,7 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-24T10:00:00Z) or a date (2026-11-24)", s)
 }
 
-func (s *Server) handleGetBackup(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleGetBackup(w http.ResponseWriter, r *http.Request) error {
 	p, settings, err := s.backupWithSettings(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -147,7 +111,7 @@ func (s *Server) handleGetBackup(w http.ResponseWriter, r *http.Request) error {
 }
 
 // backupWithSettings loads a piece and decodes its settings.
-func (s *Server) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
+func (s *API) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
 	p, settings, err := BackupSettings(s.Catalog, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return p, nil, errNotFound("no backup %q; list them with GET /api/v1/backups", id)
@@ -178,14 +142,14 @@ func SettingsJSON(s agent.Settings) any { return jsonValue(s) }
 
 // DiffSettings says how the settings of backup b differ from those of a:
 // keys added, removed and changed, by JSON Pointer path.
-func DiffSettings(a, b string, sa, sb agent.Settings) Diff {
-	d := Diff{A: a, B: b, Added: []Change{}, Removed: []Change{}, Changed: []Change{}}
+func DiffSettings(a, b string, sa, sb agent.Settings) apiclient.Diff {
+	d := apiclient.Diff{A: a, B: b, Added: []apiclient.Change{}, Removed: []apiclient.Change{}, Changed: []apiclient.Change{}}
 	diffValues("", jsonValue(sa), jsonValue(sb), &d)
 	d.Same = len(d.Added)+len(d.Removed)+len(d.Changed) == 0
 	return d
 }
 
-func (s *Server) handleDiffBackups(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleDiffBackups(w http.ResponseWriter, r *http.Request) error {
 	a, b := r.URL.Query().Get("a"), r.URL.Query().Get("b")
 	if a == "" || b == "" {
 		return errBadRequest("query parameters \"a\" and \"b\" must both name a backup id (GET /api/v1/backups/diff?a=ID&b=ID)")
@@ -204,7 +168,7 @@ func (s *Server) handleDiffBackups(w http.ResponseWriter, r *http.Request) error
 
 // diffValues records how b differs from a under path, recursing into
 // objects; arrays and scalars are compared whole.
-func diffValues(path string, a, b any, d *Diff) {
+func diffValues(path string, a, b any, d *apiclient.Diff) {
 	ma, aok := a.(map[string]any)
 	mb, bok := b.(map[string]any)
 	if aok && bok {
@@ -226,9 +190,9 @@ func diffValues(path string, a, b any, d *Diff) {
 			vb, inb := mb[k]
 			switch {
 			case !ina:
-				d.Added = append(d.Added, Change{Path: p, To: vb})
+				d.Added = append(d.Added, apiclient.Change{Path: p, To: vb})
 			case !inb:
-				d.Removed = append(d.Removed, Change{Path: p, From: va})
+				d.Removed = append(d.Removed, apiclient.Change{Path: p, From: va})
 			default:
 				diffValues(p, va, vb, d)
 			}
@@ -236,7 +200,7 @@ func diffValues(path string, a, b any, d *Diff) {
 		return
 	}
 	if !equalJSON(a, b) {
-		d.Changed = append(d.Changed, Change{Path: path, From: a, To: b})
+		d.Changed = append(d.Changed, apiclient.Change{Path: path, From: a, To: b})
 	}
 }
 
@@ -317,7 +281,7 @@ func jsonValue(v any) any {
 	return fmt.Sprint(v) // tags and other CBOR oddities, as text
 }
 
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleExport(w http.ResponseWriter, r *http.Request) error {
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = catalog.FormatJSON

@@ -1,6 +1,8 @@
-package server
+package api
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,63 +14,8 @@ import (
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
-// Rollout is grouprestore.Rollout with durations as text ("5s", "200ms").
-type Rollout struct {
-	Concurrency     int     `json:"concurrency,omitempty"`
-	Rate            float64 `json:"rate,omitempty"`
-	Canary          int     `json:"canary,omitempty"`
-	CanaryShare     float64 `json:"canary_share,omitempty"`
-	WaveSize        int     `json:"wave_size,omitempty"`
-	Timeout         string  `json:"timeout,omitempty"`
-	Retries         int     `json:"retries,omitempty"`
-	Backoff         string  `json:"backoff,omitempty"`
-	OfflineTTL      string  `json:"offline_ttl,omitempty"`
-	MaxFailureShare float64 `json:"max_failure_share,omitempty"`
-	MinFailures     int     `json:"min_failures,omitempty"`
-	MaxNoMatchShare float64 `json:"max_nomatch_share,omitempty"`
-	MinNoMatches    int     `json:"min_nomatches,omitempty"`
-	ReadBack        bool    `json:"read_back,omitempty"`
-}
-
-// NewJob is the body of POST /api/v1/jobs.
-type NewJob struct {
-	Kind    string  `json:"kind"`   // backup, restore or undo
-	Source  string  `json:"source"` // restore: backup group; backup: device group; undo: the job to undo
-	Target  string  `json:"target"` // restore: device group; backup: backup group
-	Policy  string  `json:"policy,omitempty"`
-	Rollout Rollout `json:"rollout"`
-	DryRun  bool    `json:"dry_run,omitempty"`
-}
-
-// Job is a job as the API shows it.
-type Job struct {
-	ID       string                       `json:"id"`
-	Kind     grouprestore.Kind            `json:"kind"`
-	Source   string                       `json:"source"`
-	Target   string                       `json:"target"`
-	Policy   string                       `json:"policy,omitempty"`
-	Rollout  Rollout                      `json:"rollout"`
-	State    grouprestore.JobState        `json:"state"`
-	Reason   string                       `json:"reason,omitempty"`
-	Created  *time.Time                   `json:"created,omitempty"`
-	Updated  *time.Time                   `json:"updated,omitempty"`
-	Total    int                          `json:"total"`
-	Progress *grouprestore.Progress       `json:"progress,omitempty"`
-	Devices  []grouprestore.DeviceOutcome `json:"devices,omitempty"` // with ?devices=true
-}
-
-// Plan answers a dry run (POST /api/v1/jobs with dry_run: true).
-type Plan struct {
-	DryRun  bool                       `json:"dry_run"`
-	Kind    grouprestore.Kind          `json:"kind"`
-	Source  string                     `json:"source"`
-	Target  string                     `json:"target"`
-	Counts  map[grouprestore.State]int `json:"counts"`
-	Entries []grouprestore.PlanEntry   `json:"entries"`
-}
-
 // toRollout parses the text durations, naming the field on error.
-func (ro Rollout) toRollout() (grouprestore.Rollout, error) {
+func toRollout(ro apiclient.Rollout) (grouprestore.Rollout, error) {
 	r := grouprestore.Rollout{Concurrency: ro.Concurrency, Rate: ro.Rate, Canary: ro.Canary, CanaryShare: ro.CanaryShare,
 		WaveSize: ro.WaveSize, MaxFailureShare: ro.MaxFailureShare, MinFailures: ro.MinFailures,
 		MaxNoMatchShare: ro.MaxNoMatchShare, MinNoMatches: ro.MinNoMatches, ReadBack: ro.ReadBack, Retries: ro.Retries}
@@ -89,8 +36,8 @@ func (ro Rollout) toRollout() (grouprestore.Rollout, error) {
 	return r, nil
 }
 
-func rolloutView(r grouprestore.Rollout) Rollout {
-	out := Rollout{Concurrency: r.Concurrency, Rate: r.Rate, Canary: r.Canary, CanaryShare: r.CanaryShare, WaveSize: r.WaveSize,
+func rolloutView(r grouprestore.Rollout) apiclient.Rollout {
+	out := apiclient.Rollout{Concurrency: r.Concurrency, Rate: r.Rate, Canary: r.Canary, CanaryShare: r.CanaryShare, WaveSize: r.WaveSize,
 		MaxFailureShare: r.MaxFailureShare, MinFailures: r.MinFailures, MaxNoMatchShare: r.MaxNoMatchShare,
 		MinNoMatches: r.MinNoMatches, ReadBack: r.ReadBack, Retries: r.Retries}
 	if r.Timeout > 0 {
@@ -105,8 +52,8 @@ func rolloutView(r grouprestore.Rollout) Rollout {
 	return out
 }
 
-func jobFromRecord(rec grouprestore.JobRecord) Job {
-	j := Job{ID: rec.ID, Kind: rec.Spec.Kind, Source: rec.Spec.Source, Target: rec.Spec.Target, Policy: rec.Spec.Policy,
+func jobFromRecord(rec grouprestore.JobRecord) apiclient.Job {
+	j := apiclient.Job{ID: rec.ID, Kind: rec.Spec.Kind, Source: rec.Spec.Source, Target: rec.Spec.Target, Policy: rec.Spec.Policy,
 		Rollout: rolloutView(rec.Spec.Rollout), State: rec.State, Reason: rec.Reason, Total: rec.Total}
 	if rec.Created > 0 {
 		t := time.UnixMilli(rec.Created).UTC()
@@ -119,13 +66,13 @@ func jobFromRecord(rec grouprestore.JobRecord) Job {
 	return j
 }
 
-func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	recs, err := s.Engine.Jobs()
 	if err != nil {
 		return fmt.Errorf("read the job journal: %w", err)
 	}
 	state := r.URL.Query().Get("state")
-	out := []Job{}
+	out := []apiclient.Job{}
 	for _, rec := range recs {
 		if state != "" && string(rec.State) != state {
 			continue
@@ -136,8 +83,8 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleStartJob(w http.ResponseWriter, r *http.Request) error {
-	var nj NewJob
+func (s *API) handleStartJob(w http.ResponseWriter, r *http.Request) error {
+	var nj apiclient.NewJob
 	if err := decodeJSON(w, r, &nj); err != nil {
 		return err
 	}
@@ -153,7 +100,7 @@ func (s *Server) handleStartJob(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return s.jobError(err)
 		}
-		p := Plan{DryRun: true, Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Counts: map[grouprestore.State]int{}, Entries: entries}
+		p := apiclient.Plan{DryRun: true, Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Counts: map[grouprestore.State]int{}, Entries: entries}
 		for _, e := range entries {
 			p.Counts[e.State]++
 		}
@@ -169,7 +116,7 @@ func (s *Server) handleStartJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.jobError(err)
 	}
-	s.api.metrics.track(j)
+	s.onJob(j)
 	s.log.Debug("api: job started", "job", j.ID())
 	out, err := s.jobView(j, false)
 	if err != nil {
@@ -182,8 +129,8 @@ func (s *Server) handleStartJob(w http.ResponseWriter, r *http.Request) error {
 
 // jobSpec checks a job request, naming the field at fault, and that the
 // groups it names exist.
-func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
-	ro, err := nj.Rollout.toRollout()
+func (s *API) jobSpec(nj apiclient.NewJob) (grouprestore.Spec, error) {
+	ro, err := toRollout(nj.Rollout)
 	if err != nil {
 		return grouprestore.Spec{}, err
 	}
@@ -236,7 +183,7 @@ func (s *Server) jobSpec(nj NewJob) (grouprestore.Spec, error) {
 
 // backupGroupNames lists the backup groups that have pieces, and the groups
 // of kind backup, for suggestions.
-func (s *Server) backupGroupNames() []string {
+func (s *API) backupGroupNames() []string {
 	seen := map[string]bool{}
 	var names []string
 	if gs, err := s.Catalog.Groups(); err == nil {
@@ -259,7 +206,7 @@ func (s *Server) backupGroupNames() []string {
 }
 
 // jobError maps engine errors to API errors.
-func (s *Server) jobError(err error) error {
+func (s *API) jobError(err error) error {
 	switch {
 	case errors.Is(err, grouprestore.ErrNoJob):
 		return errNotFound("%v; list the jobs with GET /api/v1/jobs", err)
@@ -273,7 +220,7 @@ func (s *Server) jobError(err error) error {
 	return &apiError{status: http.StatusUnprocessableEntity, msg: err.Error()}
 }
 
-func (s *Server) job(id string) (*grouprestore.Job, error) {
+func (s *API) job(id string) (*grouprestore.Job, error) {
 	j, err := s.Engine.Job(id)
 	if err != nil {
 		if errors.Is(err, grouprestore.ErrNoJob) {
@@ -291,10 +238,10 @@ func (s *Server) job(id string) (*grouprestore.Job, error) {
 }
 
 // jobView renders a job with its progress and, optionally, its devices.
-func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
+func (s *API) jobView(j *grouprestore.Job, devices bool) (apiclient.Job, error) {
 	p := j.Progress()
 	spec := j.Spec()
-	out := Job{ID: j.ID(), Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: spec.Policy,
+	out := apiclient.Job{ID: j.ID(), Kind: spec.Kind, Source: spec.Source, Target: spec.Target, Policy: spec.Policy,
 		Rollout: rolloutView(spec.Rollout), State: p.State, Reason: p.Reason, Total: p.Total, Progress: &p}
 	rv := jobFromRecord(j.Record())
 	out.Created, out.Updated = rv.Created, rv.Updated
@@ -307,7 +254,7 @@ func (s *Server) jobView(j *grouprestore.Job, devices bool) (Job, error) {
 	return out, nil
 }
 
-func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleGetJob(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -320,21 +267,21 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleCancelJob(w http.ResponseWriter, r *http.Request) error {
 	return s.controlJob(w, r, "cancel", (*grouprestore.Job).Cancel)
 }
 
-func (s *Server) handlePauseJob(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handlePauseJob(w http.ResponseWriter, r *http.Request) error {
 	return s.controlJob(w, r, "pause", (*grouprestore.Job).Pause)
 }
 
-func (s *Server) handleResumeJob(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleResumeJob(w http.ResponseWriter, r *http.Request) error {
 	return s.controlJob(w, r, "resume", (*grouprestore.Job).Resume)
 }
 
 // controlJob applies a control to a job that has not ended and answers with
 // the job as it then stands.
-func (s *Server) controlJob(w http.ResponseWriter, r *http.Request, what string, fn func(*grouprestore.Job)) error {
+func (s *API) controlJob(w http.ResponseWriter, r *http.Request, what string, fn func(*grouprestore.Job)) error {
 	j, err := s.job(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -355,7 +302,7 @@ func (s *Server) controlJob(w http.ResponseWriter, r *http.Request, what string,
 // SSE: progress at most every sseInterval, then one end event.
 const sseInterval = 250 * time.Millisecond
 
-func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleJobEvents(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -392,7 +339,7 @@ func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request) error {
 			seq++
 		case <-r.Context().Done():
 			return nil
-		case <-s.api.ctx.Done():
+		case <-s.ctx.Done():
 			return nil // the server is closing
 		}
 	}
