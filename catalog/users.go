@@ -1,0 +1,124 @@
+package catalog
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// bktUsers holds the people of an installation: name -> User as JSON. It is
+// created by the first write, so an older resource database reads as one
+// without users.
+var bktUsers = []byte("users")
+
+// User roles: what a person may do (package service decides it).
+const (
+	UserAdmin    = "admin"    // everything, user management included
+	UserOperator = "operator" // devices, groups, backups and jobs on everything
+	UserOwner    = "owner"    // a data owner: only what is assigned to them
+)
+
+// User is a person who uses the API or the CLI. Tokens act as their user.
+type User struct {
+	Name         string    `json:"name"`
+	Role         string    `json:"role"`
+	PasswordHash string    `json:"password_hash,omitempty"` // argon2id PHC string
+	Disabled     bool      `json:"disabled,omitempty"`
+	Created      time.Time `json:"created"`
+}
+
+// CreateUser adds u; it fails with ErrExists if the name is taken.
+func (c *Catalog) CreateUser(u User) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	if err := checkName("user name", u.Name); err != nil {
+		return err
+	}
+	return update(c.res, "catalog: create user "+u.Name, func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bktUsers)
+		if err != nil {
+			return err
+		}
+		if b.Get([]byte(u.Name)) != nil {
+			return fmt.Errorf("catalog: user %s: %w", u.Name, ErrExists)
+		}
+		return putJSON(b, u.Name, u)
+	})
+}
+
+// User returns the user called name, or ErrNotFound.
+func (c *Catalog) User(name string) (User, error) {
+	var u User
+	err := view(c.res, "catalog: user "+name, func(tx *bbolt.Tx) error {
+		return getUser(tx, name, &u)
+	})
+	return u, err
+}
+
+func getUser(tx *bbolt.Tx, name string, u *User) error {
+	var v []byte
+	if b := tx.Bucket(bktUsers); b != nil {
+		v = b.Get([]byte(name))
+	}
+	if v == nil {
+		return fmt.Errorf("catalog: user %s: %w", name, ErrNotFound)
+	}
+	if err := json.Unmarshal(v, u); err != nil {
+		return fmt.Errorf("catalog: user %s: %w: %v", name, ErrCorrupt, err)
+	}
+	return nil
+}
+
+// Users lists every user, by name.
+func (c *Catalog) Users() ([]User, error) {
+	var us []User
+	err := view(c.res, "catalog: users", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bktUsers)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var u User
+			if err := json.Unmarshal(v, &u); err != nil {
+				return fmt.Errorf("catalog: user %s: %w: %v", k, ErrCorrupt, err)
+			}
+			us = append(us, u)
+			return nil
+		})
+	})
+	sort.Slice(us, func(i, j int) bool { return us[i].Name < us[j].Name })
+	return us, err
+}
+
+// UpdateUser applies fn to the user called name in one transaction; an error
+// from fn changes nothing. fn may not rename the user.
+func (c *Catalog) UpdateUser(name string, fn func(*User) error) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	return update(c.res, "catalog: update user "+name, func(tx *bbolt.Tx) error {
+		var u User
+		if err := getUser(tx, name, &u); err != nil {
+			return err
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+		if u.Name != name {
+			return fmt.Errorf("catalog: user %s: %w: a user cannot be renamed", name, ErrInvalid)
+		}
+		return putJSON(tx.Bucket(bktUsers), name, u)
+	})
+}
+
+func putJSON(b *bbolt.Bucket, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), data)
+}
