@@ -29,8 +29,11 @@ type route struct {
 	method  string
 	pattern string // a net/http pattern path, {name} for a wildcard
 	open    bool   // no token needed
-	handle  func(s *API, w http.ResponseWriter, r *http.Request) error
+	handle  handler
 }
+
+// handler serves one route as the caller ss (nil on an open route).
+type handler func(s *API, ss *service.Session, w http.ResponseWriter, r *http.Request) error
 
 // routes is the whole HTTP API.
 func routes() []route {
@@ -63,6 +66,8 @@ func routes() []route {
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*API).handleResumeJob},
 
 		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*API).handleExport},
+
+		{method: "GET", pattern: APIPrefix + "/audit", handle: (*API).handleAudit},
 	}
 }
 
@@ -76,7 +81,7 @@ func (s *API) Handler() http.Handler {
 		mux.Handle(rt.method+" "+rt.pattern, h)
 	}
 	// Anything else under the API prefix is a JSON 404, not the mux's text one.
-	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *API, w http.ResponseWriter, r *http.Request) error {
+	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *API, _ *service.Session, w http.ResponseWriter, r *http.Request) error {
 		if allow := allowedMethods(r.URL.Path); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			return &apiError{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("%s does not take %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))}
@@ -119,13 +124,17 @@ func (s *API) wrap(rt route) http.Handler {
 				writeError(w, &apiError{status: http.StatusInternalServerError, msg: "internal error in the server; see its log"})
 			}
 		}()
+		var ss *service.Session
 		if !rt.open {
-			if err := s.authenticate(r); err != nil {
+			id, err := s.authenticate(r)
+			if err != nil {
+				s.auditRefused(r, rt, err)
 				s.writeErr(w, r, err)
 				return
 			}
+			ss = s.svc.As(id)
 		}
-		if err := rt.handle(s, w, r); err != nil {
+		if err := rt.handle(s, ss, w, r); err != nil {
 			s.writeErr(w, r, err)
 			return
 		}
@@ -133,25 +142,31 @@ func (s *API) wrap(rt route) http.Handler {
 	})
 }
 
-// authenticate checks the bearer token.
-func (s *API) authenticate(r *http.Request) error {
+// authenticate returns who sent r, from its bearer token. Every failed
+// authentication passes here, so that one wrapper can throttle them.
+func (s *API) authenticate(r *http.Request) (service.Identity, error) {
 	h := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || strings.TrimSpace(token) == "" {
-		return &apiError{status: http.StatusUnauthorized, msg: "missing API token: send the header \"Authorization: Bearer <token>\" with a token from fleetvault token create"}
+		return service.Identity{}, &service.Error{Kind: service.ErrUnauthenticated, Msg: "missing API token: send the header \"Authorization: Bearer <token>\" with a token from fleetvault token create"}
 	}
-	if s.tokens == nil {
-		return &apiError{status: http.StatusUnauthorized, msg: "this server has no API token file; create a token with fleetvault token create"}
-	}
-	name, err := s.tokens.Verify(strings.TrimSpace(token))
+	id, err := s.svc.Authenticate(s.tokens, token, r.RemoteAddr)
 	if err != nil {
-		if errors.Is(err, service.ErrBadToken) {
-			return &apiError{status: http.StatusUnauthorized, msg: "invalid or revoked API token: create one with fleetvault token create --name NAME"}
-		}
-		return fmt.Errorf("check the API token: %w", err)
+		return id, err
 	}
-	s.log.Debug("api: authenticated", "token", name)
-	return nil
+	s.log.Debug("api: authenticated", "user", id.User, "role", id.Role)
+	return id, nil
+}
+
+// auditRefused records a write refused for want of valid credentials: such
+// a request never reaches the service, so the API writes its audit entry.
+func (s *API) auditRefused(r *http.Request, rt route, err error) {
+	if r.Method == http.MethodGet || !errors.Is(err, service.ErrUnauthenticated) || rt.pattern == "" {
+		return
+	}
+	if aerr := s.svc.AuditUnauthenticated(r.RemoteAddr, r.Method+" "+rt.pattern, r.URL.Path); aerr != nil {
+		s.log.Error("audit: append failed", "path", r.URL.Path, "err", aerr)
+	}
 }
 
 // apiError is an error with an HTTP status and a message for a person.
@@ -174,9 +189,28 @@ func errConflict(format string, args ...any) error {
 	return &apiError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
 }
 
+// statusOf is the one mapping of the service's kinds of error to statuses.
+var statusOf = []struct {
+	kind   error
+	status int
+}{
+	{service.ErrUnauthenticated, http.StatusUnauthorized},
+	{service.ErrForbidden, http.StatusForbidden},
+	{service.ErrNotFound, http.StatusNotFound},
+	{service.ErrInvalid, http.StatusBadRequest},
+	{service.ErrConflict, http.StatusConflict},
+	{service.ErrUnprocessable, http.StatusUnprocessableEntity},
+}
+
 func (s *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
+		for _, k := range statusOf {
+			if errors.Is(err, k.kind) {
+				writeError(w, &apiError{status: k.status, msg: err.Error()})
+				return
+			}
+		}
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}
 	}
@@ -277,8 +311,8 @@ func jsonTypeName(kind string) string {
 	return "a number"
 }
 
-func (s *API) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
-	recs, err := s.Engine.Jobs()
+func (s *API) handleHealthz(_ *service.Session, w http.ResponseWriter, _ *http.Request) error {
+	recs, err := s.engine.Jobs()
 	if err != nil {
 		return fmt.Errorf("read the job journal: %w", err)
 	}
@@ -288,13 +322,13 @@ func (s *API) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
 			running++
 		}
 	}
-	h := apiclient.Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.Catalog.DRMode()}
+	h := apiclient.Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.svc.Catalog().DRMode()}
 	h.UptimeSec = int64(time.Since(s.started).Seconds())
 	writeJSON(w, http.StatusOK, h)
 	return nil
 }
 
-func (s *API) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleMetrics(_ *service.Session, w http.ResponseWriter, r *http.Request) error {
 	if s.metrics == nil {
 		return errNotFound("this server has no metrics")
 	}

@@ -52,5 +52,5 @@ func newTestAPI(t *testing.T) (*API, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return New(ctx, Options{Catalog: c, Engine: e, Tokens: tokens}), token
+	return New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e}), Engine: e, Tokens: tokens}), token
 }

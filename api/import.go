@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
 
 	"bytes"
 	"encoding/csv"
@@ -24,7 +25,7 @@ const (
 	contentJSON = "application/json"
 )
 
-func (s *API) handleImportDevices(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleImportDevices(ss *service.Session, w http.ResponseWriter, r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil {
@@ -52,7 +53,7 @@ func (s *API) handleImportDevices(w http.ResponseWriter, r *http.Request) error 
 		}
 		return errBadRequest("%v", err)
 	}
-	res, err := s.addDevices(r, nds, "device")
+	res, err := ss.AddDevices(r.Context(), nds, r.URL.Query().Get("replace") == "true")
 	if err != nil {
 		return err
 	}

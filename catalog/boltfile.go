@@ -144,7 +144,7 @@ func openBolt(path string, readOnly bool, lockTimeout time.Duration) (*bbolt.DB,
 		return err
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("catalog: open %s: locked by another process (still locked after %s)", path, lockTimeout)
+		return nil, fmt.Errorf("catalog: open %s: %w (still locked after %s)", path, ErrLocked, lockTimeout)
 	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {

@@ -15,3 +15,6 @@ var (
 	// ErrReadOnly: a write on a catalog opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("opened read-only")
 )
+
+// ErrLocked: another process (a running server) holds the file open.
+var ErrLocked = errors.New("locked by another process")

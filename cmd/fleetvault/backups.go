@@ -1,13 +1,10 @@
 package main
 
 import (
-	"github.com/fleetvault/fleetvault/api"
-
 	"github.com/fleetvault/fleetvault/apiclient"
 
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,10 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fleetvault/fleetvault/agent"
-	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // backupStore lists, shows and compares backups.
@@ -226,54 +219,4 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-// Backups lists backups directly, as GET /backups does.
-func (l *localStore) Backups(_ context.Context, bq apiclient.BackupQuery) ([]apiclient.Backup, error) {
-	q := catalog.Query{Client: bq.Client, Group: bq.Group, From: bq.From, To: bq.To, Limit: bq.Limit}
-	if bq.Tag != "" {
-		k, v, _ := strings.Cut(bq.Tag, "=")
-		q.TagKey, q.TagValue = tagmatch.NormalizeKey(strings.TrimSpace(k)), strings.TrimSpace(v)
-	}
-	ps, err := l.c.Pieces(q)
-	if err != nil {
-		return nil, fmt.Errorf("query backups: %w", err)
-	}
-	out := make([]apiclient.Backup, len(ps))
-	for i, p := range ps {
-		out[i] = api.BackupView(p)
-	}
-	return out, nil
-}
-
-// Backup returns one backup with its settings, as GET /backups/{id} does.
-func (l *localStore) Backup(_ context.Context, id string) (apiclient.Backup, error) {
-	p, settings, err := l.backupWithSettings(id)
-	if err != nil {
-		return apiclient.Backup{}, err
-	}
-	b := api.BackupView(p)
-	b.Settings = api.SettingsJSON(settings)
-	return b, nil
-}
-
-// DiffBackups compares two backups' settings, as GET /backups/diff does.
-func (l *localStore) DiffBackups(_ context.Context, a, b string) (apiclient.Diff, error) {
-	_, sa, err := l.backupWithSettings(a)
-	if err != nil {
-		return apiclient.Diff{}, err
-	}
-	_, sb, err := l.backupWithSettings(b)
-	if err != nil {
-		return apiclient.Diff{}, err
-	}
-	return api.DiffSettings(a, b, sa, sb), nil
-}
-
-func (l *localStore) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
-	p, settings, err := api.BackupSettings(l.c, id)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return p, nil, fmt.Errorf("no backup %q; list them with fleetvault backups list", id)
-	}
-	return p, settings, err
 }

@@ -17,9 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetvault/fleetvault/agent"
-	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -278,92 +275,5 @@ func exactArgs(n int, how string) cobra.PositionalArgs {
 	}
 }
 
-// Devices lists devices directly from the resource database, as GET
-// /devices does.
-func (l *localStore) Devices(_ context.Context, group string) ([]apiclient.Device, error) {
-	var out []apiclient.Device
-	if group == "" {
-		err := l.c.Devices(func(d catalog.Device) error {
-			out = append(out, api.DeviceView(d))
-			return nil
-		})
-		return out, err
-	}
-	ids, err := l.members(group)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		d, err := l.c.Device(id)
-		if errors.Is(err, catalog.ErrNotFound) {
-			out = append(out, apiclient.Device{ID: id})
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, api.DeviceView(d))
-	}
-	return out, nil
-}
-
-// AddDevices checks, hashes and stores devices in one transaction, then adds
-// them to their groups, as POST /devices does.
-func (l *localStore) AddDevices(ctx context.Context, nds []apiclient.NewDevice, replace bool) (apiclient.AddDevicesResult, error) {
-	if len(nds) == 0 {
-		return apiclient.AddDevicesResult{}, errors.New("no devices given")
-	}
-	if err := l.checkNewDevices(nds, replace); err != nil {
-		return apiclient.AddDevicesResult{}, err
-	}
-	devs, added, err := api.CatalogDevices(nds)
-	if err != nil {
-		return apiclient.AddDevicesResult{}, err
-	}
-	res := apiclient.AddDevicesResult{Devices: added}
-	if err := l.c.PutDevices(ctx, devs); err != nil {
-		return res, fmt.Errorf("store devices: %w", err)
-	}
-	created, err := api.AddToGroups(l.c, nds)
-	res.GroupsCreated = created
-	return res, err
-}
-
-// checkNewDevices validates every device before anything is stored.
-func (l *localStore) checkNewDevices(nds []apiclient.NewDevice, replace bool) error {
-	seen := map[string]bool{}
-	var exists []string
-	for i, nd := range nds {
-		if err := agent.CheckDeviceID(nd.ID); err != nil {
-			return fmt.Errorf("device %d: id %q: %v", i+1, nd.ID, err)
-		}
-		if seen[nd.ID] {
-			return fmt.Errorf("device %d: device %q is given twice", i+1, nd.ID)
-		}
-		seen[nd.ID] = true
-		if _, err := grouprestore.DeviceIdentifier(nd.ID, nd.Identifier); err != nil {
-			return fmt.Errorf("device %d: identifier: %v", i+1, err)
-		}
-		if err := nd.Tag.Validate(); len(nd.Tag) > 0 && err != nil {
-			return fmt.Errorf("device %d: tag: %v", i+1, err)
-		}
-		if _, err := l.c.Device(nd.ID); err == nil {
-			exists = append(exists, nd.ID)
-		}
-	}
-	if len(exists) > 0 && !replace {
-		return fmt.Errorf("%d device(s) already exist (%s); give --replace to overwrite them", len(exists), listSome(exists))
-	}
-	return nil
-}
-
 // addToGroups adds devices to the device groups they name, creating missing
 // groups, and returns the names it created.
-
-// listSome lists up to five names, then how many more.
-func listSome(names []string) string {
-	if len(names) <= 5 {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
-}

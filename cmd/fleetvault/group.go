@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/fleetvault/fleetvault/service"
 
 	"github.com/fleetvault/fleetvault/apiclient"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/catalog"
 )
 
@@ -160,100 +158,4 @@ func renderGroups(w io.Writer, gs []apiclient.Group) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", g.Name, g.Kind, g.MemberCount, g.Owner, g.Description)
 	}
 	return tw.Flush()
-}
-
-// Groups lists groups directly, as GET /groups does.
-func (l *localStore) Groups(context.Context) ([]apiclient.Group, error) {
-	gs, err := l.c.Groups()
-	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	out := make([]apiclient.Group, 0, len(gs))
-	for _, g := range gs {
-		ids, err := l.c.Members(g.Name)
-		if err != nil {
-			return nil, fmt.Errorf("members of %s: %w", g.Name, err)
-		}
-		out = append(out, apiclient.Group{Group: g, MemberCount: len(ids)})
-	}
-	return out, nil
-}
-
-// CreateGroup creates a group directly, as POST /groups does.
-func (l *localStore) CreateGroup(_ context.Context, ng apiclient.NewGroup) (apiclient.Group, error) {
-	if ng.Name == "" {
-		return apiclient.Group{}, errors.New("a group name is required")
-	}
-	if ng.Kind == "" {
-		ng.Kind = catalog.GroupDevices
-	}
-	g := catalog.Group{Name: ng.Name, Kind: ng.Kind, Domain: ng.Domain, Category: ng.Category, Owner: ng.Owner,
-		Schedule: ng.Schedule, Description: ng.Description, Optional: ng.Optional}
-	if err := l.c.CreateGroup(ng.Name, g); errors.Is(err, catalog.ErrExists) {
-		return apiclient.Group{}, fmt.Errorf("group %q already exists; choose another name", ng.Name)
-	} else if err != nil {
-		return apiclient.Group{}, fmt.Errorf("create group %s: %w", ng.Name, err)
-	}
-	return apiclient.Group{Group: g}, nil
-}
-
-// AddMembers adds existing devices to a group directly.
-func (l *localStore) AddMembers(_ context.Context, group string, ids []string) (apiclient.MembersResult, error) {
-	if _, err := l.group(group); err != nil {
-		return apiclient.MembersResult{}, err
-	}
-	for _, id := range ids {
-		if err := agent.CheckDeviceID(id); err != nil {
-			return apiclient.MembersResult{}, fmt.Errorf("device %q: %v", id, err)
-		}
-		if _, err := l.c.Device(id); errors.Is(err, catalog.ErrNotFound) {
-			var all []string
-			_ = l.c.Devices(func(d catalog.Device) error { all = append(all, d.ID); return nil })
-			return apiclient.MembersResult{}, fmt.Errorf("no device %q%s", id, suggestOr(id, all, "; add it first with fleetvault device add"))
-		} else if err != nil {
-			return apiclient.MembersResult{}, fmt.Errorf("look up device %s: %w", id, err)
-		}
-	}
-	if err := l.c.AddMembers(group, ids); err != nil {
-		return apiclient.MembersResult{}, fmt.Errorf("add devices to %s: %w", group, err)
-	}
-	members, err := l.c.Members(group)
-	if err != nil {
-		return apiclient.MembersResult{}, fmt.Errorf("members of %s: %w", group, err)
-	}
-	return apiclient.MembersResult{Group: group, Changed: ids, MemberCount: len(members)}, nil
-}
-
-// group looks a group up, suggesting the closest name when it is unknown.
-func (l *localStore) group(name string) (catalog.Group, error) {
-	g, err := l.c.Group(name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		var names []string
-		if gs, err := l.c.Groups(); err == nil {
-			for _, g := range gs {
-				names = append(names, g.Name)
-			}
-		}
-		return g, fmt.Errorf("no group %q%s", name, suggestOr(name, names, "; list them with fleetvault group list"))
-	}
-	if err != nil {
-		return g, fmt.Errorf("look up group %s: %w", name, err)
-	}
-	return g, nil
-}
-
-// members returns a group's members, failing for an unknown group.
-func (l *localStore) members(name string) ([]string, error) {
-	if _, err := l.group(name); err != nil {
-		return nil, err
-	}
-	return l.c.Members(name)
-}
-
-// suggestOr is service.Suggest, or otherwise when no name is close.
-func suggestOr(name string, names []string, otherwise string) string {
-	if s := service.Suggest(name, names); s != "" {
-		return s
-	}
-	return otherwise
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
+	"os/user"
 
 	"errors"
 	"fmt"
@@ -108,6 +110,16 @@ func (r remote) explain(err error) error {
 	return err
 }
 
+// localError words an error of the service, which names API routes, in
+// commands, as explain does for the server's answers.
+func localError(err error) error {
+	var se *service.Error
+	if errors.As(err, &se) {
+		return &service.Error{Kind: se.Kind, Msg: apiToCommands.Replace(se.Msg)}
+	}
+	return err
+}
+
 var apiToCommands = strings.NewReplacer(
 	"GET /api/v1/jobs", "fleetvault jobs list",
 	"GET /api/v1/groups", "fleetvault group list",
@@ -159,12 +171,24 @@ func withStore(a *app, r remote, readOnly bool, fn func(store) error) error {
 	}
 	defer ls.Close()
 	a.log.Debug("no server answers; using the installation directly", "server", r.url, "mbr", a.v.GetString("mbr"))
-	return fn(ls)
+	return localError(fn(ls))
 }
 
-// localStore works on an installation directly, the way the server would.
+// localStore works on an installation directly, through the same service
+// the server's API calls, as the installation's administrator: whoever can
+// open its files owns it.
 type localStore struct {
 	c *catalog.Catalog
+	*service.Session
+}
+
+// localIdentity is who the CLI's direct mode acts as in the audit log.
+func localIdentity() service.Identity {
+	name := "local"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = "local:" + u.Username
+	}
+	return service.Identity{User: name, Role: service.RoleAdmin, Addr: "cli"}
 }
 
 // openLocalStore opens the installation named by --mbr, giving up quickly
@@ -178,7 +202,8 @@ func openLocalStore(a *app, readOnly bool) (*localStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &localStore{c: c}, nil
+	svc := service.New(service.Options{Catalog: c, Logger: a.log})
+	return &localStore{c: c, Session: svc.As(localIdentity())}, nil
 }
 
 // lockWait is how long a direct-store command waits for a lock a server holds.
@@ -187,6 +212,4 @@ const lockWait = 500 * time.Millisecond
 func (l *localStore) Close() error { return l.c.Close() }
 
 // isLocked recognises the catalog's error for a file another process holds.
-func isLocked(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "locked by another process")
-}
+func isLocked(err error) bool { return errors.Is(err, catalog.ErrLocked) }
