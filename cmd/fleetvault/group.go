@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/fleetvault/fleetvault/apiclient"
 
 	"context"
