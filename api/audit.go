@@ -4,14 +4,14 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/service"
 )
 
 // handleAudit serves GET /audit?user=&since=&limit= (admin only).
 func (s *API) handleAudit(ss *service.Session, w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
-	q := catalog.AuditQuery{User: v.Get("user")}
+	q := apiclient.AuditQuery{User: v.Get("user")}
 	if since := v.Get("since"); since != "" {
 		t, err := parseTime(since)
 		if err != nil {

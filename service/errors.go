@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kinds of error, checked with errors.Is; the API maps each to one status.
@@ -43,5 +44,11 @@ type FieldError struct {
 	Problem string
 }
 
-func (e *FieldError) Error() string        { return fmt.Sprintf("field %q %s", e.Field, e.Problem) }
+func (e *FieldError) Error() string {
+	if strings.HasPrefix(e.Problem, "must ") || strings.HasPrefix(e.Problem, "is ") {
+		return fmt.Sprintf("field %q %s", e.Field, e.Problem) // reads as a sentence
+	}
+	return fmt.Sprintf("field %q: %s", e.Field, e.Problem)
+}
+
 func (e *FieldError) Is(target error) bool { return target == ErrInvalid }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"log/slog"
 
 	"github.com/fleetvault/fleetvault/catalog"
@@ -98,11 +99,11 @@ func (s *Service) AuditUnauthenticated(addr, action, object string) error {
 }
 
 // Audit reads the audit log; only an admin may.
-func (ss *Session) Audit(_ context.Context, q catalog.AuditQuery) ([]catalog.AuditEntry, error) {
+func (ss *Session) Audit(_ context.Context, q apiclient.AuditQuery) ([]catalog.AuditEntry, error) {
 	if err := ss.id.requireAdmin("read the audit log"); err != nil {
 		return nil, err
 	}
-	out, err := ss.s.cat.Audit(q)
+	out, err := ss.s.cat.Audit(catalog.AuditQuery{User: q.User, Since: q.Since, Limit: q.Limit})
 	if out == nil {
 		out = []catalog.AuditEntry{}
 	}

@@ -115,7 +115,7 @@ func (r remote) explain(err error) error {
 func localError(err error) error {
 	var se *service.Error
 	if errors.As(err, &se) {
-		return &service.Error{Kind: se.Kind, Msg: apiToCommands.Replace(se.Msg)}
+		return &service.Error{Kind: se.Kind, Msg: apiToCommands.Replace(err.Error())}
 	}
 	return err
 }

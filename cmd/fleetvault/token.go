@@ -45,26 +45,40 @@ func tokenStore(a *app, cmd *cobra.Command) (*service.Tokens, error) {
 
 func newTokenCreateCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "create --name NAME",
+		Use:   "create --name NAME [--user USER]",
 		Short: "Create an API token and print it (only this once)",
-		Args:  cobra.NoArgs,
+		Long: `create makes an API token. With --user it acts as that user, with the user's
+role (fleetvault user add); it is checked against the installation given by
+--mbr, so run it while no server holds the installation open. Without --user
+it is an installation admin token, like the one fleetvault init prints.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := tokenStore(a, cmd)
 			if err != nil {
 				return err
 			}
-			return runTokenCreate(a, ts, a.v.GetString("name"))
+			return runTokenCreate(cmd, a, ts, a.v.GetString("name"), a.v.GetString("user"))
 		},
 	}
 	c.Flags().String("name", "", "the token's name, e.g. admin or ci (required)")
+	c.Flags().String("user", "", "the user the token acts as (default: none, an installation admin token)")
 	return c
 }
 
-func runTokenCreate(a *app, ts *service.Tokens, name string) error {
+func runTokenCreate(cmd *cobra.Command, a *app, ts *service.Tokens, name, user string) error {
 	if name == "" {
 		return usageError{errors.New("token create: --name is required")}
 	}
-	tok, err := ts.Create(name)
+	var tok string
+	var err error
+	if user == "" {
+		tok, err = ts.Create(name)
+	} else {
+		err = withAdmin(a, func(ls *localStore) error {
+			tok, err = ls.CreateToken(cmd.Context(), ts, name, user)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("token create: %w", err)
 	}
@@ -105,9 +119,13 @@ func runTokenList(a *app, ts *service.Tokens, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCREATED")
+	fmt.Fprintln(tw, "NAME\tUSER\tCREATED")
 	for _, t := range list {
-		fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.Created.Format(time.RFC3339))
+		user := t.User
+		if user == "" {
+			user = "(admin)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, user, t.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
