@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"testing"
 
@@ -24,9 +25,27 @@ func (offlineTransport) Do(context.Context, identifiers.ID, *agent.Request) (*ag
 }
 func (offlineTransport) Close() error { return nil }
 
-// newTestAPI opens a fresh installation and returns its API with a token
-// store holding one admin token.
-func newTestAPI(t *testing.T) (*API, string) {
+// silentTransport never answers: a job on it stays running until cancelled
+// or until the engine closes, so a test can control it.
+type silentTransport struct{}
+
+var _ agent.Transport = silentTransport{}
+
+func (silentTransport) Do(ctx context.Context, _ identifiers.ID, _ *agent.Request) (*agent.Response, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (silentTransport) Close() error { return nil }
+
+// testInstallation is a fresh installation with its engine and token store.
+type testInstallation struct {
+	cat    *catalog.Catalog
+	eng    *grouprestore.Engine
+	tokens *service.Tokens
+	api    *API
+}
+
+func newInstallation(t *testing.T, tr map[string]agent.Transport) *testInstallation {
 	t.Helper()
 	dir := t.TempDir()
 	mbr, err := catalog.Init(dir, catalog.InitOptions{})
@@ -40,17 +59,27 @@ func newTestAPI(t *testing.T) (*API, string) {
 	t.Cleanup(func() { c.Close() })
 	store := grouprestore.NewCatalogStore(c)
 	e, err := grouprestore.New(grouprestore.Options{JournalPath: filepath.Join(dir, "journal.db"), Catalog: store, Directory: store,
-		Transports: map[string]agent.Transport{"": offlineTransport{}}})
+		Transports: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
 	tokens := service.OpenTokens(filepath.Join(dir, service.TokenFileName))
-	token, err := tokens.Create("admin")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	a := New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e}), Engine: e, Tokens: tokens,
+		Metrics: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})})
+	return &testInstallation{cat: c, eng: e, tokens: tokens, api: a}
+}
+
+// newTestAPI opens a fresh installation and returns its API with a token
+// store holding one admin token.
+func newTestAPI(t *testing.T) (*API, string) {
+	t.Helper()
+	in := newInstallation(t, map[string]agent.Transport{"": offlineTransport{}})
+	token, err := in.tokens.Create("admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	return New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e}), Engine: e, Tokens: tokens}), token
+	return in.api, token
 }
