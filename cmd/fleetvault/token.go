@@ -17,7 +17,9 @@ func newTokenCommand(a *app) *cobra.Command {
 		Short: "Create, list and revoke HTTP API tokens",
 		Long: `token manages the HTTP API's bearer tokens. They live hashed (SHA-256) in
 api-tokens.yaml beside the MBR, mode 0600; a token is printed once, when it is
-created. A running server picks up changes on its next request.
+created. A running server picks up changes on its next request. A token made
+with --user acts as that user, with the user's role (fleetvault user); one
+without, like the token fleetvault init prints, is an installation admin.
 
 Use a token with: curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8686/api/v1/jobs`,
 		Args: cobra.NoArgs,
