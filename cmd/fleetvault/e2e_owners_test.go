@@ -34,13 +34,7 @@ func TestE2EDataOwners(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("end-to-end: needs the go tool to build the binary")
 	}
-	w := &e2eWorld{t: t, bin: e2eFleetvault(t), dir: t.TempDir(), httpAddr: e2eFreeAddr(t), mqttAddr: e2eFreeAddr(t)}
-	out := w.must(exitOK, "init", "--dir", "inst")
-	m := e2eTokenLine.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("fleetvault init printed no admin token:\n%s", out)
-	}
-	w.token, w.mbr = m[1], filepath.Join(w.dir, "inst", "fleetvault.mbr")
+	w := newE2EInstallation(t)
 
 	fleet, err := filepath.Abs(filepath.Join("testdata", "e2e-fleet.yaml"))
 	if err != nil {

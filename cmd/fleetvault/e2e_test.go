@@ -197,9 +197,10 @@ func e2eWaitFor(t *testing.T, limit time.Duration, what string, cond func() bool
 
 var e2eTokenLine = regexp.MustCompile(`admin API token[^:]*: (\S+)`)
 
-// newE2EWorld makes an installation, starts its server and the fleet, and
-// imports the fleet's devices.
-func newE2EWorld(t *testing.T) *e2eWorld {
+// newE2EInstallation runs fleetvault init in a fresh directory, keeping the
+// admin token it prints; nothing runs yet.
+func newE2EInstallation(t *testing.T) *e2eWorld {
+	t.Helper()
 	w := &e2eWorld{t: t, bin: e2eFleetvault(t), dir: t.TempDir(), httpAddr: e2eFreeAddr(t), mqttAddr: e2eFreeAddr(t)}
 	out := w.must(exitOK, "init", "--dir", "inst")
 	m := e2eTokenLine.FindStringSubmatch(out)
@@ -207,6 +208,13 @@ func newE2EWorld(t *testing.T) *e2eWorld {
 		t.Fatalf("fleetvault init printed no admin token:\n%s", out)
 	}
 	w.token, w.mbr = m[1], filepath.Join(w.dir, "inst", "fleetvault.mbr")
+	return w
+}
+
+// newE2EWorld makes an installation, starts its server and the fleet, and
+// imports the fleet's devices.
+func newE2EWorld(t *testing.T) *e2eWorld {
+	w := newE2EInstallation(t)
 	w.startServer()
 
 	fleet, err := filepath.Abs(filepath.Join("testdata", "e2e-fleet.yaml"))
