@@ -175,3 +175,48 @@ func (c *Catalog) DeviceOwners(ids []string) (map[string]string, error) {
 	})
 	return out, err
 }
+
+// DeleteDeviceEverywhere removes a device and its membership of every group,
+// in one transaction, so that no restore tries to reach it. An unknown id is
+// ErrNotFound.
+func (c *Catalog) DeleteDeviceEverywhere(id string) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	return update(c.res, "catalog: delete device "+id, func(tx *bbolt.Tx) error {
+		var d Device
+		if err := getDevice(tx, id, &d); err != nil {
+			return err
+		}
+		members := tx.Bucket(bktMembers)
+		err := members.ForEachBucket(func(group []byte) error {
+			return members.Bucket(group).Delete([]byte(id))
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bktDevices).Delete([]byte(id))
+	})
+}
+
+// GroupsWithCounts lists every group's own information, by name, with its
+// member count, in one transaction.
+func (c *Catalog) GroupsWithCounts() ([]Group, map[string]int, error) {
+	var gs []Group
+	counts := map[string]int{}
+	err := view(c.res, "catalog: groups", func(tx *bbolt.Tx) error {
+		members := tx.Bucket(bktMembers)
+		return tx.Bucket(bktGroups).ForEach(func(k, v []byte) error {
+			var g Group
+			if err := json.Unmarshal(v, &g); err != nil {
+				return fmt.Errorf("catalog: group %s: %w: %v", k, ErrCorrupt, err)
+			}
+			gs = append(gs, g)
+			if b := members.Bucket(k); b != nil {
+				counts[g.Name] = b.Stats().KeyN
+			}
+			return nil
+		})
+	})
+	return gs, counts, err
+}

@@ -198,16 +198,7 @@ func (ss *Session) DeleteDevice(_ context.Context, id string) error {
 		if err := ss.id.requireManage("delete devices"); err != nil {
 			return err
 		}
-		groups, err := ss.s.cat.Groups()
-		if err != nil {
-			return fmt.Errorf("list groups: %w", err)
-		}
-		for _, g := range groups {
-			if err := ss.s.cat.RemoveMembers(g.Name, []string{d.ID}); err != nil {
-				return fmt.Errorf("remove %s from %s: %w", d.ID, g.Name, err)
-			}
-		}
-		if err := ss.s.cat.DeleteDevice(d.ID); err != nil {
+		if err := ss.s.cat.DeleteDeviceEverywhere(d.ID); err != nil {
 			return fmt.Errorf("delete device %s: %w", d.ID, err)
 		}
 		ss.s.log.Info("device deleted", "device", d.ID, "user", ss.id.User)

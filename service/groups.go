@@ -12,7 +12,7 @@ import (
 // ListGroups lists the groups of kind ("" every kind) the caller may see,
 // with their member counts.
 func (ss *Session) ListGroups(_ context.Context, kind string) ([]apiclient.Group, error) {
-	gs, err := ss.s.cat.Groups()
+	gs, counts, err := ss.s.cat.GroupsWithCounts()
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -21,11 +21,7 @@ func (ss *Session) ListGroups(_ context.Context, kind string) ([]apiclient.Group
 		if (kind != "" && g.Kind != kind) || !ss.id.ownsGroup(g) {
 			continue
 		}
-		ids, err := ss.s.cat.Members(g.Name)
-		if err != nil {
-			return nil, fmt.Errorf("members of %s: %w", g.Name, err)
-		}
-		out = append(out, apiclient.Group{Group: g, MemberCount: len(ids)})
+		out = append(out, apiclient.Group{Group: g, MemberCount: counts[g.Name]})
 	}
 	return out, nil
 }
