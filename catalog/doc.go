@@ -38,6 +38,11 @@
 // catalog name, identifier and broker credentials), groups (device groups and
 // backup groups, one bbolt key per member so a 100,000-member group changes
 // one key at a time), keep rules and the replication map used in DR mode.
+// It also holds the installation's users (CreateUser, with a role and an
+// argon2id password hash), the data owner of devices and groups (AssignOwner:
+// all or nothing, in one transaction) and the audit log (AppendAudit returns
+// once the entry is committed, so an acknowledged change survives a crash).
+// Who may do what is not decided here but in package service.
 //
 // The schema is an open standard: docs/spec/catalog.md and
 // docs/spec/catalog.sql. Export writes a catalog and its resource database as
