@@ -17,6 +17,10 @@ import (
 // APIPrefix is where the authenticated JSON API lives.
 const APIPrefix = apiclient.APIPrefix
 
+// maxAuditPath is how much of an unauthenticated request's path the audit
+// log keeps.
+const maxAuditPath = 256
+
 // Limits on request bodies. An import may carry many devices.
 const (
 	maxJSONBody   = 1 << 20  // 1 MiB
@@ -164,7 +168,11 @@ func (s *API) auditRefused(r *http.Request, rt route, err error) {
 	if r.Method == http.MethodGet || !errors.Is(err, service.ErrUnauthenticated) || rt.pattern == "" {
 		return
 	}
-	if aerr := s.svc.AuditUnauthenticated(r.RemoteAddr, r.Method+" "+rt.pattern, r.URL.Path); aerr != nil {
+	path := r.URL.Path
+	if len(path) > maxAuditPath { // anyone can send this: keep the log's entries small
+		path = path[:maxAuditPath] + "..."
+	}
+	if aerr := s.svc.AuditUnauthenticated(r.RemoteAddr, r.Method+" "+rt.pattern, path); aerr != nil {
 		s.log.Error("audit: append failed", "path", r.URL.Path, "err", aerr)
 	}
 }
