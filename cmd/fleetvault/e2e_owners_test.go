@@ -143,6 +143,31 @@ func TestE2EDataOwners(t *testing.T) {
 			t.Errorf("after kill -9: %d accepted and %d refused job starts of alice in the audit log, want 1 and 1:\n%s", ok, refused, out)
 		}
 	})
+
+	t.Run("the catalog export shows A as the owner of A's backups", func(t *testing.T) {
+		out := w.must(exitOK, "catalog", "export", "--format", "json", "--mbr", w.mbr)
+		var dump struct {
+			Pieces []struct {
+				Owner string `json:"owner"`
+				Group string `json:"backup_group"`
+			} `json:"pieces"`
+		}
+		if err := json.Unmarshal([]byte(out), &dump); err != nil {
+			t.Fatalf("catalog export: %v", err)
+		}
+		n := 0
+		for _, p := range dump.Pieces {
+			if p.Group == "models-a" {
+				n++
+				if p.Owner != "alice" {
+					t.Errorf("exported piece of models-a: owner %q, want alice", p.Owner)
+				}
+			}
+		}
+		if n != 2 {
+			t.Errorf("%d pieces of models-a in the export, want 2", n)
+		}
+	})
 }
 
 // asOwner adds an owner and assigns them device groups, on the installation.
