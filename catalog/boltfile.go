@@ -162,7 +162,7 @@ func OpenFile(path, what string, opts FileOptions) (*bbolt.DB, error) {
 		return err
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("catalog: open the %s %s: locked by another process (still locked after %s)", what, path, opts.LockTimeout)
+		return nil, fmt.Errorf("catalog: open the %s %s: %w (still locked after %s)", what, path, ErrLocked, opts.LockTimeout)
 	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {

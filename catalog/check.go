@@ -169,6 +169,7 @@ func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)
 		string(bktRetention): func() any { return &KeepRule{} }, string(bktReplication): func() any { return &[]ruleRecord{} },
 		string(bktSchedules): func() any { return &Schedule{} }, string(bktProfiles): func() any { return &settingsdoc.Profile{} },
 		string(bktGroupProfiles): func() any { return new(string) },
+		string(bktUsers):         func() any { return &User{} }, string(bktAudit): func() any { return &AuditEntry{} },
 	}
 	for _, bkt := range resourceBuckets {
 		if tx.Bucket(bkt) == nil {

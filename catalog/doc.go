@@ -40,6 +40,11 @@
 // one key at a time), keep rules (restic 0.14's forget semantics in UTC;
 // see Keepers), backup schedules with their next run (the store of
 // package schedule) and the replication map used in DR mode.
+// It also holds the installation's users (CreateUser, with a role and an
+// argon2id password hash), the data owner of devices and groups (AssignOwner:
+// all or nothing, in one transaction) and the audit log (AppendAudit returns
+// once the entry is committed, so an acknowledged change survives a crash).
+// Who may do what is not decided here but in package service.
 //
 // The schema is an open standard: docs/spec/catalog.md and
 // docs/spec/catalog.sql. Export writes a catalog and its resource database as

@@ -22,6 +22,8 @@ var (
 
 // More sentinel errors, checked with errors.Is.
 var (
+	// ErrLocked: another process (a running server) holds the file open.
+	ErrLocked = errors.New("locked by another process")
 	// ErrMissing: a file the MBR names does not exist (a *MissingError).
 	ErrMissing = errors.New("missing")
 	// ErrKeyRequired: the installation is encrypted and no key was given.

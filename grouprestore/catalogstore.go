@@ -63,11 +63,20 @@ func (s *CatalogStore) Content(_ context.Context, hash string) ([]byte, error) {
 	return s.c.Content(ref)
 }
 
-// Store ingests pieces in one batch (one transaction per catalog).
+// Store ingests pieces in one batch (one transaction per catalog). A piece
+// of a device that has a data owner carries that owner (piece_owner).
 func (s *CatalogStore) Store(ctx context.Context, nps []NewPiece) ([]Piece, error) {
+	clients := make([]string, len(nps))
+	for i, np := range nps {
+		clients[i] = np.Client
+	}
+	owners, err := s.c.DeviceOwners(clients)
+	if err != nil {
+		return nil, err
+	}
 	in := make([]catalog.NewPiece, len(nps))
 	for i, np := range nps {
-		in[i] = catalog.NewPiece{Client: np.Client, Name: "settings", Type: np.Type, Location: np.Location,
+		in[i] = catalog.NewPiece{Client: np.Client, Name: "settings", Type: np.Type, Location: np.Location, Owner: owners[np.Client],
 			Group: np.Group, Job: np.Job, Time: np.Time, Tag: np.Tag, Content: np.Settings}
 	}
 	ps, err := s.c.Ingest(ctx, in)
@@ -103,16 +112,19 @@ func (s *CatalogStore) RecordRestores(ctx context.Context, rs []RestoreRecord) e
 
 // Members resolves a device group to its devices and identifiers. In DR mode
 // identifiers are rewritten by the replication map.
-func (s *CatalogStore) Members(ctx context.Context, group string) ([]Target, error) {
-	ids, err := s.c.Members(group)
+func (s *CatalogStore) Members(_ context.Context, group string) ([]Target, error) {
+	_, members, err := s.c.GroupMembers(group) // one transaction for the whole group
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Target, 0, len(ids))
-	for _, id := range ids {
-		t, err := s.Device(ctx, id)
+	out := make([]Target, 0, len(members))
+	for _, m := range members {
+		if !m.Found {
+			return nil, fmt.Errorf("member %s: catalog: device %s: %w", m.ID, m.ID, catalog.ErrNotFound)
+		}
+		t, err := s.target(m.Device)
 		if err != nil {
-			return nil, fmt.Errorf("member %s: %w", id, err)
+			return nil, fmt.Errorf("member %s: %w", m.ID, err)
 		}
 		out = append(out, t)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/fleetvault/fleetvault/catalog"
 )
 
 var (
@@ -28,6 +30,13 @@ func (s *CatalogStore) Device(_ context.Context, id string) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
+	return s.target(d)
+}
+
+// target is a device of the resource database as the engine sees it: its
+// identifier (rewritten in DR mode) and its registered tag.
+func (s *CatalogStore) target(d catalog.Device) (Target, error) {
+	id := d.ID
 	ident, err := DeviceIdentifier(d.ID, d.Identifier)
 	if err != nil {
 		return Target{}, err

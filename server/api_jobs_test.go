@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -21,9 +23,9 @@ func (e *apiEnv) fleet(t *testing.T, n int) map[string]*agenttest.MemDevice {
 	t.Helper()
 	north := agent.Settings{"setpoint": 21.5, "fan": map[string]any{"mode": "auto", "speed": 2}}
 	south := agent.Settings{"setpoint": 24.5, "fan": map[string]any{"mode": "auto"}, "eco": true}
-	nds := []NewDevice{{ID: "ref-north", Group: "model-house"}, {ID: "ref-south", Group: "model-house"}}
+	nds := []apiclient.NewDevice{{ID: "ref-north", Group: "model-house"}, {ID: "ref-south", Group: "model-house"}}
 	for i := 0; i < n; i++ {
-		nds = append(nds, NewDevice{ID: fmt.Sprintf("home%d-climate", i), Group: "new-homes"})
+		nds = append(nds, apiclient.NewDevice{ID: fmt.Sprintf("home%d-climate", i), Group: "new-homes"})
 	}
 	res, err := e.c.AddDevices(e.ctx, nds, false)
 	if err != nil {
@@ -47,7 +49,7 @@ func (e *apiEnv) fleet(t *testing.T, n int) map[string]*agenttest.MemDevice {
 }
 
 // waitJob polls a job until it ends.
-func (e *apiEnv) waitJob(t *testing.T, id string) Job {
+func (e *apiEnv) waitJob(t *testing.T, id string) apiclient.Job {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -61,7 +63,7 @@ func (e *apiEnv) waitJob(t *testing.T, id string) Job {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("job %s did not end", id)
-	return Job{}
+	return apiclient.Job{}
 }
 
 func TestAPIBackupRestoreJobs(t *testing.T) {
@@ -69,7 +71,7 @@ func TestAPIBackupRestoreJobs(t *testing.T) {
 	homes := e.fleet(t, 6)
 	ctx := e.ctx
 
-	b, err := e.c.StartJob(ctx, NewJob{Kind: "backup", Source: "model-house", Target: "reference-iot"})
+	b, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "backup", Source: "model-house", Target: "reference-iot"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestAPIBackupRestoreJobs(t *testing.T) {
 
 	t.Run("backups", func(t *testing.T) { checkBackups(t, e) })
 
-	plan, err := e.c.PlanJob(ctx, NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes"})
+	plan, err := e.c.PlanJob(ctx, apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes"})
 	if err != nil || len(plan.Entries) != 6 || plan.Counts[grouprestore.WouldRestore] != 6 {
 		t.Fatalf("dry run: %+v %v", plan, err)
 	}
@@ -92,8 +94,8 @@ func TestAPIBackupRestoreJobs(t *testing.T) {
 		}
 	}
 
-	r, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes",
-		Rollout: Rollout{Concurrency: 2, Timeout: "5s", Backoff: "50ms"}})
+	r, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes",
+		Rollout: apiclient.Rollout{Concurrency: 2, Timeout: "5s", Backoff: "50ms"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestAPIBackupRestoreJobs(t *testing.T) {
 	})
 
 	t.Run("undo", func(t *testing.T) {
-		u, err := e.c.StartJob(ctx, NewJob{Kind: "undo", Source: r.ID})
+		u, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "undo", Source: r.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,11 +216,11 @@ func grepLines(text, prefix string) string {
 
 func checkBackups(t *testing.T, e *apiEnv) {
 	ctx := e.ctx
-	all, err := e.c.Backups(ctx, BackupQuery{Group: "reference-iot"})
+	all, err := e.c.Backups(ctx, apiclient.BackupQuery{Group: "reference-iot"})
 	if err != nil || len(all) != 2 {
 		t.Fatalf("backups: %+v %v", all, err)
 	}
-	byClient := map[string]Backup{}
+	byClient := map[string]apiclient.Backup{}
 	for _, b := range all {
 		byClient[b.Client] = b
 	}
@@ -226,13 +228,13 @@ func checkBackups(t *testing.T, e *apiEnv) {
 	if north.ID == "" || south.ID == "" || north.Hash == "" {
 		t.Fatalf("backups %+v", all)
 	}
-	if got, err := e.c.Backups(ctx, BackupQuery{Group: "reference-iot", Tag: "zone=South"}); err != nil || len(got) != 1 || got[0].ID != south.ID {
+	if got, err := e.c.Backups(ctx, apiclient.BackupQuery{Group: "reference-iot", Tag: "zone=South"}); err != nil || len(got) != 1 || got[0].ID != south.ID {
 		t.Fatalf("by tag: %+v %v", got, err)
 	}
-	if got, err := e.c.Backups(ctx, BackupQuery{Client: "ref-north", Limit: 1}); err != nil || len(got) != 1 {
+	if got, err := e.c.Backups(ctx, apiclient.BackupQuery{Client: "ref-north", Limit: 1}); err != nil || len(got) != 1 {
 		t.Fatalf("by client: %+v %v", got, err)
 	}
-	if got, err := e.c.Backups(ctx, BackupQuery{Group: "reference-iot", From: time.Now().Add(time.Hour)}); err != nil || len(got) != 0 {
+	if got, err := e.c.Backups(ctx, apiclient.BackupQuery{Group: "reference-iot", From: time.Now().Add(time.Hour)}); err != nil || len(got) != 0 {
 		t.Fatalf("from the future: %+v %v", got, err)
 	}
 	show, err := e.c.Backup(ctx, north.ID)
@@ -247,7 +249,7 @@ func checkBackups(t *testing.T, e *apiEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths := func(cs []Change) string {
+	paths := func(cs []apiclient.Change) string {
 		var p []string
 		for _, c := range cs {
 			p = append(p, c.Path)
@@ -291,10 +293,10 @@ func TestAPIJobControl(t *testing.T) {
 	ctx := e.ctx
 	// Devices that never connect: the backup parks them until the offline
 	// time-to-live, so the job runs until it is cancelled.
-	if _, err := e.c.AddDevices(ctx, []NewDevice{{ID: "away1", Group: "away"}, {ID: "away2", Group: "away"}}, false); err != nil {
+	if _, err := e.c.AddDevices(ctx, []apiclient.NewDevice{{ID: "away1", Group: "away"}, {ID: "away2", Group: "away"}}, false); err != nil {
 		t.Fatal(err)
 	}
-	j, err := e.c.StartJob(ctx, NewJob{Kind: "backup", Source: "away", Target: "never", Rollout: Rollout{Timeout: "100ms", OfflineTTL: "10m"}})
+	j, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "backup", Source: "away", Target: "never", Rollout: apiclient.Rollout{Timeout: "100ms", OfflineTTL: "10m"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,10 +329,10 @@ func TestAPIJobControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(grouprestore.JobCancelled)
-	if _, err := e.c.PauseJob(ctx, j.ID); StatusOf(err) != 409 {
+	if _, err := e.c.PauseJob(ctx, j.ID); apiclient.StatusOf(err) != 409 {
 		t.Fatalf("pause an ended job: %v", err)
 	}
-	if _, err := e.c.CancelJob(ctx, "nojob"); StatusOf(err) != 404 {
+	if _, err := e.c.CancelJob(ctx, "nojob"); apiclient.StatusOf(err) != 404 {
 		t.Fatalf("cancel an unknown job: %v", err)
 	}
 
@@ -363,7 +365,7 @@ func TestAPIJobControl(t *testing.T) {
 
 func TestHealthz(t *testing.T) {
 	e := startAPI(t)
-	h, err := NewClient(e.ts.URL, "").Health(e.ctx)
+	h, err := apiclient.NewClient(e.ts.URL, "").Health(e.ctx)
 	if err != nil || h.Status != "ok" || h.Broker != e.s.BrokerURL() {
 		t.Fatalf("%+v %v", h, err)
 	}
@@ -376,7 +378,7 @@ func TestAPIJobResumedAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func() (*Server, *Client) {
+	start := func() (*Server, *apiclient.Client) {
 		s, err := Start(context.Background(), Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatal(err)
@@ -386,14 +388,14 @@ func TestAPIJobResumedAfterRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s, NewClient("http://"+s.HTTPAddr().String(), tok)
+		return s, apiclient.NewClient("http://"+s.HTTPAddr().String(), tok)
 	}
 	s1, c1 := start()
 	ctx := context.Background()
-	if _, err := c1.AddDevices(ctx, []NewDevice{{ID: "away1", Group: "away"}}, false); err != nil {
+	if _, err := c1.AddDevices(ctx, []apiclient.NewDevice{{ID: "away1", Group: "away"}}, false); err != nil {
 		t.Fatal(err)
 	}
-	j, err := c1.StartJob(ctx, NewJob{Kind: "backup", Source: "away", Target: "never", Rollout: Rollout{Timeout: "100ms", OfflineTTL: "10m"}})
+	j, err := c1.StartJob(ctx, apiclient.NewJob{Kind: "backup", Source: "away", Target: "never", Rollout: apiclient.Rollout{Timeout: "100ms", OfflineTTL: "10m"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"strings"
 	"testing"
 
@@ -30,21 +31,21 @@ func TestAPIProfiles(t *testing.T) {
 	})
 	t.Run("bad profile is a 400 naming the entry", func(t *testing.T) {
 		_, err := e.c.PutProfile(ctx, settingsdoc.Profile{Name: "bad", Keep: []string{"fan"}})
-		if StatusOf(err) != 400 || !strings.Contains(err.Error(), `"fan"`) {
+		if apiclient.StatusOf(err) != 400 || !strings.Contains(err.Error(), `"fan"`) {
 			t.Fatalf("bad: %v", err)
 		}
 	})
 	t.Run("unknown profile is a 404 with a suggestion", func(t *testing.T) {
 		_, err := e.c.Profile(ctx, "keep-fna")
-		if StatusOf(err) != 404 || !strings.Contains(err.Error(), `did you mean "keep-fan"?`) {
+		if apiclient.StatusOf(err) != 404 || !strings.Contains(err.Error(), `did you mean "keep-fan"?`) {
 			t.Fatalf("typo: %v", err)
 		}
-		if _, err := e.c.AttachProfile(ctx, "reference-iot", "nope"); StatusOf(err) != 404 {
+		if _, err := e.c.AttachProfile(ctx, "reference-iot", "nope"); apiclient.StatusOf(err) != 404 {
 			t.Fatalf("attach unknown: %v", err)
 		}
 	})
 
-	b, err := e.c.StartJob(ctx, NewJob{Kind: "backup", Source: "model-house", Target: "reference-iot"})
+	b, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "backup", Source: "model-house", Target: "reference-iot"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestAPIProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("a restore uses the group's profile", func(t *testing.T) {
-		r, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes"})
+		r, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,12 +72,12 @@ func TestAPIProfiles(t *testing.T) {
 		}
 	})
 	t.Run("no_profile and profile exclude each other; profile on a backup refused", func(t *testing.T) {
-		_, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Profile: "keep-fan", NoProfile: true})
-		if StatusOf(err) != 400 {
+		_, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Profile: "keep-fan", NoProfile: true})
+		if apiclient.StatusOf(err) != 400 {
 			t.Fatalf("both: %v", err)
 		}
-		_, err = e.c.StartJob(ctx, NewJob{Kind: "backup", Source: "model-house", Target: "x", Profile: "keep-fan"})
-		if StatusOf(err) != 400 {
+		_, err = e.c.StartJob(ctx, apiclient.NewJob{Kind: "backup", Source: "model-house", Target: "x", Profile: "keep-fan"})
+		if apiclient.StatusOf(err) != 400 {
 			t.Fatalf("backup with profile: %v", err)
 		}
 	})

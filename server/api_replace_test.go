@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +23,7 @@ func TestParseAsOf(t *testing.T) {
 		{name: "garbage", in: "yesterday", err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseAsOf(tc.in)
+			got, err := service.ParseAsOf(tc.in)
 			if (err != nil) != tc.err || !got.Equal(tc.want) {
 				t.Fatalf("ParseAsOf(%q) = %v, %v", tc.in, got, err)
 			}
@@ -33,14 +35,14 @@ func TestAPIReplacementRestore(t *testing.T) {
 	e := startAPI(t)
 	homes := e.fleet(t, 2) // home0 North, home1 South
 	ctx := e.ctx
-	b, err := e.c.StartJob(ctx, NewJob{Kind: "backup", Source: "model-house", Target: "reference-iot"})
+	b, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "backup", Source: "model-house", Target: "reference-iot"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.waitJob(t, b.ID)
 
 	t.Run("from_device: the old device's newest backup", func(t *testing.T) {
-		r, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Device: "home0-climate", FromDevice: "ref-north"})
+		r, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "restore", Device: "home0-climate", FromDevice: "ref-north"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +55,7 @@ func TestAPIReplacementRestore(t *testing.T) {
 		}
 	})
 	t.Run("tag mismatch refused", func(t *testing.T) {
-		r, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north"})
+		r, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,32 +69,32 @@ func TestAPIReplacementRestore(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name   string
-		nj     NewJob
+		nj     apiclient.NewJob
 		status int
 		says   string
 	}{
-		{"piece and from_device", NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", Piece: "x"}, 400, "exactly one"},
-		{"no device", NewJob{Kind: "restore", FromDevice: "ref-north"}, 400, `"device" is required`},
-		{"unknown device", NewJob{Kind: "restore", Device: "home9-climate", FromDevice: "ref-north"}, 404, "home9-climate"},
-		{"old device without backups", NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "home0-climate"}, 404, "has no backup"},
-		{"as of before any backup", NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", AsOf: "2001-01-01"}, 404, "at or before 2001-01-01"},
-		{"bad as_of", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AsOf: "soon"}, 400, `"as_of"`},
-		{"group restore as of before any backup", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AsOf: "2001-01-01"}, 404, "no backups at or before"},
-		{"mismatch flag on a group restore", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AllowTagMismatch: true}, 400, "one device"},
-		{"device on a backup", NewJob{Kind: "backup", Source: "model-house", Target: "x", Device: "home0-climate"}, 400, "restores only"},
-		{"continuous to one device", NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", Continuous: true}, 400, "device group"},
-		{"rescan without continuous", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Rescan: "1s"}, 400, "continuous"},
-		{"bad rescan", NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Continuous: true, Rescan: "1ms"}, 400, "at least 100ms"},
+		{"piece and from_device", apiclient.NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", Piece: "x"}, 400, "exactly one"},
+		{"no device", apiclient.NewJob{Kind: "restore", FromDevice: "ref-north"}, 400, `"device" is required`},
+		{"unknown device", apiclient.NewJob{Kind: "restore", Device: "home9-climate", FromDevice: "ref-north"}, 404, "home9-climate"},
+		{"old device without backups", apiclient.NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "home0-climate"}, 404, "has no backup"},
+		{"as of before any backup", apiclient.NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", AsOf: "2001-01-01"}, 404, "at or before 2001-01-01"},
+		{"bad as_of", apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AsOf: "soon"}, 400, `"as_of"`},
+		{"group restore as of before any backup", apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AsOf: "2001-01-01"}, 404, "no backups at or before"},
+		{"mismatch flag on a group restore", apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", AllowTagMismatch: true}, 400, "one device"},
+		{"device on a backup", apiclient.NewJob{Kind: "backup", Source: "model-house", Target: "x", Device: "home0-climate"}, 400, "restores only"},
+		{"continuous to one device", apiclient.NewJob{Kind: "restore", Device: "home1-climate", FromDevice: "ref-north", Continuous: true}, 400, "device group"},
+		{"rescan without continuous", apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Rescan: "1s"}, 400, "continuous"},
+		{"bad rescan", apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Continuous: true, Rescan: "1ms"}, 400, "at least 100ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.c.StartJob(ctx, tc.nj)
-			if StatusOf(err) != tc.status || !strings.Contains(err.Error(), tc.says) {
+			if apiclient.StatusOf(err) != tc.status || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("got %v, want %d saying %q", err, tc.status, tc.says)
 			}
 		})
 	}
 	t.Run("continuous: running, listed with its counts, stopped by cancel", func(t *testing.T) {
-		r, err := e.c.StartJob(ctx, NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Continuous: true, Rescan: "100ms"})
+		r, err := e.c.StartJob(ctx, apiclient.NewJob{Kind: "restore", Source: "reference-iot", Target: "new-homes", Continuous: true, Rescan: "100ms"})
 		if err != nil {
 			t.Fatal(err)
 		}

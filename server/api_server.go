@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/api"
+	"github.com/fleetvault/fleetvault/service"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
@@ -15,9 +17,9 @@ import (
 
 // apiState is what the HTTP API and the metrics keep in a Server.
 type apiState struct {
-	tokens  *Tokens
+	tokens  *service.Tokens
 	metrics *metrics
-	started time.Time
+	handler http.Handler // the API, once the engine runs
 
 	http    *http.Server
 	addr    net.Addr
@@ -30,10 +32,10 @@ type apiState struct {
 func (s *Server) initAPI(opts Options) {
 	path := opts.TokenFile
 	if path == "" {
-		path = TokenFile(opts.MBR)
+		path = service.TokenFile(opts.MBR)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.api = &apiState{tokens: OpenTokens(path), metrics: newMetrics(), started: time.Now(), ctx: ctx, stopCtx: cancel}
+	s.api = &apiState{tokens: service.OpenTokens(path), metrics: newMetrics(), ctx: ctx, stopCtx: cancel}
 	s.api.metrics.registry.MustRegister(&serverCollector{s: s})
 	s.closers = append(s.closers, func() error {
 		cancel()
@@ -80,9 +82,23 @@ func (s *Server) trackRunningJobs() {
 	}
 }
 
-// startHTTP serves the API on opts.HTTPAddr when it is set.
+// Handler returns the HTTP API (package api) of the running server.
+func (s *Server) Handler() http.Handler { return s.api.handler }
+
+// serveMetrics serves /metrics, counting jobs started without the API first.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.trackRunningJobs()
+	promhttp.HandlerFor(s.api.metrics.registry, promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
+}
+
+// startHTTP builds the API and serves it on opts.HTTPAddr when that is set.
 func (s *Server) startHTTP(opts Options) error {
-	if opts.HTTPAddr == "" || s.api == nil {
+	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, OnJob: s.api.metrics.track, Logger: s.log})
+	s.api.handler = api.New(s.api.ctx, api.Options{
+		Service: s.Service, Engine: s.Engine, Tokens: s.api.tokens, BrokerURL: s.brokerURL,
+		Metrics: http.HandlerFunc(s.serveMetrics), Logger: s.log,
+	}).Handler()
+	if opts.HTTPAddr == "" {
 		return nil
 	}
 	ln, err := net.Listen("tcp", opts.HTTPAddr)
@@ -125,48 +141,9 @@ func (s *Server) HTTPAddr() net.Addr {
 }
 
 // Tokens returns the installation's API token store.
-func (s *Server) Tokens() *Tokens {
+func (s *Server) Tokens() *service.Tokens {
 	if s.api == nil {
 		return nil
 	}
 	return s.api.tokens
-}
-
-// Suggest returns `; did you mean "x"?` for the name in names closest to
-// name by edit distance, ignoring case, when one is close enough to be a
-// likely typo, else "".
-func Suggest(name string, names []string) string {
-	best, bestD := "", -1
-	for _, n := range names {
-		d := editDistance(strings.ToLower(name), strings.ToLower(n))
-		if bestD < 0 || d < bestD || (d == bestD && n < best) {
-			best, bestD = n, d
-		}
-	}
-	if bestD < 0 || bestD > max(2, len([]rune(name))/3) {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

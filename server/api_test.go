@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"encoding/json"
 	"io"
@@ -19,7 +21,7 @@ import (
 type apiEnv struct {
 	s      *Server
 	ts     *httptest.Server
-	c      *Client
+	c      *apiclient.Client
 	token  string
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -36,7 +38,7 @@ func startAPI(t *testing.T) *apiEnv {
 	t.Cleanup(ts.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return &apiEnv{s: s, ts: ts, c: NewClient(ts.URL, token), token: token, ctx: ctx, cancel: cancel}
+	return &apiEnv{s: s, ts: ts, c: apiclient.NewClient(ts.URL, token), token: token, ctx: ctx, cancel: cancel}
 }
 
 // raw sends a request with an optional token and returns the status and the
@@ -59,7 +61,7 @@ func (e *apiEnv) raw(t *testing.T, method, path, token, contentType, body string
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var eb ErrorBody
+	var eb apiclient.ErrorBody
 	if resp.StatusCode >= 400 && json.Unmarshal(b, &eb) == nil && eb.Error != "" {
 		return resp.StatusCode, eb.Error // the message, unescaped
 	}
@@ -91,7 +93,7 @@ func TestAPIAuth(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var eb ErrorBody
+				var eb apiclient.ErrorBody
 				err = json.NewDecoder(resp.Body).Decode(&eb)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusUnauthorized || err != nil || eb.Error == "" {
@@ -130,7 +132,7 @@ func TestAPIAuth(t *testing.T) {
 func TestAPIDevices(t *testing.T) {
 	e := startAPI(t)
 	ctx := e.ctx
-	res, err := e.c.AddDevices(ctx, []NewDevice{
+	res, err := e.c.AddDevices(ctx, []apiclient.NewDevice{
 		{ID: "home1-climate", Tag: tag("North"), Domain: "Europe", Owner: "builder"},
 		{ID: "home2-climate", Password: "given-secret", Identifier: "coap://127.0.0.1:5683", Group: "new-homes"},
 	}, false)
@@ -196,7 +198,7 @@ func TestAPIDevices(t *testing.T) {
 		t.Fatalf("bad limit: %d", code)
 	}
 	_, err = e.c.Device(ctx, "home1-climat")
-	if StatusOf(err) != 404 || !strings.Contains(err.Error(), `did you mean "home1-climate"?`) {
+	if apiclient.StatusOf(err) != 404 || !strings.Contains(err.Error(), `did you mean "home1-climate"?`) {
 		t.Fatalf("unknown device: %v", err)
 	}
 	if err := e.c.DeleteDevice(ctx, "home2-climate"); err != nil {
@@ -205,7 +207,7 @@ func TestAPIDevices(t *testing.T) {
 	if g, err := e.c.Group(ctx, "new-homes", true); err != nil || g.MemberCount != 0 {
 		t.Fatalf("after delete: %+v %v", g, err)
 	}
-	if err := e.c.DeleteDevice(ctx, "home2-climate"); StatusOf(err) != 404 {
+	if err := e.c.DeleteDevice(ctx, "home2-climate"); apiclient.StatusOf(err) != 404 {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
@@ -224,7 +226,7 @@ func TestAPIImport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := startAPI(t)
-			f, err := os.Open(filepath.Join("testdata", tt.file))
+			f, err := os.Open(filepath.Join("..", "api", "testdata", tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,30 +289,30 @@ func TestAPIImport(t *testing.T) {
 func TestAPIGroups(t *testing.T) {
 	e := startAPI(t)
 	ctx := e.ctx
-	if _, err := e.c.AddDevices(ctx, []NewDevice{{ID: "h1"}, {ID: "h2"}, {ID: "h3"}}, false); err != nil {
+	if _, err := e.c.AddDevices(ctx, []apiclient.NewDevice{{ID: "h1"}, {ID: "h2"}, {ID: "h3"}}, false); err != nil {
 		t.Fatal(err)
 	}
-	g, err := e.c.CreateGroup(ctx, NewGroup{Name: "new-homes", Kind: "devices", Owner: "builder", Description: "Backup Group of Devices"})
+	g, err := e.c.CreateGroup(ctx, apiclient.NewGroup{Name: "new-homes", Kind: "devices", Owner: "builder", Description: "Backup Group of Devices"})
 	if err != nil || g.Name != "new-homes" {
 		t.Fatalf("create: %+v %v", g, err)
 	}
-	if _, err := e.c.CreateGroup(ctx, NewGroup{Name: "new-homes"}); StatusOf(err) != 409 {
+	if _, err := e.c.CreateGroup(ctx, apiclient.NewGroup{Name: "new-homes"}); apiclient.StatusOf(err) != 409 {
 		t.Fatalf("create twice: %v", err)
 	}
-	if _, err := e.c.CreateGroup(ctx, NewGroup{Name: "x", Kind: "people"}); StatusOf(err) != 400 || !strings.Contains(err.Error(), `"kind"`) {
+	if _, err := e.c.CreateGroup(ctx, apiclient.NewGroup{Name: "x", Kind: "people"}); apiclient.StatusOf(err) != 400 || !strings.Contains(err.Error(), `"kind"`) {
 		t.Fatalf("bad kind: %v", err)
 	}
 	if _, err := e.c.AddMembers(ctx, "new-homes", []string{"h1", "h2", "h3"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.c.AddMembers(ctx, "new-homes", []string{"h9"}); StatusOf(err) != 404 {
+	if _, err := e.c.AddMembers(ctx, "new-homes", []string{"h9"}); apiclient.StatusOf(err) != 404 {
 		t.Fatalf("unknown member: %v", err)
 	}
 	r, err := e.c.RemoveMembers(ctx, "new-homes", []string{"h2"})
 	if err != nil || r.MemberCount != 2 {
 		t.Fatalf("remove: %+v %v", r, err)
 	}
-	if _, err := e.c.RemoveMembers(ctx, "new-homes", []string{"h2"}); StatusOf(err) != 404 {
+	if _, err := e.c.RemoveMembers(ctx, "new-homes", []string{"h2"}); apiclient.StatusOf(err) != 404 {
 		t.Fatalf("remove a non-member: %v", err)
 	}
 	g, err = e.c.Group(ctx, "new-homes", true)
@@ -318,7 +320,7 @@ func TestAPIGroups(t *testing.T) {
 		t.Fatalf("get: %+v %v", g, err)
 	}
 	_, err = e.c.Group(ctx, "new-hmes", false)
-	if StatusOf(err) != 404 || !strings.Contains(err.Error(), `no group "new-hmes"; did you mean "new-homes"?`) {
+	if apiclient.StatusOf(err) != 404 || !strings.Contains(err.Error(), `no group "new-hmes"; did you mean "new-homes"?`) {
 		t.Fatalf("typo: %v", err)
 	}
 	gs, err := e.c.Groups(ctx)

@@ -1,8 +1,11 @@
 // Package server assembles a Fleetvault installation into one running
 // process: the catalog and resource database named by a master backup record,
 // the MQTT broker (embedded, or an external one such as Mosquitto or EMQX),
-// the MQTT and CoAP transports, the group-restore engine and the HTTP API.
+// the MQTT and CoAP transports, the group-restore engine, the service that
+// authorizes every operation (package service), and the HTTP server of the
+// API (package api) with its metrics.
 //
 // `fleetvault serve` and `fleetvault demo` are thin wrappers around Start.
 // Jobs that were running when the last process stopped are resumed on Start.
+// The *http.Server is made in one place, startHTTP.
 package server

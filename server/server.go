@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/service"
 	"log/slog"
 	"net"
 	"strings"
@@ -61,7 +62,8 @@ type Options struct {
 type Server struct {
 	Catalog *catalog.Catalog
 	Engine  *grouprestore.Engine
-	Broker  *broker.Broker // nil with an external broker
+	Service *service.Service // every operation, authorized: what the API and an embedder call
+	Broker  *broker.Broker   // nil with an external broker
 
 	MQTT *mqtt.Transport
 	CoAP *coap.Transport

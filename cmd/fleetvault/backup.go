@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"fmt"
 	"os"
 	"os/signal"
@@ -8,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -24,7 +25,7 @@ restore --from BACKUP-GROUP.` + jobHelp + exitCodesHelp,
   fleetvault backup --group offices-emea --into emea-2026-03 --rate 100 --detach`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nj := server.NewJob{Kind: string(grouprestore.KindBackup), Source: a.v.GetString("group"), Target: a.v.GetString("into")}
+			nj := apiclient.NewJob{Kind: string(grouprestore.KindBackup), Source: a.v.GetString("group"), Target: a.v.GetString("into")}
 			if nj.Source == "" || nj.Target == "" {
 				return usageError{fmt.Errorf(`backup needs --group DEVICE-GROUP and --into BACKUP-GROUP, e.g. fleetvault backup --group "Model House" --into models`)}
 			}

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,18 +12,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fleetvault/fleetvault/agent"
-	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/server"
-	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // backupStore lists, shows and compares backups.
 type backupStore interface {
-	Backups(ctx context.Context, q server.BackupQuery) ([]server.Backup, error)
-	Backup(ctx context.Context, id string) (server.Backup, error)
-	DiffBackups(ctx context.Context, a, b string) (server.Diff, error)
+	Backups(ctx context.Context, q apiclient.BackupQuery) ([]apiclient.Backup, error)
+	Backup(ctx context.Context, id string) (apiclient.Backup, error)
+	DiffBackups(ctx context.Context, a, b string) (apiclient.Diff, error)
 }
 
 func newBackupsCommand(a *app) *cobra.Command {
@@ -47,7 +43,7 @@ func newBackupsListCommand(a *app) *cobra.Command {
   fleetvault backups list --tag zone=South --limit 10 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := server.BackupQuery{Client: a.v.GetString("client"), Group: a.v.GetString("group"), Tag: a.v.GetString("tag"), Limit: a.v.GetInt("limit")}
+			q := apiclient.BackupQuery{Client: a.v.GetString("client"), Group: a.v.GetString("group"), Tag: a.v.GetString("tag"), Limit: a.v.GetInt("limit")}
 			if q.Tag != "" {
 				if k, _, ok := strings.Cut(q.Tag, "="); !ok || strings.TrimSpace(k) == "" {
 					return usageError{fmt.Errorf("backups list: --tag %q is not KEY=VALUE, e.g. --tag zone=South", q.Tag)}
@@ -68,8 +64,8 @@ func newBackupsListCommand(a *app) *cobra.Command {
 	return c
 }
 
-func runBackupsList(ctx context.Context, a *app, r remote, q server.BackupQuery, asJSON bool) error {
-	var bs []server.Backup
+func runBackupsList(ctx context.Context, a *app, r remote, q apiclient.BackupQuery, asJSON bool) error {
+	var bs []apiclient.Backup
 	err := withStore(a, r, true, func(s store) error {
 		var err error
 		bs, err = s.Backups(ctx, q)
@@ -80,14 +76,14 @@ func runBackupsList(ctx context.Context, a *app, r remote, q server.BackupQuery,
 	}
 	if asJSON {
 		if bs == nil {
-			bs = []server.Backup{}
+			bs = []apiclient.Backup{}
 		}
 		return writeJSON(a.stdout, bs)
 	}
 	return renderBackups(a.stdout, bs)
 }
 
-func renderBackups(w io.Writer, bs []server.Backup) error {
+func renderBackups(w io.Writer, bs []apiclient.Backup) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tCLIENT\tGROUP\tTIME\tSIZE\tTAG")
 	for _, b := range bs {
@@ -116,7 +112,7 @@ func newBackupsShowCommand(a *app) *cobra.Command {
 }
 
 func runBackupsShow(ctx context.Context, a *app, r remote, id string, asJSON bool) error {
-	var b server.Backup
+	var b apiclient.Backup
 	err := withStore(a, r, true, func(s store) error {
 		var err error
 		b, err = s.Backup(ctx, id)
@@ -131,7 +127,7 @@ func runBackupsShow(ctx context.Context, a *app, r remote, id string, asJSON boo
 	return renderBackup(a.stdout, b)
 }
 
-func renderBackup(w io.Writer, b server.Backup) error {
+func renderBackup(w io.Writer, b apiclient.Backup) error {
 	tw := newTable(w)
 	row := func(k, v string) {
 		if v != "" {
@@ -183,7 +179,7 @@ settings. The exit status is 0 whether or not they differ.` + directStoreHelp + 
 }
 
 func runBackupsDiff(ctx context.Context, a *app, r remote, ida, idb string, asJSON bool) error {
-	var d server.Diff
+	var d apiclient.Diff
 	err := withStore(a, r, true, func(s store) error {
 		var err error
 		d, err = s.DiffBackups(ctx, ida, idb)
@@ -198,7 +194,7 @@ func runBackupsDiff(ctx context.Context, a *app, r remote, ida, idb string, asJS
 	return renderDiff(a.stdout, d)
 }
 
-func renderDiff(w io.Writer, d server.Diff) error {
+func renderDiff(w io.Writer, d apiclient.Diff) error {
 	if d.Same {
 		_, err := fmt.Fprintf(w, "%s and %s hold the same settings\n", d.A, d.B)
 		return err
@@ -223,54 +219,4 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-// Backups lists backups directly, as GET /backups does.
-func (l *localStore) Backups(_ context.Context, bq server.BackupQuery) ([]server.Backup, error) {
-	q := catalog.Query{Client: bq.Client, Group: bq.Group, From: bq.From, To: bq.To, Limit: bq.Limit}
-	if bq.Tag != "" {
-		k, v, _ := strings.Cut(bq.Tag, "=")
-		q.TagKey, q.TagValue = tagmatch.NormalizeKey(strings.TrimSpace(k)), strings.TrimSpace(v)
-	}
-	ps, err := l.c.Pieces(q)
-	if err != nil {
-		return nil, fmt.Errorf("query backups: %w", err)
-	}
-	out := make([]server.Backup, len(ps))
-	for i, p := range ps {
-		out[i] = server.BackupView(p)
-	}
-	return out, nil
-}
-
-// Backup returns one backup with its settings, as GET /backups/{id} does.
-func (l *localStore) Backup(_ context.Context, id string) (server.Backup, error) {
-	p, settings, err := l.backupWithSettings(id)
-	if err != nil {
-		return server.Backup{}, err
-	}
-	b := server.BackupView(p)
-	b.Settings = server.SettingsJSON(settings)
-	return b, nil
-}
-
-// DiffBackups compares two backups' settings, as GET /backups/diff does.
-func (l *localStore) DiffBackups(_ context.Context, a, b string) (server.Diff, error) {
-	_, sa, err := l.backupWithSettings(a)
-	if err != nil {
-		return server.Diff{}, err
-	}
-	_, sb, err := l.backupWithSettings(b)
-	if err != nil {
-		return server.Diff{}, err
-	}
-	return server.DiffSettings(a, b, sa, sb), nil
-}
-
-func (l *localStore) backupWithSettings(id string) (catalog.Piece, agent.Settings, error) {
-	p, settings, err := server.BackupSettings(l.c, id)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return p, nil, fmt.Errorf("no backup %q; list them with fleetvault backups list", id)
-	}
-	return p, settings, err
 }

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/api"
+
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,17 +17,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetvault/fleetvault/agent"
-	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
 // deviceStore lists and adds devices.
 type deviceStore interface {
-	Devices(ctx context.Context, group string) ([]server.Device, error)
-	AddDevices(ctx context.Context, devices []server.NewDevice, replace bool) (server.AddDevicesResult, error)
+	Devices(ctx context.Context, group string) ([]apiclient.Device, error)
+	AddDevices(ctx context.Context, devices []apiclient.NewDevice, replace bool) (apiclient.AddDevicesResult, error)
 }
 
 const directStoreHelp = `
@@ -63,7 +63,7 @@ contradicts it ends tag-mismatch, with nothing stored or written.` + directStore
   fleetvault device add lab-lock --identifier coap://10.10.11.44:5683 --password s3cret`,
 		Args: exactArgs(1, "device add needs one device id, e.g. fleetvault device add home1-thermostat"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nd := server.NewDevice{ID: args[0], Identifier: a.v.GetString("identifier"), Password: a.v.GetString("password"),
+			nd := apiclient.NewDevice{ID: args[0], Identifier: a.v.GetString("identifier"), Password: a.v.GetString("password"),
 				Group: a.v.GetString("group"), Domain: a.v.GetString("domain"), Category: a.v.GetString("category"), Owner: a.v.GetString("owner")}
 			if t := a.v.GetString("tag"); t != "" {
 				tag, err := tagmatch.ParseKV(t)
@@ -72,7 +72,7 @@ contradicts it ends tag-mismatch, with nothing stored or written.` + directStore
 				}
 				nd.Tag = tag
 			}
-			return runDeviceAdd(cmd.Context(), a, newRemote(cmd, a), []server.NewDevice{nd}, a.v.GetBool("replace"), a.v.GetBool("json"))
+			return runDeviceAdd(cmd.Context(), a, newRemote(cmd, a), []apiclient.NewDevice{nd}, a.v.GetBool("replace"), a.v.GetBool("json"))
 		},
 	}
 	f := c.Flags()
@@ -119,7 +119,7 @@ one generated, printed this once. The format follows the file name (.csv,
 }
 
 // readDeviceList reads and parses a device list file (- is stdin).
-func readDeviceList(name string, stdin io.Reader) ([]server.NewDevice, error) {
+func readDeviceList(name string, stdin io.Reader) ([]apiclient.NewDevice, error) {
 	var b []byte
 	var err error
 	if name == "-" {
@@ -139,14 +139,14 @@ func readDeviceList(name string, stdin io.Reader) ([]server.NewDevice, error) {
 
 // parseDeviceList parses b by the file name's extension, or by a look at
 // its first line when the name says nothing.
-func parseDeviceList(name string, b []byte) ([]server.NewDevice, error) {
+func parseDeviceList(name string, b []byte) ([]apiclient.NewDevice, error) {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".csv":
-		return server.ParseDevicesCSV(b)
+		return api.ParseDevicesCSV(b)
 	case ".yaml", ".yml":
-		return server.ParseDevicesYAML(b)
+		return api.ParseDevicesYAML(b)
 	case ".json":
-		var nds []server.NewDevice
+		var nds []apiclient.NewDevice
 		if err := json.Unmarshal(b, &nds); err != nil {
 			return nil, fmt.Errorf("JSON: %v", err)
 		}
@@ -154,13 +154,13 @@ func parseDeviceList(name string, b []byte) ([]server.NewDevice, error) {
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	if strings.HasPrefix(strings.TrimPrefix(strings.ToLower(first), "\ufeff"), "id,") || strings.TrimSpace(strings.ToLower(first)) == "id" {
-		return server.ParseDevicesCSV(b)
+		return api.ParseDevicesCSV(b)
 	}
-	return server.ParseDevicesYAML(b)
+	return api.ParseDevicesYAML(b)
 }
 
-func runDeviceAdd(ctx context.Context, a *app, r remote, nds []server.NewDevice, replace, asJSON bool) error {
-	var res server.AddDevicesResult
+func runDeviceAdd(ctx context.Context, a *app, r remote, nds []apiclient.NewDevice, replace, asJSON bool) error {
+	var res apiclient.AddDevicesResult
 	err := withStore(a, r, false, func(s store) error {
 		var err error
 		res, err = s.AddDevices(ctx, nds, replace)
@@ -176,7 +176,7 @@ func runDeviceAdd(ctx context.Context, a *app, r remote, nds []server.NewDevice,
 }
 
 // renderAdded prints what was added and, once, any generated passwords.
-func renderAdded(w io.Writer, res server.AddDevicesResult) error {
+func renderAdded(w io.Writer, res apiclient.AddDevicesResult) error {
 	generated := 0
 	for _, d := range res.Devices {
 		if d.Password != "" {
@@ -220,7 +220,7 @@ func newDeviceListCommand(a *app) *cobra.Command {
 }
 
 func runDeviceList(ctx context.Context, a *app, r remote, group string, asJSON bool) error {
-	var ds []server.Device
+	var ds []apiclient.Device
 	err := withStore(a, r, true, func(s store) error {
 		var err error
 		ds, err = s.Devices(ctx, group)
@@ -231,14 +231,14 @@ func runDeviceList(ctx context.Context, a *app, r remote, group string, asJSON b
 	}
 	if asJSON {
 		if ds == nil {
-			ds = []server.Device{}
+			ds = []apiclient.Device{}
 		}
 		return writeJSON(a.stdout, ds)
 	}
 	return renderDevices(a.stdout, ds)
 }
 
-func renderDevices(w io.Writer, ds []server.Device) error {
+func renderDevices(w io.Writer, ds []apiclient.Device) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tIDENTIFIER\tTYPE\tTAG")
 	for _, d := range ds {
@@ -279,92 +279,5 @@ func exactArgs(n int, how string) cobra.PositionalArgs {
 	}
 }
 
-// Devices lists devices directly from the resource database, as GET
-// /devices does.
-func (l *localStore) Devices(_ context.Context, group string) ([]server.Device, error) {
-	var out []server.Device
-	if group == "" {
-		err := l.c.Devices(func(d catalog.Device) error {
-			out = append(out, server.DeviceView(d))
-			return nil
-		})
-		return out, err
-	}
-	ids, err := l.members(group)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		d, err := l.c.Device(id)
-		if errors.Is(err, catalog.ErrNotFound) {
-			out = append(out, server.Device{ID: id})
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, server.DeviceView(d))
-	}
-	return out, nil
-}
-
-// AddDevices checks, hashes and stores devices in one transaction, then adds
-// them to their groups, as POST /devices does.
-func (l *localStore) AddDevices(ctx context.Context, nds []server.NewDevice, replace bool) (server.AddDevicesResult, error) {
-	if len(nds) == 0 {
-		return server.AddDevicesResult{}, errors.New("no devices given")
-	}
-	if err := l.checkNewDevices(nds, replace); err != nil {
-		return server.AddDevicesResult{}, err
-	}
-	devs, added, err := server.CatalogDevices(nds)
-	if err != nil {
-		return server.AddDevicesResult{}, err
-	}
-	res := server.AddDevicesResult{Devices: added}
-	if err := l.c.PutDevices(ctx, devs); err != nil {
-		return res, fmt.Errorf("store devices: %w", err)
-	}
-	created, err := server.AddToGroups(l.c, nds)
-	res.GroupsCreated = created
-	return res, err
-}
-
-// checkNewDevices validates every device before anything is stored.
-func (l *localStore) checkNewDevices(nds []server.NewDevice, replace bool) error {
-	seen := map[string]bool{}
-	var exists []string
-	for i, nd := range nds {
-		if err := agent.CheckDeviceID(nd.ID); err != nil {
-			return fmt.Errorf("device %d: id %q: %v", i+1, nd.ID, err)
-		}
-		if seen[nd.ID] {
-			return fmt.Errorf("device %d: device %q is given twice", i+1, nd.ID)
-		}
-		seen[nd.ID] = true
-		if _, err := grouprestore.DeviceIdentifier(nd.ID, nd.Identifier); err != nil {
-			return fmt.Errorf("device %d: identifier: %v", i+1, err)
-		}
-		if err := nd.Tag.Validate(); len(nd.Tag) > 0 && err != nil {
-			return fmt.Errorf("device %d: tag: %v", i+1, err)
-		}
-		if _, err := l.c.Device(nd.ID); err == nil {
-			exists = append(exists, nd.ID)
-		}
-	}
-	if len(exists) > 0 && !replace {
-		return fmt.Errorf("%d device(s) already exist (%s); give --replace to overwrite them", len(exists), listSome(exists))
-	}
-	return nil
-}
-
 // addToGroups adds devices to the device groups they name, creating missing
 // groups, and returns the names it created.
-
-// listSome lists up to five names, then how many more.
-func listSome(names []string) string {
-	if len(names) <= 5 {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
-}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"encoding/json"
 	"os"
@@ -13,7 +15,6 @@ import (
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/server"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -87,7 +88,7 @@ func TestDirectStore(t *testing.T) {
 	})
 	t.Run("list a group as JSON", func(t *testing.T) {
 		out, _ := cli(t, exitOK, "device", "list", "--group", "homes", "--json")
-		var ds []server.Device
+		var ds []apiclient.Device
 		if err := json.Unmarshal([]byte(out), &ds); err != nil || len(ds) != 2 {
 			t.Fatalf("devices %v (%v):\n%s", ds, err, out)
 		}

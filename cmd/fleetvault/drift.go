@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"io"
 	"os"
 	"os/signal"
@@ -10,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newDriftCommand(a *app) *cobra.Command {
@@ -41,7 +41,7 @@ device was restored again), 3 otherwise, 1 on an error.` + jobHelp,
   fleetvault drift --group new-homes --remediate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nj := server.NewJob{Kind: string(grouprestore.KindDrift), Target: a.v.GetString("group"), Source: a.v.GetString("against"),
+			nj := apiclient.NewJob{Kind: string(grouprestore.KindDrift), Target: a.v.GetString("group"), Source: a.v.GetString("against"),
 				Profile: a.v.GetString("profile"), AsOf: a.v.GetString("as-of")}
 			if nj.Target == "" {
 				return usageError{fmt.Errorf("drift needs --group DEVICE-GROUP, e.g. fleetvault drift --group new-homes")}
@@ -72,11 +72,11 @@ device was restored again), 3 otherwise, 1 on an error.` + jobHelp,
 
 // driftResult is what drift --json prints.
 type driftResult struct {
-	Drift       server.Job   `json:"drift"`
-	Remediation []server.Job `json:"remediation,omitempty"`
+	Drift       apiclient.Job   `json:"drift"`
+	Remediation []apiclient.Job `json:"remediation,omitempty"`
 }
 
-func runDrift(ctx context.Context, a *app, r remote, nj server.NewJob, remediate, asJSON bool) error {
+func runDrift(ctx context.Context, a *app, r remote, nj apiclient.NewJob, remediate, asJSON bool) error {
 	j, err := r.client.StartJob(ctx, nj)
 	if err != nil {
 		if noServer(err) {
@@ -110,12 +110,12 @@ func runDrift(ctx context.Context, a *app, r remote, nj server.NewJob, remediate
 }
 
 // remediateDrift starts the remediation restores and follows each to its end.
-func remediateDrift(ctx context.Context, a *app, r remote, driftJob string, asJSON bool) ([]server.Job, error) {
+func remediateDrift(ctx context.Context, a *app, r remote, driftJob string, asJSON bool) ([]apiclient.Job, error) {
 	started, err := r.client.RemediateJob(ctx, driftJob)
 	if err != nil {
 		return nil, r.explain(err)
 	}
-	var out []server.Job
+	var out []apiclient.Job
 	for _, rj := range started {
 		if !asJSON {
 			fmt.Fprintf(a.stdout, "\nremediation: started %s (%d devices)\n", jobTitle(rj), rj.Total)
@@ -152,14 +152,14 @@ func driftExit(res driftResult, remediate bool) error {
 	return exitCodeError{exitIncomplete, fmt.Errorf("drift: %d of %d devices drifted (see the report; --remediate restores them)", drifted, res.Drift.Total)}
 }
 
-func countOf(j server.Job, s grouprestore.State) int {
+func countOf(j apiclient.Job, s grouprestore.State) int {
 	if j.Progress == nil {
 		return 0
 	}
 	return j.Progress.Counts[s]
 }
 
-func driftTitle(j server.Job) string {
+func driftTitle(j apiclient.Job) string {
 	against := "each device's last restore"
 	if j.Source != "" {
 		against = fmt.Sprintf("backup group %q", j.Source)
@@ -168,7 +168,7 @@ func driftTitle(j server.Job) string {
 }
 
 // writeDriftReport prints the job's report and each drifted device's diff.
-func writeDriftReport(w io.Writer, j server.Job) {
+func writeDriftReport(w io.Writer, j apiclient.Job) {
 	writeJobReport(w, j)
 	for _, d := range j.Devices {
 		if d.State == grouprestore.Drifted && d.Diff != nil {
@@ -180,7 +180,7 @@ func writeDriftReport(w io.Writer, j server.Job) {
 }
 
 // jobCounts is a job's counts for a listing ("" when it has none).
-func jobCounts(j server.Job) string {
+func jobCounts(j apiclient.Job) string {
 	if j.Progress == nil {
 		return ""
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,7 +20,6 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 // The end-to-end tests run the fleetvault binary as a person would: init,
@@ -206,10 +207,11 @@ func e2eWaitFor(t *testing.T, limit time.Duration, what string, cond func() bool
 
 var e2eTokenLine = regexp.MustCompile(`admin API token[^:]*: (\S+)`)
 
-// newE2EWorldOf makes an installation, starts its server and the fleet of
-// testdata/fleetFile, and imports its devices devices.
-// initArgs are more arguments of fleetvault init.
-func newE2EWorldOf(t *testing.T, fleetFile string, devices int, initArgs ...string) *e2eWorld {
+// newE2EInstallation runs fleetvault init in a fresh directory (initArgs
+// are more of its arguments), keeping the admin token it prints; nothing
+// runs yet.
+func newE2EInstallation(t *testing.T, initArgs ...string) *e2eWorld {
+	t.Helper()
 	w := &e2eWorld{t: t, bin: e2eFleetvault(t), dir: t.TempDir(), httpAddr: e2eFreeAddr(t), mqttAddr: e2eFreeAddr(t)}
 	out := w.must(exitOK, append([]string{"init", "--dir", "inst"}, initArgs...)...)
 	m := e2eTokenLine.FindStringSubmatch(out)
@@ -217,6 +219,14 @@ func newE2EWorldOf(t *testing.T, fleetFile string, devices int, initArgs ...stri
 		t.Fatalf("fleetvault init printed no admin token:\n%s", out)
 	}
 	w.token, w.mbr = m[1], filepath.Join(w.dir, "inst", "fleetvault.mbr")
+	return w
+}
+
+// newE2EWorldOf makes an installation, starts its server and the fleet of
+// testdata/fleetFile, and imports its devices devices. initArgs are more
+// arguments of fleetvault init.
+func newE2EWorldOf(t *testing.T, fleetFile string, devices int, initArgs ...string) *e2eWorld {
+	w := newE2EInstallation(t, initArgs...)
 	w.startServer()
 
 	fleet, err := filepath.Abs(filepath.Join("testdata", fleetFile))
@@ -248,10 +258,10 @@ func e2eTail(s string, n int) string {
 }
 
 // job reads a job as JSON with fleetvault jobs show.
-func (w *e2eWorld) job(id string) server.Job {
+func (w *e2eWorld) job(id string) apiclient.Job {
 	w.t.Helper()
 	_, out, errOut := w.fv(w.token, "jobs", "show", id, "--json")
-	var j server.Job
+	var j apiclient.Job
 	if err := json.Unmarshal([]byte(out), &j); err != nil {
 		w.t.Fatalf("jobs show %s --json: %v\n%s%s", id, err, out, errOut)
 	}
@@ -262,7 +272,7 @@ func (w *e2eWorld) job(id string) server.Job {
 func (w *e2eWorld) startDetached(args ...string) string {
 	w.t.Helper()
 	out := w.must(exitOK, append(args, "--detach", "--json")...)
-	var j server.Job
+	var j apiclient.Job
 	if err := json.Unmarshal([]byte(out), &j); err != nil || j.ID == "" {
 		w.t.Fatalf("%v --detach --json: %v\n%s", args, err, out)
 	}
@@ -336,7 +346,7 @@ func TestE2E(t *testing.T) {
 
 	t.Run("server killed mid-job resumes it", func(t *testing.T) {
 		id := w.startDetached(append([]string{"restore", "--from", "models", "--to", "new-homes", "--rate", "4"}, e2eRollout...)...)
-		var before server.Job
+		var before apiclient.Job
 		e2eWaitFor(t, 30*time.Second, "the job to restore a few devices", func() bool {
 			before = w.job(id)
 			return before.Progress != nil && before.Progress.Counts[grouprestore.Restored] >= 2
@@ -352,7 +362,7 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("with the server killed, jobs show: exit %d, stderr %q", code, errOut)
 		}
 		w.startServer()
-		var j server.Job
+		var j apiclient.Job
 		e2eWaitFor(t, 60*time.Second, "the resumed job to end", func() bool {
 			j = w.job(id)
 			return j.State.Final()
@@ -365,7 +375,7 @@ func TestE2E(t *testing.T) {
 }
 
 // e2eCheckFinal checks that every device of an ended job has one final state.
-func e2eCheckFinal(t *testing.T, j server.Job) {
+func e2eCheckFinal(t *testing.T, j apiclient.Job) {
 	t.Helper()
 	if len(j.Devices) != j.Total {
 		t.Errorf("job %s lists %d devices of %d", j.ID, len(j.Devices), j.Total)

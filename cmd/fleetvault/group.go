@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"errors"
 	"fmt"
@@ -8,16 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 // groupStore lists, creates and fills groups.
 type groupStore interface {
-	Groups(ctx context.Context) ([]server.Group, error)
-	CreateGroup(ctx context.Context, g server.NewGroup) (server.Group, error)
-	AddMembers(ctx context.Context, group string, ids []string) (server.MembersResult, error)
+	Groups(ctx context.Context) ([]apiclient.Group, error)
+	CreateGroup(ctx context.Context, g apiclient.NewGroup) (apiclient.Group, error)
+	AddMembers(ctx context.Context, group string, ids []string) (apiclient.MembersResult, error)
 }
 
 func newGroupCommand(a *app) *cobra.Command {
@@ -43,7 +43,7 @@ func newGroupCreateCommand(a *app) *cobra.Command {
   fleetvault group create "Backup Group for Reference IoT from model House" --kind backup --owner builder`,
 		Args: exactArgs(1, `group create needs one group name, e.g. fleetvault group create "Backup Group of Devices"`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ng := server.NewGroup{Name: args[0], Kind: a.v.GetString("kind"), Domain: a.v.GetString("domain"),
+			ng := apiclient.NewGroup{Name: args[0], Kind: a.v.GetString("kind"), Domain: a.v.GetString("domain"),
 				Category: a.v.GetString("category"), Owner: a.v.GetString("owner"), Description: a.v.GetString("description")}
 			if ng.Kind != catalog.GroupDevices && ng.Kind != catalog.GroupBackup {
 				return usageError{fmt.Errorf("group create: --kind %q: give %s or %s", ng.Kind, catalog.GroupDevices, catalog.GroupBackup)}
@@ -61,8 +61,8 @@ func newGroupCreateCommand(a *app) *cobra.Command {
 	return c
 }
 
-func runGroupCreate(ctx context.Context, a *app, r remote, ng server.NewGroup, asJSON bool) error {
-	var g server.Group
+func runGroupCreate(ctx context.Context, a *app, r remote, ng apiclient.NewGroup, asJSON bool) error {
+	var g apiclient.Group
 	err := withStore(a, r, false, func(s store) error {
 		var err error
 		g, err = s.CreateGroup(ctx, ng)
@@ -100,7 +100,7 @@ func newGroupAddCommand(a *app) *cobra.Command {
 }
 
 func runGroupAdd(ctx context.Context, a *app, r remote, group string, ids []string, asJSON bool) error {
-	var res server.MembersResult
+	var res apiclient.MembersResult
 	err := withStore(a, r, false, func(s store) error {
 		var err error
 		res, err = s.AddMembers(ctx, group, ids)
@@ -132,7 +132,7 @@ func newGroupListCommand(a *app) *cobra.Command {
 }
 
 func runGroupList(ctx context.Context, a *app, r remote, asJSON bool) error {
-	var gs []server.Group
+	var gs []apiclient.Group
 	err := withStore(a, r, true, func(s store) error {
 		var err error
 		gs, err = s.Groups(ctx)
@@ -143,114 +143,18 @@ func runGroupList(ctx context.Context, a *app, r remote, asJSON bool) error {
 	}
 	if asJSON {
 		if gs == nil {
-			gs = []server.Group{}
+			gs = []apiclient.Group{}
 		}
 		return writeJSON(a.stdout, gs)
 	}
 	return renderGroups(a.stdout, gs)
 }
 
-func renderGroups(w io.Writer, gs []server.Group) error {
+func renderGroups(w io.Writer, gs []apiclient.Group) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "NAME\tKIND\tMEMBERS\tOWNER\tDESCRIPTION")
 	for _, g := range gs {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", g.Name, g.Kind, g.MemberCount, g.Owner, g.Description)
 	}
 	return tw.Flush()
-}
-
-// Groups lists groups directly, as GET /groups does.
-func (l *localStore) Groups(context.Context) ([]server.Group, error) {
-	gs, err := l.c.Groups()
-	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	out := make([]server.Group, 0, len(gs))
-	for _, g := range gs {
-		ids, err := l.c.Members(g.Name)
-		if err != nil {
-			return nil, fmt.Errorf("members of %s: %w", g.Name, err)
-		}
-		out = append(out, server.Group{Group: g, MemberCount: len(ids)})
-	}
-	return out, nil
-}
-
-// CreateGroup creates a group directly, as POST /groups does.
-func (l *localStore) CreateGroup(_ context.Context, ng server.NewGroup) (server.Group, error) {
-	if ng.Name == "" {
-		return server.Group{}, errors.New("a group name is required")
-	}
-	if ng.Kind == "" {
-		ng.Kind = catalog.GroupDevices
-	}
-	g := catalog.Group{Name: ng.Name, Kind: ng.Kind, Domain: ng.Domain, Category: ng.Category, Owner: ng.Owner,
-		Schedule: ng.Schedule, Description: ng.Description, Optional: ng.Optional}
-	if err := l.c.CreateGroup(ng.Name, g); errors.Is(err, catalog.ErrExists) {
-		return server.Group{}, fmt.Errorf("group %q already exists; choose another name", ng.Name)
-	} else if err != nil {
-		return server.Group{}, fmt.Errorf("create group %s: %w", ng.Name, err)
-	}
-	return server.Group{Group: g}, nil
-}
-
-// AddMembers adds existing devices to a group directly.
-func (l *localStore) AddMembers(_ context.Context, group string, ids []string) (server.MembersResult, error) {
-	if _, err := l.group(group); err != nil {
-		return server.MembersResult{}, err
-	}
-	for _, id := range ids {
-		if err := agent.CheckDeviceID(id); err != nil {
-			return server.MembersResult{}, fmt.Errorf("device %q: %v", id, err)
-		}
-		if _, err := l.c.Device(id); errors.Is(err, catalog.ErrNotFound) {
-			var all []string
-			_ = l.c.Devices(func(d catalog.Device) error { all = append(all, d.ID); return nil })
-			return server.MembersResult{}, fmt.Errorf("no device %q%s", id, suggestOr(id, all, "; add it first with fleetvault device add"))
-		} else if err != nil {
-			return server.MembersResult{}, fmt.Errorf("look up device %s: %w", id, err)
-		}
-	}
-	if err := l.c.AddMembers(group, ids); err != nil {
-		return server.MembersResult{}, fmt.Errorf("add devices to %s: %w", group, err)
-	}
-	members, err := l.c.Members(group)
-	if err != nil {
-		return server.MembersResult{}, fmt.Errorf("members of %s: %w", group, err)
-	}
-	return server.MembersResult{Group: group, Changed: ids, MemberCount: len(members)}, nil
-}
-
-// group looks a group up, suggesting the closest name when it is unknown.
-func (l *localStore) group(name string) (catalog.Group, error) {
-	g, err := l.c.Group(name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		var names []string
-		if gs, err := l.c.Groups(); err == nil {
-			for _, g := range gs {
-				names = append(names, g.Name)
-			}
-		}
-		return g, fmt.Errorf("no group %q%s", name, suggestOr(name, names, "; list them with fleetvault group list"))
-	}
-	if err != nil {
-		return g, fmt.Errorf("look up group %s: %w", name, err)
-	}
-	return g, nil
-}
-
-// members returns a group's members, failing for an unknown group.
-func (l *localStore) members(name string) ([]string, error) {
-	if _, err := l.group(name); err != nil {
-		return nil, err
-	}
-	return l.c.Members(name)
-}
-
-// suggestOr is server.Suggest, or otherwise when no name is close.
-func suggestOr(name string, names []string, otherwise string) string {
-	if s := server.Suggest(name, names); s != "" {
-		return s
-	}
-	return otherwise
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +12,6 @@ import (
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/repokey"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newInitCommand(a *app) *cobra.Command {
@@ -70,7 +71,7 @@ func runInit(a *app, dir string, opts catalog.InitOptions, encrypt bool) error {
 		fmt.Fprintln(a.stderr, "warning: the installation is NOT encrypted (--insecure-no-encryption): settings and device credentials are stored in clear")
 	}
 	fmt.Fprintf(a.stdout, "created installation %s\nmaster backup record: %s\nuse it with: --mbr %s  or  export FLEETVAULT_MBR=%s\n", dir, mbr, mbr, mbr)
-	token, err := server.OpenTokens(server.TokenFile(mbr)).Create("admin")
+	token, err := service.OpenTokens(service.TokenFile(mbr)).Create("admin")
 	if err != nil {
 		return fmt.Errorf("init: create the admin API token: %w", err)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"fmt"
 	"io"
@@ -9,8 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newJobsCommand(a *app) *cobra.Command {
@@ -65,7 +65,7 @@ func newJobsListCommand(a *app) *cobra.Command {
 			}
 			if a.v.GetBool("json") {
 				if js == nil {
-					js = []server.Job{}
+					js = []apiclient.Job{}
 				}
 				return writeJSON(a.stdout, js)
 			}
@@ -76,7 +76,7 @@ func newJobsListCommand(a *app) *cobra.Command {
 	return c
 }
 
-func renderJobs(w io.Writer, js []server.Job) error {
+func renderJobs(w io.Writer, js []apiclient.Job) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tDEVICES\tSOURCE\tTARGET\tCREATED\tCOUNTS")
 	for _, j := range js {
@@ -162,7 +162,7 @@ func newJobsControlCommand(a *app, what, short, long string) *cobra.Command {
 }
 
 func runJobsControl(ctx context.Context, a *app, r remote, what, id string, asJSON bool) error {
-	var j server.Job
+	var j apiclient.Job
 	var err error
 	switch what {
 	case "cancel":

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -13,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 const fakeToken = "fvt_test"
@@ -22,16 +23,16 @@ const fakeToken = "fvt_test"
 // with the outcome the test gave it.
 type fakeAPI struct {
 	mu      sync.Mutex
-	final   server.Job // what a started job ends as (ID is set on start)
-	plan    server.Plan
-	started []server.NewJob
-	jobs    map[string]server.Job
+	final   apiclient.Job // what a started job ends as (ID is set on start)
+	plan    apiclient.Plan
+	started []apiclient.NewJob
+	jobs    map[string]apiclient.Job
 	control []string
 }
 
-func newFakeAPI(t *testing.T, final server.Job) (*fakeAPI, *httptest.Server) {
+func newFakeAPI(t *testing.T, final apiclient.Job) (*fakeAPI, *httptest.Server) {
 	t.Helper()
-	f := &fakeAPI{final: final, jobs: map[string]server.Job{}}
+	f := &fakeAPI{final: final, jobs: map[string]apiclient.Job{}}
 	srv := httptest.NewServer(f.handler())
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -40,13 +41,13 @@ func newFakeAPI(t *testing.T, final server.Job) (*fakeAPI, *httptest.Server) {
 func apiErr(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(server.ErrorBody{Error: msg})
+	_ = json.NewEncoder(w).Encode(apiclient.ErrorBody{Error: msg})
 }
 
 func (f *fakeAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
-		var nj server.NewJob
+		var nj apiclient.NewJob
 		if err := json.NewDecoder(r.Body).Decode(&nj); err != nil {
 			apiErr(w, 400, err.Error())
 			return
@@ -75,7 +76,7 @@ func (f *fakeAPI) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		out := []server.Job{}
+		out := []apiclient.Job{}
 		for _, j := range f.jobs {
 			j.Devices, j.Progress = nil, nil
 			out = append(out, j)
@@ -123,7 +124,7 @@ func (f *fakeAPI) handler() http.Handler {
 	})
 }
 
-func (f *fakeAPI) job(w http.ResponseWriter, r *http.Request) (server.Job, bool) {
+func (f *fakeAPI) job(w http.ResponseWriter, r *http.Request) (apiclient.Job, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := r.PathValue("id")
@@ -139,12 +140,12 @@ func (f *fakeAPI) job(w http.ResponseWriter, r *http.Request) (server.Job, bool)
 }
 
 // finalJob is a job that ended with these device outcomes.
-func finalJob(state grouprestore.JobState, kind grouprestore.Kind, devs ...grouprestore.DeviceOutcome) server.Job {
+func finalJob(state grouprestore.JobState, kind grouprestore.Kind, devs ...grouprestore.DeviceOutcome) apiclient.Job {
 	counts := map[grouprestore.State]int{}
 	for _, d := range devs {
 		counts[d.State]++
 	}
-	return server.Job{Kind: kind, State: state, Total: len(devs), Devices: devs,
+	return apiclient.Job{Kind: kind, State: state, Total: len(devs), Devices: devs,
 		Progress: &grouprestore.Progress{Kind: kind, State: state, Total: len(devs), Done: len(devs), Counts: counts, Elapsed: 1500 * time.Millisecond}}
 }
 
@@ -179,7 +180,7 @@ func TestJobExitCodes(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
-		final    server.Job
+		final    apiclient.Job
 		wantCode int
 		wantOut  []string
 		wantErr  string
@@ -191,7 +192,7 @@ func TestJobExitCodes(t *testing.T) {
 			finalJob(grouprestore.JobDone, grouprestore.KindRestore, devOutcome("h1", grouprestore.Restored, ""), devOutcome("h2", grouprestore.NoMatch, "no backed-up tag has zone=East")),
 			exitIncomplete, []string{"1 restored, 1 no-match", "no-match   h2: no backed-up tag has zone=East"}, "1 of 2 targeted devices did not end restored"},
 		{"restore failed job", []string{"restore", "--from", "models", "--to", "homes"},
-			func() server.Job {
+			func() apiclient.Job {
 				j := finalJob(grouprestore.JobFailed, grouprestore.KindRestore, devOutcome("h1", grouprestore.Skipped, "job failed"))
 				j.Reason = "journal: disk full"
 				return j
@@ -229,7 +230,7 @@ func TestRestoreJSON(t *testing.T) {
 	if code != exitIncomplete {
 		t.Fatalf("exit %d, want %d", code, exitIncomplete)
 	}
-	var j server.Job
+	var j apiclient.Job
 	if err := json.Unmarshal([]byte(out), &j); err != nil {
 		t.Fatalf("stdout is not one JSON job: %v\n%s", err, out)
 	}
@@ -248,9 +249,9 @@ func TestRestoreRequest(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want := server.NewJob{Kind: "restore", Source: "Backup Group for Reference IoT from model House", Target: "Backup Group of Devices",
+	want := apiclient.NewJob{Kind: "restore", Source: "Backup Group for Reference IoT from model House", Target: "Backup Group of Devices",
 		Policy: "equal(manufacturer, model), ignorecase",
-		Rollout: server.Rollout{Concurrency: 64, Rate: 50, Canary: 5, CanaryShare: 0.1, WaveSize: 100, Timeout: "2s", Retries: 1,
+		Rollout: apiclient.Rollout{Concurrency: 64, Rate: 50, Canary: 5, CanaryShare: 0.1, WaveSize: 100, Timeout: "2s", Retries: 1,
 			OfflineTTL: "30s", MaxFailureShare: 0.05, MinFailures: 3, MaxNoMatchShare: 0.5, MinNoMatches: 10, ReadBack: true}}
 	if len(f.started) != 1 || fmt.Sprintf("%+v", f.started[0]) != fmt.Sprintf("%+v", want) {
 		t.Errorf("request = %+v\nwant      %+v", f.started, want)
@@ -283,8 +284,8 @@ func TestRestoreUsage(t *testing.T) {
 }
 
 func TestDryRun(t *testing.T) {
-	f, srv := newFakeAPI(t, server.Job{})
-	f.plan = server.Plan{DryRun: true, Kind: grouprestore.KindRestore, Source: "models", Target: "homes",
+	f, srv := newFakeAPI(t, apiclient.Job{})
+	f.plan = apiclient.Plan{DryRun: true, Kind: grouprestore.KindRestore, Source: "models", Target: "homes",
 		Counts: map[grouprestore.State]int{grouprestore.WouldRestore: 1, grouprestore.Ambiguous: 1},
 		Entries: []grouprestore.PlanEntry{
 			{Device: "h2", State: grouprestore.Ambiguous, Reason: "north and south match equally well"},

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
+	"github.com/fleetvault/fleetvault/service"
 	"github.com/fleetvault/fleetvault/settingsdoc"
 )
 
@@ -21,7 +21,7 @@ type profileStore interface {
 	Profiles(ctx context.Context) ([]settingsdoc.Profile, error)
 	Profile(ctx context.Context, name string) (settingsdoc.Profile, error)
 	PutProfile(ctx context.Context, p settingsdoc.Profile) (settingsdoc.Profile, error)
-	AttachProfile(ctx context.Context, group, profile string) (server.GroupProfile, error)
+	AttachProfile(ctx context.Context, group, profile string) (apiclient.GroupProfile, error)
 }
 
 const profileHelp = `
@@ -177,7 +177,7 @@ NAME to detach.` + directStoreHelp + exitCodesHelp,
   fleetvault group profile models ""`,
 		Args: exactArgs(2, "group profile needs a backup group and a profile name, e.g. fleetvault group profile models keep-identity"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var gp server.GroupProfile
+			var gp apiclient.GroupProfile
 			err := withStore(a, newRemote(cmd, a), false, func(s store) error {
 				var err error
 				gp, err = s.AttachProfile(cmd.Context(), args[0], args[1])
@@ -210,41 +210,6 @@ func renderProfile(w io.Writer, p settingsdoc.Profile) error {
 	return nil
 }
 
-// Profiles lists profiles directly, as GET /profiles does.
-func (l *localStore) Profiles(context.Context) ([]settingsdoc.Profile, error) {
-	return l.c.Profiles()
-}
-
-// Profile returns a profile directly, as GET /profiles/{name} does.
-func (l *localStore) Profile(_ context.Context, name string) (settingsdoc.Profile, error) {
-	p, err := l.c.Profile(name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		var names []string
-		if ps, lerr := l.c.Profiles(); lerr == nil {
-			for _, q := range ps {
-				names = append(names, q.Name)
-			}
-		}
-		return p, fmt.Errorf("no profile %q%s", name, suggestOr(name, names, "; create it with fleetvault profile set"))
-	}
-	return p, err
-}
-
-// PutProfile stores a profile directly, as PUT /profiles/{name} does.
-func (l *localStore) PutProfile(_ context.Context, p settingsdoc.Profile) (settingsdoc.Profile, error) {
-	return p, l.c.PutProfile(p)
-}
-
-// AttachProfile attaches a profile directly, as PUT /groups/{name}/profile does.
-func (l *localStore) AttachProfile(ctx context.Context, group, profile string) (server.GroupProfile, error) {
-	if profile != "" {
-		if _, err := l.Profile(ctx, profile); err != nil {
-			return server.GroupProfile{}, err
-		}
-	}
-	return server.GroupProfile{Group: group, Profile: profile}, l.c.AttachProfile(group, profile)
-}
-
 // renderPlanDiffs prints, for each device a dry run would write, what the
 // write would change in its settings.
 func renderPlanDiffs(w io.Writer, entries []grouprestore.PlanEntry) error {
@@ -263,8 +228,8 @@ func renderPlanDiffs(w io.Writer, entries []grouprestore.PlanEntry) error {
 
 // checkRestoreTarget refuses a restore request that names no destination, or
 // two, before it reaches the server.
-func checkRestoreTarget(nj server.NewJob) error {
-	if _, err := server.ParseAsOf(nj.AsOf); err != nil {
+func checkRestoreTarget(nj apiclient.NewJob) error {
+	if _, err := service.ParseAsOf(nj.AsOf); err != nil {
 		return fmt.Errorf("restore: --as-of: %v", err)
 	}
 	if nj.Device == "" {
@@ -289,7 +254,7 @@ func checkRestoreTarget(nj server.NewJob) error {
 
 // restoreNotes says how a restore chose what it writes: its profile, its
 // as-of time, an allowed tag mismatch.
-func restoreNotes(j server.Job) string {
+func restoreNotes(j apiclient.Job) string {
 	var notes []string
 	if j.Profile != nil {
 		notes = append(notes, "profile "+j.Profile.Name)

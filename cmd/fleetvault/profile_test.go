@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"strings"
 	"testing"
 
-	"github.com/fleetvault/fleetvault/server"
 	"github.com/fleetvault/fleetvault/settingsdoc"
 )
 
@@ -64,19 +64,19 @@ func TestProfileCommands(t *testing.T) {
 func TestCheckRestoreTarget(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		nj   server.NewJob
+		nj   apiclient.NewJob
 		ok   bool
 	}{
-		{"group restore", server.NewJob{Source: "m", Target: "h"}, true},
-		{"group restore as of", server.NewJob{Source: "m", Target: "h", AsOf: "2026-11-24"}, true},
-		{"bad as of", server.NewJob{Source: "m", Target: "h", AsOf: "soon"}, false},
-		{"no destination", server.NewJob{Source: "m"}, false},
-		{"replacement from a device", server.NewJob{Device: "n", FromDevice: "o"}, true},
-		{"replacement of a piece", server.NewJob{Device: "n", Piece: "p", AllowTagMismatch: true}, true},
-		{"both sources", server.NewJob{Device: "n", Piece: "p", FromDevice: "o"}, false},
-		{"device and group", server.NewJob{Device: "n", Piece: "p", Target: "h"}, false},
-		{"piece without device", server.NewJob{Piece: "p", Source: "m", Target: "h"}, false},
-		{"piece as of", server.NewJob{Device: "n", Piece: "p", AsOf: "2026-11-24"}, false},
+		{"group restore", apiclient.NewJob{Source: "m", Target: "h"}, true},
+		{"group restore as of", apiclient.NewJob{Source: "m", Target: "h", AsOf: "2026-11-24"}, true},
+		{"bad as of", apiclient.NewJob{Source: "m", Target: "h", AsOf: "soon"}, false},
+		{"no destination", apiclient.NewJob{Source: "m"}, false},
+		{"replacement from a device", apiclient.NewJob{Device: "n", FromDevice: "o"}, true},
+		{"replacement of a piece", apiclient.NewJob{Device: "n", Piece: "p", AllowTagMismatch: true}, true},
+		{"both sources", apiclient.NewJob{Device: "n", Piece: "p", FromDevice: "o"}, false},
+		{"device and group", apiclient.NewJob{Device: "n", Piece: "p", Target: "h"}, false},
+		{"piece without device", apiclient.NewJob{Piece: "p", Source: "m", Target: "h"}, false},
+		{"piece as of", apiclient.NewJob{Device: "n", Piece: "p", AsOf: "2026-11-24"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := checkRestoreTarget(tc.nj); (err == nil) != tc.ok {

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
+	"os/user"
+
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 // defaultServerURL is where `fleetvault serve --http` listens by default.
@@ -39,7 +42,7 @@ func addServerFlags(c *cobra.Command, persistent bool) {
 // remote is where a command finds the server: its URL, its token and a client.
 type remote struct {
 	url, token string
-	client     *server.Client
+	client     *apiclient.Client
 }
 
 // newRemote resolves --server and --token: a flag given on the command line,
@@ -72,7 +75,7 @@ func newRemote(cmd *cobra.Command, a *app) remote {
 		url:   strings.TrimRight(pick("server", "FLEETVAULT_SERVER_URL", "url", defaultServerURL), "/"),
 		token: pick("token", "FLEETVAULT_SERVER_TOKEN", "token", ""),
 	}
-	r.client = server.NewClient(r.url, r.token)
+	r.client = apiclient.NewClient(r.url, r.token)
 	return r
 }
 
@@ -89,7 +92,7 @@ func (r remote) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	switch server.StatusOf(err) {
+	switch apiclient.StatusOf(err) {
 	case 0:
 		return err
 	case http.StatusUnauthorized:
@@ -99,10 +102,20 @@ func (r remote) explain(err error) error {
 		}
 		return fmt.Errorf("the server at %s refused the request: %w; %s", r.url, err, hint)
 	}
-	var ae *server.APIError
+	var ae *apiclient.APIError
 	if errors.As(err, &ae) {
 		// The server names its routes; a person at the command line wants commands.
-		return &server.APIError{Status: ae.Status, Message: apiToCommands.Replace(ae.Message)}
+		return &apiclient.APIError{Status: ae.Status, Message: apiToCommands.Replace(ae.Message)}
+	}
+	return err
+}
+
+// localError words an error of the service, which names API routes, in
+// commands, as explain does for the server's answers.
+func localError(err error) error {
+	var se *service.Error
+	if errors.As(err, &se) {
+		return &service.Error{Kind: se.Kind, Msg: apiToCommands.Replace(err.Error())}
 	}
 	return err
 }
@@ -126,7 +139,7 @@ func (r remote) needServer(what string, err error) error {
 }
 
 // store is what the commands that are safe on the store directly need:
-// *server.Client talks to a server, *localStore to the installation itself.
+// *apiclient.Client talks to a server, *localStore to the installation itself.
 type store interface {
 	deviceStore
 	groupStore
@@ -135,7 +148,7 @@ type store interface {
 }
 
 var (
-	_ store = (*server.Client)(nil)
+	_ store = (*apiclient.Client)(nil)
 	_ store = (*localStore)(nil)
 )
 
@@ -159,12 +172,24 @@ func withStore(a *app, r remote, readOnly bool, fn func(store) error) error {
 	}
 	defer ls.Close()
 	a.log.Debug("no server answers; using the installation directly", "server", r.url, "mbr", a.v.GetString("mbr"))
-	return fn(ls)
+	return localError(fn(ls))
 }
 
-// localStore works on an installation directly, the way the server would.
+// localStore works on an installation directly, through the same service
+// the server's API calls, as the installation's administrator: whoever can
+// open its files owns it.
 type localStore struct {
 	c *catalog.Catalog
+	*service.Session
+}
+
+// localIdentity is who the CLI's direct mode acts as in the audit log.
+func localIdentity() service.Identity {
+	name := "local"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = "local:" + u.Username
+	}
+	return service.Identity{User: name, Role: service.RoleAdmin, Addr: "cli"}
 }
 
 // openLocalStore opens the installation named by --mbr, giving up quickly
@@ -182,7 +207,8 @@ func openLocalStore(a *app, readOnly bool) (*localStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &localStore{c: c}, nil
+	svc := service.New(service.Options{Catalog: c, Logger: a.log})
+	return &localStore{c: c, Session: svc.As(localIdentity())}, nil
 }
 
 // lockWait is how long a direct-store command waits for a lock a server holds.
@@ -191,6 +217,4 @@ const lockWait = 500 * time.Millisecond
 func (l *localStore) Close() error { return l.c.Close() }
 
 // isLocked recognises the catalog's error for a file another process holds.
-func isLocked(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "locked by another process")
-}
+func isLocked(err error) bool { return errors.Is(err, catalog.ErrLocked) }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 // reportLimit is how many devices of each unsuccessful state a human report
@@ -54,7 +55,7 @@ func writeOutcomes(w io.Writer, p grouprestore.Progress, devs []grouprestore.Dev
 }
 
 // jobTitle is one line naming a job: what it does, from where to where.
-func jobTitle(j server.Job) string {
+func jobTitle(j apiclient.Job) string {
 	switch j.Kind {
 	case grouprestore.KindBackup:
 		return fmt.Sprintf("backup job %s from device group %q into %q", j.ID, j.Source, j.Target)
@@ -70,7 +71,7 @@ func jobTitle(j server.Job) string {
 }
 
 // writeJobReport prints a job's final (or current) report.
-func writeJobReport(w io.Writer, j server.Job) {
+func writeJobReport(w io.Writer, j apiclient.Job) {
 	state := string(j.State)
 	if j.Reason != "" {
 		state += ": " + j.Reason
@@ -100,7 +101,7 @@ func succeeded(k grouprestore.Kind) grouprestore.State {
 // jobExit maps a job to the command's exit status: nil when the job is
 // still going or every targeted device ended restored (backed up); exit 3
 // when it ended with devices that did not; exit 1 when it failed.
-func jobExit(j server.Job) error {
+func jobExit(j apiclient.Job) error {
 	if j.State == grouprestore.JobFailed {
 		return exitCodeError{exitError, fmt.Errorf("job %s failed: %s", j.ID, orText(j.Reason, "see the server's log"))}
 	}
@@ -127,7 +128,7 @@ func orText(s, otherwise string) string {
 
 // followJob draws j's progress on a terminal until it ends, then returns the
 // job with every device's outcome.
-func followJob(ctx context.Context, a *app, r remote, id string, bar bool) (server.Job, error) {
+func followJob(ctx context.Context, a *app, r remote, id string, bar bool) (apiclient.Job, error) {
 	pb := newProgressBar(a.stdout)
 	pb.on = pb.on && bar
 	_, err := r.client.WatchJob(ctx, id, func(p grouprestore.Progress) error {
@@ -138,11 +139,11 @@ func followJob(ctx context.Context, a *app, r remote, id string, bar bool) (serv
 	if err != nil {
 		switch {
 		case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
-			return server.Job{}, fmt.Errorf("stopped following job %s; it goes on in the server: follow it with fleetvault jobs watch %s, or stop it with fleetvault jobs cancel %s", id, id, id)
-		case server.StatusOf(err) != 0:
-			return server.Job{}, r.explain(err)
+			return apiclient.Job{}, fmt.Errorf("stopped following job %s; it goes on in the server: follow it with fleetvault jobs watch %s, or stop it with fleetvault jobs cancel %s", id, id, id)
+		case apiclient.StatusOf(err) != 0:
+			return apiclient.Job{}, r.explain(err)
 		}
-		return server.Job{}, fmt.Errorf("lost the server while following job %s (%v); a restarted server resumes the job: follow it again with fleetvault jobs watch %s", id, err, id)
+		return apiclient.Job{}, fmt.Errorf("lost the server while following job %s (%v); a restarted server resumes the job: follow it again with fleetvault jobs watch %s", id, err, id)
 	}
 	// The stream ends with the job, but its last outcomes may still be
 	// committing: read until the job shows a final state.
@@ -164,7 +165,7 @@ func followJob(ctx context.Context, a *app, r remote, id string, bar bool) (serv
 }
 
 // showFinal prints a job (JSON or report) and returns its exit status.
-func showFinal(a *app, j server.Job, asJSON bool) error {
+func showFinal(a *app, j apiclient.Job, asJSON bool) error {
 	if asJSON {
 		if err := writeJSON(a.stdout, j); err != nil {
 			return err
@@ -176,7 +177,7 @@ func showFinal(a *app, j server.Job, asJSON bool) error {
 }
 
 // renderPlan prints a dry run: every device with what it would get.
-func renderPlan(w io.Writer, p server.Plan) error {
+func renderPlan(w io.Writer, p apiclient.Plan) error {
 	fmt.Fprintf(w, "Dry run: restore from %q to %q (nothing written)\n", p.Source, p.Target)
 	entries := append([]grouprestore.PlanEntry(nil), p.Entries...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Device < entries[j].Device })
@@ -196,7 +197,7 @@ func renderPlan(w io.Writer, p server.Plan) error {
 }
 
 // planExit is 0 when every device would be restored, 3 otherwise.
-func planExit(p server.Plan) error {
+func planExit(p apiclient.Plan) error {
 	if n := p.Counts[grouprestore.WouldRestore]; n < len(p.Entries) {
 		return exitCodeError{exitIncomplete, fmt.Errorf("dry run: %d of %d devices would not be restored (see the plan)", len(p.Entries)-n, len(p.Entries))}
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"bytes"
 	"errors"
 	"flag"
@@ -11,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -63,39 +64,39 @@ func TestRenderGolden(t *testing.T) {
 			return nil
 		}},
 		{"jobs-list.golden", func(b *bytes.Buffer) error {
-			return renderJobs(b, []server.Job{
+			return renderJobs(b, []apiclient.Job{
 				{ID: "r-2", Kind: grouprestore.KindRestore, State: grouprestore.JobRunning, Total: 4000, Source: "models", Target: "homes", Created: &when},
 				{ID: "b-1", Kind: grouprestore.KindBackup, State: grouprestore.JobDone, Total: 6, Source: "Model House", Target: "models", Created: &when},
 			})
 		}},
 		{"devices.golden", func(b *bytes.Buffer) error {
-			return renderDevices(b, []server.Device{
+			return renderDevices(b, []apiclient.Device{
 				{ID: "home1-thermostat", Identifier: "mqtt://home1-thermostat", Tag: tag, Optional: map[string]string{"type": "thermostat"}},
 				{ID: "lab-lock", Identifier: "coap://10.10.11.44:5683"},
 			})
 		}},
 		{"groups.golden", func(b *bytes.Buffer) error {
-			g1, g2 := server.Group{MemberCount: 2000}, server.Group{MemberCount: 6}
+			g1, g2 := apiclient.Group{MemberCount: 2000}, apiclient.Group{MemberCount: 6}
 			g1.Name, g1.Kind, g1.Description = "Backup Group of Devices", "devices", "new homes"
 			g2.Name, g2.Kind, g2.Owner = "Backup Group for Reference IoT from model House", "backup", "builder"
-			return renderGroups(b, []server.Group{g1, g2})
+			return renderGroups(b, []apiclient.Group{g1, g2})
 		}},
 		{"backups.golden", func(b *bytes.Buffer) error {
-			return renderBackups(b, []server.Backup{{ID: "p-1", Client: "ref-south-thermostat", Group: "models", Time: when, Size: 212, Tag: tag}})
+			return renderBackups(b, []apiclient.Backup{{ID: "p-1", Client: "ref-south-thermostat", Group: "models", Time: when, Size: 212, Tag: tag}})
 		}},
 		{"backup-show.golden", func(b *bytes.Buffer) error {
-			return renderBackup(b, server.Backup{ID: "p-1", Client: "ref-south-thermostat", Name: "settings", Type: "settings", Group: "models",
+			return renderBackup(b, apiclient.Backup{ID: "p-1", Client: "ref-south-thermostat", Name: "settings", Type: "settings", Group: "models",
 				Location: "mqtt://ref-south-thermostat", Time: when, Size: 212, Tag: tag, Hash: "ab12",
 				Settings: map[string]any{"setpoint": 21.5, "mode": "heat"}})
 		}},
 		{"diff.golden", func(b *bytes.Buffer) error {
-			return renderDiff(b, server.Diff{A: "p-1", B: "p-2",
-				Added: []server.Change{{Path: "/eco", To: true}}, Removed: []server.Change{{Path: "/away", From: 16.0}},
-				Changed: []server.Change{{Path: "/setpoint", From: 21.5, To: 23.0}}})
+			return renderDiff(b, apiclient.Diff{A: "p-1", B: "p-2",
+				Added: []apiclient.Change{{Path: "/eco", To: true}}, Removed: []apiclient.Change{{Path: "/away", From: 16.0}},
+				Changed: []apiclient.Change{{Path: "/setpoint", From: 21.5, To: 23.0}}})
 		}},
 		{"added.golden", func(b *bytes.Buffer) error {
-			return renderAdded(b, server.AddDevicesResult{GroupsCreated: []string{"homes"},
-				Devices: []server.AddedDevice{{ID: "h1", Password: "s3cretGeneratedOnce", Group: "homes"}, {ID: "h2", Group: "homes"}}})
+			return renderAdded(b, apiclient.AddDevicesResult{GroupsCreated: []string{"homes"},
+				Devices: []apiclient.AddedDevice{{ID: "h1", Password: "s3cretGeneratedOnce", Group: "homes"}, {ID: "h2", Group: "homes"}}})
 		}},
 	}
 	for _, tt := range tests {
@@ -112,10 +113,10 @@ func TestRenderGolden(t *testing.T) {
 func TestJobExit(t *testing.T) {
 	tests := []struct {
 		name string
-		job  server.Job
+		job  apiclient.Job
 		want int // -1: nil
 	}{
-		{"running", server.Job{State: grouprestore.JobRunning, Total: 3}, -1},
+		{"running", apiclient.Job{State: grouprestore.JobRunning, Total: 3}, -1},
 		{"all restored", finalJob(grouprestore.JobDone, grouprestore.KindRestore, devOutcome("a", grouprestore.Restored, "")), -1},
 		{"all backed up", finalJob(grouprestore.JobDone, grouprestore.KindBackup, devOutcome("a", grouprestore.BackedUp, "")), -1},
 		{"backup counts restored wrongly", finalJob(grouprestore.JobDone, grouprestore.KindBackup, devOutcome("a", grouprestore.Restored, "")), exitIncomplete},

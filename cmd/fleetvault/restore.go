@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"context"
 	"fmt"
 	"os"
@@ -12,7 +14,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
@@ -117,8 +118,8 @@ Shares are written 0.1 or 10%.` + jobHelp + exitCodesHelp,
 }
 
 // restoreJob builds a restore request from the flags, refusing bad values.
-func restoreJob(a *app) (server.NewJob, error) {
-	nj := server.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy"),
+func restoreJob(a *app) (apiclient.NewJob, error) {
+	nj := apiclient.NewJob{Kind: string(grouprestore.KindRestore), Source: a.v.GetString("from"), Target: a.v.GetString("to"), Policy: a.v.GetString("policy"),
 		AsOf: a.v.GetString("as-of"), Device: a.v.GetString("to-device"), Piece: a.v.GetString("piece"), FromDevice: a.v.GetString("from-device"),
 		AllowTagMismatch: a.v.GetBool("allow-tag-mismatch"), Continuous: a.v.GetBool("continuous")}
 	if d := a.v.GetDuration("rescan"); d != 0 {
@@ -167,9 +168,9 @@ func addRolloutFlags(f *pflag.FlagSet, full bool) {
 }
 
 // rolloutFromFlags reads the rollout flags present (viper holds them).
-func rolloutFromFlags(a *app) (server.Rollout, error) {
+func rolloutFromFlags(a *app) (apiclient.Rollout, error) {
 	v := a.v
-	ro := server.Rollout{Concurrency: v.GetInt("concurrency"), Rate: v.GetFloat64("rate"), Canary: v.GetInt("canary"),
+	ro := apiclient.Rollout{Concurrency: v.GetInt("concurrency"), Rate: v.GetFloat64("rate"), Canary: v.GetInt("canary"),
 		WaveSize: v.GetInt("wave-size"), MinFailures: v.GetInt("min-failures"), MinNoMatches: v.GetInt("min-nomatches"),
 		ReadBack: v.GetBool("read-back")}
 	for _, n := range []struct {
@@ -247,7 +248,7 @@ func addJobOutputFlags(f *pflag.FlagSet) {
 
 // runJob starts a job in the server, then follows it to the end (unless
 // detached) and reports.
-func runJob(ctx context.Context, a *app, r remote, nj server.NewJob, o jobOutput) error {
+func runJob(ctx context.Context, a *app, r remote, nj apiclient.NewJob, o jobOutput) error {
 	j, err := r.client.StartJob(ctx, nj)
 	if err != nil {
 		if noServer(err) {
@@ -273,7 +274,7 @@ func runJob(ctx context.Context, a *app, r remote, nj server.NewJob, o jobOutput
 }
 
 // runPlan runs a restore's dry run and prints the plan.
-func runPlan(ctx context.Context, a *app, r remote, nj server.NewJob, asJSON bool) error {
+func runPlan(ctx context.Context, a *app, r remote, nj apiclient.NewJob, asJSON bool) error {
 	p, err := r.client.PlanJob(ctx, nj)
 	if err != nil {
 		if noServer(err) {

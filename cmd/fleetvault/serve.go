@@ -52,7 +52,10 @@ SIGTERM stops the server gracefully: running jobs stop where they stand and
 stay resumable in the journal.
 
 The API needs a token: fleetvault init creates an admin token, and
-fleetvault token create --name NAME makes more. Every flag has a
+fleetvault token create --name NAME [--user USER] makes more; a token acts as
+its user, with the user's role (admin, operator, or owner: a data owner who
+sees only what fleetvault owner assign gives them). Every change is in the
+audit log (fleetvault audit). Every flag has a
 configuration key (see fleetvault.yaml): http.addr, broker.addr, broker.url...`,
 		Example: `  fleetvault serve --mbr /var/lib/fleetvault/fleetvault.mbr
   fleetvault serve --mbr fv/fleetvault.mbr --http 0.0.0.0:8686 --mqtt-tls :8883 --tls-self-signed

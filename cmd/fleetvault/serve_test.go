@@ -1,6 +1,10 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -15,8 +19,6 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
-
-	"github.com/fleetvault/fleetvault/server"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a command writes it.
@@ -58,7 +60,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("init printed no admin token: %s", out)
 	}
 	mbr := filepath.Join(dir, "fleetvault.mbr")
-	if st, err := os.Stat(server.TokenFile(mbr)); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(service.TokenFile(mbr)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v %v", st, err)
 	}
 	cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
@@ -99,14 +101,14 @@ func TestServe(t *testing.T) {
 		t.Fatalf("broker address not from the configuration file:\n%s", stdout.String())
 	}
 
-	c := server.NewClient(base, admin)
+	c := apiclient.NewClient(base, admin)
 	if h, err := c.Health(ctx); err != nil || h.Status != "ok" {
 		t.Fatalf("health: %+v %v", h, err)
 	}
-	if _, err := c.CreateGroup(ctx, server.NewGroup{Name: "new-homes"}); err != nil {
+	if _, err := c.CreateGroup(ctx, apiclient.NewGroup{Name: "new-homes"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.NewClient(base, "fvt_nope").Groups(ctx); server.StatusOf(err) != 401 {
+	if _, err := apiclient.NewClient(base, "fvt_nope").Groups(ctx); apiclient.StatusOf(err) != 401 {
 		t.Fatalf("bad token: %v", err)
 	}
 
@@ -116,7 +118,7 @@ func TestServe(t *testing.T) {
 		if code != 0 || ci == "" {
 			t.Fatalf("create: %d %s %s", code, out, errs)
 		}
-		if _, err := server.NewClient(base, ci).Groups(ctx); err != nil {
+		if _, err := apiclient.NewClient(base, ci).Groups(ctx); err != nil {
 			t.Fatalf("new token refused: %v", err)
 		}
 		if code, out, _ := runCLI(t, "token", "list", "--mbr", mbr); code != 0 || !strings.Contains(out, "admin") || !strings.Contains(out, "ci") || tokenRE.MatchString(out) {
@@ -128,7 +130,7 @@ func TestServe(t *testing.T) {
 		if code, out, errs := runCLI(t, "token", "revoke", "ci", "--mbr", mbr); code != 0 {
 			t.Fatalf("revoke: %d %s %s", code, out, errs)
 		}
-		if _, err := server.NewClient(base, ci).Groups(ctx); server.StatusOf(err) != 401 {
+		if _, err := apiclient.NewClient(base, ci).Groups(ctx); apiclient.StatusOf(err) != 401 {
 			t.Fatalf("revoked token: %v", err)
 		}
 		if code, _, errs := runCLI(t, "token", "revoke", "cj", "--mbr", mbr); code != exitError || !strings.Contains(errs, `did you mean "admin"`) && !strings.Contains(errs, "no API token") {

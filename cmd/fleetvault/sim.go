@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,6 +27,7 @@ type simOptions struct {
 	duration    time.Duration
 	mqttVersion int
 	insecure    bool
+	truthOut    string
 }
 
 func newSimCommand(a *app) *cobra.Command {
@@ -40,6 +43,10 @@ refusing plain CoAP; --insecure-coap makes them serve plain CoAP (coap://)
 instead, for a lab. Faults in the fleet file (offline, late, slow, drop, reject,
 corrupt, reboot) are played out. --fleet takes a path or the name of a
 shipped fleet (model-house, offices, faults).
+
+--truth-out writes the fleet's ground truth as JSON (the requests the devices
+received, and every device's writes and settings hash) at every summary and
+when the fleet stops, so a test can check what a server really did.
 
 --devices-out writes the device list (id, password, identifier, coap_key,
 tag, group, type) as YAML before the devices connect, so a server and its broker can
@@ -60,7 +67,7 @@ Example:
 				coapHost: a.v.GetString("coap-host"), seed: a.v.GetUint64("seed"),
 				devicesOut: a.v.GetString("devices-out"), summary: a.v.GetDuration("summary"),
 				duration: a.v.GetDuration("duration"), mqttVersion: a.v.GetInt("mqtt-version"),
-				insecure: a.v.GetBool("insecure-coap")}
+				insecure: a.v.GetBool("insecure-coap"), truthOut: a.v.GetString("truth-out")}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runSim(ctx, a, o)
@@ -76,6 +83,7 @@ Example:
 	f.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	f.Int("mqtt-version", 4, "MQTT protocol version of the devices: 4 (3.1.1) or 5")
 	f.Bool("insecure-coap", false, "CoAP devices serve plain CoAP (coap://), unauthenticated and unencrypted, instead of DTLS: for a lab only")
+	f.String("truth-out", "", "write the fleet's ground truth (requests received, each device's writes) to this JSON file at every summary")
 	return c
 }
 
@@ -127,9 +135,12 @@ func runSim(ctx context.Context, a *app, o simOptions) error {
 		select {
 		case <-ctx.Done():
 			logSimSummary(a, fleet, "sim: stopping")
-			return nil
+			return writeTruth(o.truthOut, fleet)
 		case <-t.C:
 			logSimSummary(a, fleet, "sim: summary")
+			if err := writeTruth(o.truthOut, fleet); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -170,6 +181,44 @@ func writeDeviceList(path, name string, f *devicesim.Fleet) error {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("sim: write device list: %w", err)
+	}
+	return nil
+}
+
+// simTruth is the fleet's ground truth as --truth-out writes it.
+type simTruth struct {
+	At       time.Time              `json:"at"`
+	Requests uint64                 `json:"requests"` // every request any device received (probes included)
+	Writes   uint64                 `json:"writes"`
+	Devices  map[string]deviceTruth `json:"devices"`
+}
+
+type deviceTruth struct {
+	Writes       int    `json:"writes"`        // write requests it received, whatever their outcome
+	SettingsHash string `json:"settings_hash"` // of what it holds now
+}
+
+// writeTruth writes the ground truth atomically to path ("" does nothing).
+func writeTruth(path string, f *devicesim.Fleet) error {
+	if path == "" {
+		return nil
+	}
+	st := f.Stats()
+	tr := simTruth{At: time.Now().UTC(), Requests: st.Requests, Writes: st.Writes, Devices: map[string]deviceTruth{}}
+	for _, info := range f.Devices() {
+		d := f.Device(info.ID)
+		tr.Devices[info.ID] = deviceTruth{Writes: len(d.Log()), SettingsHash: hex.EncodeToString(d.SettingsHash())}
+	}
+	b, err := json.MarshalIndent(tr, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("sim: write ground truth: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("sim: write ground truth: %w", err)
 	}
 	return nil
 }

@@ -1,14 +1,14 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/service"
+
 	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newTokenCommand(a *app) *cobra.Command {
@@ -17,7 +17,9 @@ func newTokenCommand(a *app) *cobra.Command {
 		Short: "Create, list and revoke HTTP API tokens",
 		Long: `token manages the HTTP API's bearer tokens. They live hashed (SHA-256) in
 api-tokens.yaml beside the MBR, mode 0600; a token is printed once, when it is
-created. A running server picks up changes on its next request.
+created. A running server picks up changes on its next request. A token made
+with --user acts as that user, with the user's role (fleetvault user); one
+without, like the token fleetvault init prints, is an installation admin.
 
 Use a token with: curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8686/api/v1/jobs`,
 		Args: cobra.NoArgs,
@@ -29,42 +31,56 @@ Use a token with: curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8686/a
 
 // tokenStore opens the token file named by --token-file, http.token_file, or
 // the one beside the MBR.
-func tokenStore(a *app, cmd *cobra.Command) (*server.Tokens, error) {
+func tokenStore(a *app, cmd *cobra.Command) (*service.Tokens, error) {
 	if err := a.v.BindPFlag("http.token_file", cmd.Flags().Lookup("token-file")); err != nil {
 		return nil, err
 	}
 	if p := a.v.GetString("http.token_file"); p != "" {
-		return server.OpenTokens(p), nil
+		return service.OpenTokens(p), nil
 	}
 	mbr, err := mbrPath(a)
 	if err != nil {
 		return nil, err
 	}
-	return server.OpenTokens(server.TokenFile(mbr)), nil
+	return service.OpenTokens(service.TokenFile(mbr)), nil
 }
 
 func newTokenCreateCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "create --name NAME",
+		Use:   "create --name NAME [--user USER]",
 		Short: "Create an API token and print it (only this once)",
-		Args:  cobra.NoArgs,
+		Long: `create makes an API token. With --user it acts as that user, with the user's
+role (fleetvault user add); it is checked against the installation given by
+--mbr, so run it while no server holds the installation open. Without --user
+it is an installation admin token, like the one fleetvault init prints.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := tokenStore(a, cmd)
 			if err != nil {
 				return err
 			}
-			return runTokenCreate(a, ts, a.v.GetString("name"))
+			return runTokenCreate(cmd, a, ts, a.v.GetString("name"), a.v.GetString("user"))
 		},
 	}
 	c.Flags().String("name", "", "the token's name, e.g. admin or ci (required)")
+	c.Flags().String("user", "", "the user the token acts as (default: none, an installation admin token)")
 	return c
 }
 
-func runTokenCreate(a *app, ts *server.Tokens, name string) error {
+func runTokenCreate(cmd *cobra.Command, a *app, ts *service.Tokens, name, user string) error {
 	if name == "" {
 		return usageError{errors.New("token create: --name is required")}
 	}
-	tok, err := ts.Create(name)
+	var tok string
+	var err error
+	if user == "" {
+		tok, err = ts.Create(name)
+	} else {
+		err = withAdmin(a, func(ls *localStore) error {
+			tok, err = ls.CreateToken(cmd.Context(), ts, name, user)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("token create: %w", err)
 	}
@@ -89,14 +105,14 @@ func newTokenListCommand(a *app) *cobra.Command {
 	return c
 }
 
-func runTokenList(a *app, ts *server.Tokens, asJSON bool) error {
+func runTokenList(a *app, ts *service.Tokens, asJSON bool) error {
 	list, err := ts.List()
 	if err != nil {
 		return fmt.Errorf("token list: %w", err)
 	}
 	if asJSON {
 		if list == nil {
-			list = []server.TokenInfo{}
+			list = []service.TokenInfo{}
 		}
 		return writeJSON(a.stdout, list)
 	}
@@ -105,9 +121,13 @@ func runTokenList(a *app, ts *server.Tokens, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCREATED")
+	fmt.Fprintln(tw, "NAME\tUSER\tCREATED")
 	for _, t := range list {
-		fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.Created.Format(time.RFC3339))
+		user := t.User
+		if user == "" {
+			user = "(admin)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, user, t.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+
 	"os"
 	"os/signal"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleetvault/fleetvault/grouprestore"
-	"github.com/fleetvault/fleetvault/server"
 )
 
 func newUndoCommand(a *app) *cobra.Command {
@@ -21,7 +22,7 @@ verifies them by hash. Devices the restore did not write are left alone.` + jobH
   fleetvault undo r-20260301-0001 --rate 20 --json`,
 		Args: exactArgs(1, "undo needs the id of the restore job to undo; list jobs with fleetvault jobs list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nj := server.NewJob{Kind: string(grouprestore.KindUndo), Source: args[0]}
+			nj := apiclient.NewJob{Kind: string(grouprestore.KindUndo), Source: args[0]}
 			var err error
 			if nj.Rollout, err = rolloutFromFlags(a); err != nil {
 				return err

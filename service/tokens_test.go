@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"errors"
@@ -29,8 +29,8 @@ func TestTokens(t *testing.T) {
 	if strings.Contains(string(b), admin) || strings.Contains(string(b), admin[len(tokenPrefix):]) {
 		t.Fatal("the token file holds the token itself")
 	}
-	if name, err := ts.Verify(admin); err != nil || name != "admin" {
-		t.Fatalf("verify: %q %v", name, err)
+	if ti, err := ts.Verify(admin); err != nil || ti.Name != "admin" {
+		t.Fatalf("verify: %+v %v", ti, err)
 	}
 
 	// Another process (fleetvault token) changes the file: this store sees it.
@@ -39,8 +39,8 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name, err := ts.Verify(ci); err != nil || name != "ci" {
-		t.Fatalf("token made by another store: %q %v", name, err)
+	if ti, err := ts.Verify(ci); err != nil || ti.Name != "ci" {
+		t.Fatalf("token made by another store: %+v %v", ti, err)
 	}
 	if err := other.Revoke("admin"); err != nil {
 		t.Fatal(err)

@@ -15,46 +15,13 @@ import (
 	"github.com/fleetvault/fleetvault/identifiers"
 )
 
-func TestSuggest(t *testing.T) {
-	names := []string{"new-homes", "model-house", "reference-iot", "Backup Group of Devices"}
-	tests := []struct{ name, in, want string }{
-		{"typo", "new-hmes", `; did you mean "new-homes"?`},
-		{"swap", "nwe-homes", `; did you mean "new-homes"?`},
-		{"case", "backup group of devices", `; did you mean "Backup Group of Devices"?`},
-		{"near long name", "Backup Group of Device", `; did you mean "Backup Group of Devices"?`},
-		{"far", "garage", ""},
-		{"empty list", "x", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			list := names
-			if tt.name == "empty list" {
-				list = nil
-			}
-			if got := Suggest(tt.in, list); got != tt.want {
-				t.Fatalf("Suggest(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestEditDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		d    int
-	}{
-		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"kitten", "sitting", 3}, {"new-hmes", "new-homes", 1}, {"zoné", "zone", 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.a+"/"+tt.b, func(t *testing.T) {
-			if d := editDistance(tt.a, tt.b); d != tt.d || editDistance(tt.b, tt.a) != tt.d {
-				t.Fatalf("distance %d, want %d", d, tt.d)
-			}
-		})
-	}
-}
-
 // fakeTransport answers from a function; it can announce presence.
+var (
+	_ agent.Transport        = (*fakeTransport)(nil)
+	_ agent.PresenceNotifier = (*fakeTransport)(nil)
+	_ agent.Transport        = (*plainTransport)(nil)
+)
+
 type fakeTransport struct {
 	do     func(identifiers.ID) (*agent.Response, error)
 	online func(string)
@@ -63,21 +30,19 @@ type fakeTransport struct {
 func (f *fakeTransport) Do(_ context.Context, target identifiers.ID, _ *agent.Request) (*agent.Response, error) {
 	return f.do(target)
 }
-func (f *fakeTransport) Close() error             { return nil }
+
+func (f *fakeTransport) Close() error { return nil }
+
 func (f *fakeTransport) OnOnline(fn func(string)) { f.online = fn }
+
 func (f *plainTransport) Do(ctx context.Context, t identifiers.ID, r *agent.Request) (*agent.Response, error) {
 	return f.fakeTransport.Do(ctx, t, r)
 }
+
 func (f *plainTransport) Close() error { return nil }
 
 // plainTransport has no presence.
 type plainTransport struct{ fakeTransport *fakeTransport }
-
-var (
-	_ agent.Transport        = (*fakeTransport)(nil)
-	_ agent.PresenceNotifier = (*fakeTransport)(nil)
-	_ agent.Transport        = (*plainTransport)(nil)
-)
 
 func TestInstrumentedTransport(t *testing.T) {
 	m := newMetrics()
@@ -161,89 +126,4 @@ func TestOutcomeCounter(t *testing.T) {
 	if text != want {
 		t.Fatalf("got\n%s\nwant\n%s", text, want)
 	}
-}
-
-func TestReadEvents(t *testing.T) {
-	stream := ": keep-alive\n\nevent: progress\nid: 0\ndata: {\"a\":1}\n\ndata: x\ndata: y\n\nevent: end\ndata: {}\n\n"
-	var got []string
-	err := ReadEvents(strings.NewReader(stream), func(ev Event) error {
-		got = append(got, ev.Name+"="+string(ev.Data))
-		return nil
-	})
-	if err != nil || strings.Join(got, "|") != `progress={"a":1}|message=x`+"\n"+`y|end={}` {
-		t.Fatalf("%q %v", got, err)
-	}
-	stop := errors.New("stop")
-	if err := ReadEvents(strings.NewReader(stream), func(Event) error { return stop }); !errors.Is(err, stop) {
-		t.Fatalf("fn's error: %v", err)
-	}
-}
-
-func FuzzReadEvents(f *testing.F) {
-	f.Add("event: progress\ndata: {}\n\nevent: end\ndata: {}\n\n")
-	f.Add(":\n\n\n\ndata\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		_ = ReadEvents(strings.NewReader(s), func(ev Event) error {
-			if ev.Name == "" {
-				t.Fatal("event without a name")
-			}
-			return nil
-		})
-	})
-}
-
-func FuzzParseDevicesCSV(f *testing.F) {
-	f.Add([]byte("id,password,identifier,group,tag\nhome1,s,mqtt://home1,g,zone=North\n"))
-	f.Add([]byte("id\n\"a\nb\"\n"))
-	f.Add([]byte("tag,id\n\"zone=\"\"x\"\"\",a\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		nds, err := ParseDevicesCSV(b)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "CSV") {
-				t.Fatalf("error without its format: %v", err)
-			}
-			return
-		}
-		for _, nd := range nds {
-			if nd.ID == "" {
-				t.Fatal("a device without an id was accepted")
-			}
-		}
-	})
-}
-
-func FuzzParseDevicesYAML(f *testing.F) {
-	f.Add([]byte("- id: a\n  tag: zone=North\n"))
-	f.Add([]byte("devices:\n  - id: b\n    tag: {zone: South}\n"))
-	f.Add([]byte("- id: c\n  tag: [{key: zone, value: x}]\n"))
-	f.Add([]byte("- &a {id: x}\n- *a\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		nds, err := ParseDevicesYAML(b)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "YAML") {
-				t.Fatalf("error without its format: %v", err)
-			}
-			return
-		}
-		for _, nd := range nds {
-			if nd.ID == "" {
-				t.Fatal("a device without an id was accepted")
-			}
-		}
-	})
-}
-
-func ExampleParseDevicesCSV() {
-	devs, err := ParseDevicesCSV([]byte(`id,password,identifier,group,tag
-home1-climate,,mqtt://home1-climate,new-homes,manufacturer=Acme Corp.; model=xyz; zone=South
-`))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, d := range devs {
-		zone, _ := d.Tag.Get("zone")
-		fmt.Println(d.ID, d.Group, zone)
-	}
-	// Output: home1-climate new-homes South
 }

@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"bytes"
@@ -39,6 +39,7 @@ var (
 // its SHA-256, which is enough for a 256-bit random secret.
 type TokenInfo struct {
 	Name    string    `yaml:"name" json:"name"`
+	User    string    `yaml:"user,omitempty" json:"user,omitempty"` // the user it acts as; "" an installation admin token (init's)
 	Hash    string    `yaml:"sha256" json:"-"`
 	Created time.Time `yaml:"created" json:"created"`
 }
@@ -57,7 +58,7 @@ type Tokens struct {
 
 	mu     sync.Mutex
 	stamp  fileStamp
-	byHash map[string]string // sha256 hex -> name
+	byHash map[string]TokenInfo // sha256 hex -> token
 }
 
 // fileStamp identifies a version of the file: writes replace it by rename,
@@ -89,9 +90,14 @@ func (t *Tokens) Path() string { return t.path }
 
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// Create makes a new token called name and returns it; this is the only time
-// the token is seen. It fails with ErrTokenExists if name is taken.
-func (t *Tokens) Create(name string) (string, error) {
+// Create makes a new admin token called name and returns it; this is the
+// only time the token is seen. It fails with ErrTokenExists if name is taken.
+func (t *Tokens) Create(name string) (string, error) { return t.CreateFor(name, "") }
+
+// CreateFor makes a new token called name that acts as user ("" an
+// installation admin token), as Create does. Whether user exists is the
+// caller's to check (Session.CreateToken does).
+func (t *Tokens) CreateFor(name, user string) (string, error) {
 	if !tokenNameRE.MatchString(name) {
 		return "", fmt.Errorf("token name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
@@ -106,7 +112,7 @@ func (t *Tokens) Create(name string) (string, error) {
 				return fmt.Errorf("token %q: %w; revoke it first or choose another name", name, ErrTokenExists)
 			}
 		}
-		f.Tokens = append(f.Tokens, TokenInfo{Name: name, Hash: hashToken(token), Created: time.Now().UTC().Truncate(time.Second)})
+		f.Tokens = append(f.Tokens, TokenInfo{Name: name, User: user, Hash: hashToken(token), Created: time.Now().UTC().Truncate(time.Second)})
 		return nil
 	})
 	if err != nil {
@@ -142,23 +148,30 @@ func (t *Tokens) List() ([]TokenInfo, error) {
 	return f.Tokens, nil
 }
 
-// Verify returns the name of the token, or an error wrapping ErrBadToken.
-func (t *Tokens) Verify(token string) (string, error) {
+// Verify returns the token's entry, or an error wrapping ErrBadToken. It
+// compares the token's hash with every stored one in constant time, so the
+// time taken says nothing about how close a guess was.
+func (t *Tokens) Verify(token string) (TokenInfo, error) {
 	if !strings.HasPrefix(token, tokenPrefix) {
-		return "", ErrBadToken
+		return TokenInfo{}, ErrBadToken
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.reloadLocked(); err != nil {
-		return "", err
+		return TokenInfo{}, err
 	}
-	h := hashToken(token)
-	for stored, name := range t.byHash {
-		if subtle.ConstantTimeCompare([]byte(stored), []byte(h)) == 1 {
-			return name, nil
+	h := []byte(hashToken(token))
+	var found TokenInfo
+	ok := 0
+	for stored, ti := range t.byHash {
+		if subtle.ConstantTimeCompare([]byte(stored), h) == 1 {
+			found, ok = ti, 1
 		}
 	}
-	return "", ErrBadToken
+	if ok == 0 {
+		return TokenInfo{}, ErrBadToken
+	}
+	return found, nil
 }
 
 // reloadLocked re-reads the file when its size or time changed.
@@ -179,9 +192,9 @@ func (t *Tokens) reloadLocked() error {
 	if err != nil {
 		return err
 	}
-	t.byHash = make(map[string]string, len(f.Tokens))
+	t.byHash = make(map[string]TokenInfo, len(f.Tokens))
 	for _, ti := range f.Tokens {
-		t.byHash[ti.Hash] = ti.Name
+		t.byHash[ti.Hash] = ti
 	}
 	t.stamp = now
 	return nil

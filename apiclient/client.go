@@ -1,4 +1,4 @@
-package server
+package apiclient
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/catalog"
 	"io"
 	"net/http"
 	"net/url"
@@ -423,4 +424,27 @@ func (c *Client) ExportCatalog(ctx context.Context, format string, w io.Writer) 
 		return fmt.Errorf("catalog export: %w", err)
 	}
 	return nil
+}
+
+// AuditQuery selects audit entries; empty fields do not restrict.
+type AuditQuery struct {
+	User  string
+	Since time.Time
+	Limit int
+}
+
+// Audit reads the audit log (admin only), oldest first.
+func (c *Client) Audit(ctx context.Context, aq AuditQuery) ([]catalog.AuditEntry, error) {
+	q := url.Values{}
+	if aq.User != "" {
+		q.Set("user", aq.User)
+	}
+	if !aq.Since.IsZero() {
+		q.Set("since", aq.Since.Format(time.RFC3339Nano))
+	}
+	if aq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(aq.Limit))
+	}
+	var out []catalog.AuditEntry
+	return out, c.do(ctx, http.MethodGet, APIPrefix+"/audit", q, nil, "", &out)
 }

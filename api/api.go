@@ -1,4 +1,4 @@
-package server
+package api
 
 import (
 	"bytes"
@@ -10,11 +10,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
 )
 
 // APIPrefix is where the authenticated JSON API lives.
-const APIPrefix = "/api/v1"
+const APIPrefix = apiclient.APIPrefix
+
+// maxAuditPath is how much of an unauthenticated request's path the audit
+// log keeps.
+const maxAuditPath = 256
 
 // Limits on request bodies. An import may carry many devices.
 const (
@@ -28,61 +33,66 @@ type route struct {
 	method  string
 	pattern string // a net/http pattern path, {name} for a wildcard
 	open    bool   // no token needed
-	handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
+	handle  handler
 }
+
+// handler serves one route as the caller ss (nil on an open route).
+type handler func(s *API, ss *service.Session, w http.ResponseWriter, r *http.Request) error
 
 // routes is the whole HTTP API.
 func routes() []route {
 	return []route{
-		{method: "GET", pattern: "/healthz", open: true, handle: (*Server).handleHealthz},
-		{method: "GET", pattern: "/metrics", open: true, handle: (*Server).handleMetrics},
+		{method: "GET", pattern: "/healthz", open: true, handle: (*API).handleHealthz},
+		{method: "GET", pattern: "/metrics", open: true, handle: (*API).handleMetrics},
 
-		{method: "GET", pattern: APIPrefix + "/devices", handle: (*Server).handleListDevices},
-		{method: "POST", pattern: APIPrefix + "/devices", handle: (*Server).handleAddDevices},
-		{method: "POST", pattern: APIPrefix + "/devices/import", handle: (*Server).handleImportDevices},
-		{method: "GET", pattern: APIPrefix + "/devices/{id}", handle: (*Server).handleGetDevice},
-		{method: "DELETE", pattern: APIPrefix + "/devices/{id}", handle: (*Server).handleDeleteDevice},
+		{method: "GET", pattern: APIPrefix + "/devices", handle: (*API).handleListDevices},
+		{method: "POST", pattern: APIPrefix + "/devices", handle: (*API).handleAddDevices},
+		{method: "POST", pattern: APIPrefix + "/devices/import", handle: (*API).handleImportDevices},
+		{method: "GET", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleGetDevice},
+		{method: "DELETE", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleDeleteDevice},
 
-		{method: "GET", pattern: APIPrefix + "/groups", handle: (*Server).handleListGroups},
-		{method: "POST", pattern: APIPrefix + "/groups", handle: (*Server).handleCreateGroup},
-		{method: "GET", pattern: APIPrefix + "/groups/{name}", handle: (*Server).handleGetGroup},
-		{method: "POST", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleAddMembers},
-		{method: "DELETE", pattern: APIPrefix + "/groups/{name}/members", handle: (*Server).handleRemoveMembers},
+		{method: "GET", pattern: APIPrefix + "/groups", handle: (*API).handleListGroups},
+		{method: "POST", pattern: APIPrefix + "/groups", handle: (*API).handleCreateGroup},
+		{method: "GET", pattern: APIPrefix + "/groups/{name}", handle: (*API).handleGetGroup},
+		{method: "POST", pattern: APIPrefix + "/groups/{name}/members", handle: (*API).handleAddMembers},
+		{method: "DELETE", pattern: APIPrefix + "/groups/{name}/members", handle: (*API).handleRemoveMembers},
 
-		{method: "PUT", pattern: APIPrefix + "/groups/{name}/profile", handle: (*Server).handleAttachProfile},
+		{method: "PUT", pattern: APIPrefix + "/groups/{name}/profile", handle: (*API).handleAttachProfile},
 
-		{method: "GET", pattern: APIPrefix + "/profiles", handle: (*Server).handleListProfiles},
-		{method: "GET", pattern: APIPrefix + "/profiles/{name}", handle: (*Server).handleGetProfile},
-		{method: "PUT", pattern: APIPrefix + "/profiles/{name}", handle: (*Server).handlePutProfile},
+		{method: "GET", pattern: APIPrefix + "/profiles", handle: (*API).handleListProfiles},
+		{method: "GET", pattern: APIPrefix + "/profiles/{name}", handle: (*API).handleGetProfile},
+		{method: "PUT", pattern: APIPrefix + "/profiles/{name}", handle: (*API).handlePutProfile},
 
-		{method: "GET", pattern: APIPrefix + "/backups", handle: (*Server).handleListBackups},
-		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*Server).handleDiffBackups},
-		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*Server).handleGetBackup},
+		{method: "GET", pattern: APIPrefix + "/backups", handle: (*API).handleListBackups},
+		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*API).handleDiffBackups},
+		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*API).handleGetBackup},
 
-		{method: "GET", pattern: APIPrefix + "/jobs", handle: (*Server).handleListJobs},
-		{method: "POST", pattern: APIPrefix + "/jobs", handle: (*Server).handleStartJob},
-		{method: "GET", pattern: APIPrefix + "/jobs/{id}", handle: (*Server).handleGetJob},
-		{method: "GET", pattern: APIPrefix + "/jobs/{id}/events", handle: (*Server).handleJobEvents},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*Server).handleCancelJob},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*Server).handlePauseJob},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*Server).handleResumeJob},
-		{method: "POST", pattern: APIPrefix + "/jobs/{id}/remediate", handle: (*Server).handleRemediate},
+		{method: "GET", pattern: APIPrefix + "/jobs", handle: (*API).handleListJobs},
+		{method: "POST", pattern: APIPrefix + "/jobs", handle: (*API).handleStartJob},
+		{method: "GET", pattern: APIPrefix + "/jobs/{id}", handle: (*API).handleGetJob},
+		{method: "GET", pattern: APIPrefix + "/jobs/{id}/events", handle: (*API).handleJobEvents},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/cancel", handle: (*API).handleCancelJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/pause", handle: (*API).handlePauseJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*API).handleResumeJob},
+		{method: "POST", pattern: APIPrefix + "/jobs/{id}/remediate", handle: (*API).handleRemediate},
 
-		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*Server).handleExport},
+		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*API).handleExport},
+
+		{method: "GET", pattern: APIPrefix + "/audit", handle: (*API).handleAudit},
 	}
 }
 
 // Handler returns the HTTP API: /healthz and /metrics are open, everything
 // under /api/v1 needs an "Authorization: Bearer <token>" header with a token
 // from the installation's token file (see Tokens).
-func (s *Server) Handler() http.Handler {
+func (s *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes() {
 		h := s.wrap(rt)
 		mux.Handle(rt.method+" "+rt.pattern, h)
 	}
 	// Anything else under the API prefix is a JSON 404, not the mux's text one.
-	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
+	mux.Handle(APIPrefix+"/", s.wrap(route{handle: func(_ *API, _ *service.Session, w http.ResponseWriter, r *http.Request) error {
 		if allow := allowedMethods(r.URL.Path); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			return &apiError{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("%s does not take %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))}
@@ -116,7 +126,7 @@ func allowedMethods(path string) []string {
 }
 
 // wrap adds authentication, panic safety and error rendering to a handler.
-func (s *Server) wrap(rt route) http.Handler {
+func (s *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() {
@@ -125,13 +135,17 @@ func (s *Server) wrap(rt route) http.Handler {
 				writeError(w, &apiError{status: http.StatusInternalServerError, msg: "internal error in the server; see its log"})
 			}
 		}()
+		var ss *service.Session
 		if !rt.open {
-			if err := s.authenticate(r); err != nil {
+			id, err := s.authenticate(r)
+			if err != nil {
+				s.auditRefused(r, rt, err)
 				s.writeErr(w, r, err)
 				return
 			}
+			ss = s.svc.As(id)
 		}
-		if err := rt.handle(s, w, r); err != nil {
+		if err := rt.handle(s, ss, w, r); err != nil {
 			s.writeErr(w, r, err)
 			return
 		}
@@ -139,25 +153,35 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-// authenticate checks the bearer token.
-func (s *Server) authenticate(r *http.Request) error {
+// authenticate returns who sent r, from its bearer token. Every failed
+// authentication passes here, so that one wrapper can throttle them.
+func (s *API) authenticate(r *http.Request) (service.Identity, error) {
 	h := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || strings.TrimSpace(token) == "" {
-		return &apiError{status: http.StatusUnauthorized, msg: "missing API token: send the header \"Authorization: Bearer <token>\" with a token from fleetvault token create"}
+		return service.Identity{}, &service.Error{Kind: service.ErrUnauthenticated, Msg: "missing API token: send the header \"Authorization: Bearer <token>\" with a token from fleetvault token create"}
 	}
-	if s.api == nil || s.api.tokens == nil {
-		return &apiError{status: http.StatusUnauthorized, msg: "this server has no API token file; create a token with fleetvault token create"}
-	}
-	name, err := s.api.tokens.Verify(strings.TrimSpace(token))
+	id, err := s.svc.Authenticate(s.tokens, token, r.RemoteAddr)
 	if err != nil {
-		if errors.Is(err, ErrBadToken) {
-			return &apiError{status: http.StatusUnauthorized, msg: "invalid or revoked API token: create one with fleetvault token create --name NAME"}
-		}
-		return fmt.Errorf("check the API token: %w", err)
+		return id, err
 	}
-	s.log.Debug("api: authenticated", "token", name)
-	return nil
+	s.log.Debug("api: authenticated", "user", id.User, "role", id.Role)
+	return id, nil
+}
+
+// auditRefused records a write refused for want of valid credentials: such
+// a request never reaches the service, so the API writes its audit entry.
+func (s *API) auditRefused(r *http.Request, rt route, err error) {
+	if r.Method == http.MethodGet || !errors.Is(err, service.ErrUnauthenticated) || rt.pattern == "" {
+		return
+	}
+	path := r.URL.Path
+	if len(path) > maxAuditPath { // anyone can send this: keep the log's entries small
+		path = path[:maxAuditPath] + "..."
+	}
+	if aerr := s.svc.AuditUnauthenticated(r.RemoteAddr, r.Method+" "+rt.pattern, path); aerr != nil {
+		s.log.Error("audit: append failed", "path", r.URL.Path, "err", aerr)
+	}
 }
 
 // apiError is an error with an HTTP status and a message for a person.
@@ -180,14 +204,28 @@ func errConflict(format string, args ...any) error {
 	return &apiError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
+// statusOf is the one mapping of the service's kinds of error to statuses.
+var statusOf = []struct {
+	kind   error
+	status int
+}{
+	{service.ErrUnauthenticated, http.StatusUnauthorized},
+	{service.ErrForbidden, http.StatusForbidden},
+	{service.ErrNotFound, http.StatusNotFound},
+	{service.ErrInvalid, http.StatusBadRequest},
+	{service.ErrConflict, http.StatusConflict},
+	{service.ErrUnprocessable, http.StatusUnprocessableEntity},
 }
 
-func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+func (s *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
+		for _, k := range statusOf {
+			if errors.Is(err, k.kind) {
+				writeError(w, &apiError{status: k.status, msg: err.Error()})
+				return
+			}
+		}
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}
 	}
@@ -202,7 +240,7 @@ func writeError(w http.ResponseWriter, ae *apiError) {
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fleetvault"`)
 	}
-	writeJSON(w, ae.status, ErrorBody{Error: msg})
+	writeJSON(w, ae.status, apiclient.ErrorBody{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -288,17 +326,8 @@ func jsonTypeName(kind string) string {
 	return "a number"
 }
 
-// Health is the body of GET /healthz.
-type Health struct {
-	Status    string `json:"status"`
-	Broker    string `json:"broker"`
-	Jobs      int    `json:"running_jobs"`
-	DRMode    bool   `json:"dr_mode"`
-	UptimeSec int64  `json:"uptime_s"`
-}
-
-func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
-	recs, err := s.Engine.Jobs()
+func (s *API) handleHealthz(_ *service.Session, w http.ResponseWriter, _ *http.Request) error {
+	recs, err := s.engine.Jobs()
 	if err != nil {
 		return fmt.Errorf("read the job journal: %w", err)
 	}
@@ -308,19 +337,16 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) error {
 			running++
 		}
 	}
-	h := Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.Catalog.DRMode()}
-	if s.api != nil {
-		h.UptimeSec = int64(time.Since(s.api.started).Seconds())
-	}
+	h := apiclient.Health{Status: "ok", Broker: s.brokerURL, Jobs: running, DRMode: s.svc.Catalog().DRMode()}
+	h.UptimeSec = int64(time.Since(s.started).Seconds())
 	writeJSON(w, http.StatusOK, h)
 	return nil
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
-	if s.api == nil {
+func (s *API) handleMetrics(_ *service.Session, w http.ResponseWriter, r *http.Request) error {
+	if s.metrics == nil {
 		return errNotFound("this server has no metrics")
 	}
-	s.trackRunningJobs()
-	promhttp.HandlerFor(s.api.metrics.registry, promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
+	s.metrics.ServeHTTP(w, r)
 	return nil
 }

@@ -1,6 +1,9 @@
-package server
+package api
 
 import (
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
+
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -22,7 +25,7 @@ const (
 	contentJSON = "application/json"
 )
 
-func (s *Server) handleImportDevices(w http.ResponseWriter, r *http.Request) error {
+func (s *API) handleImportDevices(ss *service.Session, w http.ResponseWriter, r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil {
@@ -32,7 +35,7 @@ func (s *Server) handleImportDevices(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	var nds []NewDevice
+	var nds []apiclient.NewDevice
 	switch mt {
 	case contentCSV, "application/csv":
 		nds, err = ParseDevicesCSV(b)
@@ -50,7 +53,7 @@ func (s *Server) handleImportDevices(w http.ResponseWriter, r *http.Request) err
 		}
 		return errBadRequest("%v", err)
 	}
-	res, err := s.addDevices(r, nds, "device")
+	res, err := ss.AddDevices(r.Context(), nds, r.URL.Query().Get("replace") == "true")
 	if err != nil {
 		return err
 	}
@@ -65,7 +68,7 @@ var csvColumns = []string{"id", "password", "identifier", "group", "tag", "domai
 // columns (id, password, identifier, group, tag, and optionally domain,
 // category, owner, type; any order). A tag is in the `key=value; key=value`
 // form. Errors name the line and column.
-func ParseDevicesCSV(b []byte) ([]NewDevice, error) {
+func ParseDevicesCSV(b []byte) ([]apiclient.NewDevice, error) {
 	cr := csv.NewReader(bytes.NewReader(b))
 	cr.TrimLeadingSpace = true
 	cr.Comment = '#'
@@ -90,7 +93,7 @@ func ParseDevicesCSV(b []byte) ([]NewDevice, error) {
 	if _, ok := col["id"]; !ok {
 		return nil, errors.New("CSV line 1: no id column; the first line must name the columns, e.g. id,password,identifier,group,tag")
 	}
-	var out []NewDevice
+	var out []apiclient.NewDevice
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -106,7 +109,7 @@ func ParseDevicesCSV(b []byte) ([]NewDevice, error) {
 			}
 			return ""
 		}
-		nd := NewDevice{ID: get("id"), Password: get("password"), Identifier: get("identifier"), Group: get("group"),
+		nd := apiclient.NewDevice{ID: get("id"), Password: get("password"), Identifier: get("identifier"), Group: get("group"),
 			Domain: get("domain"), Category: get("category"), Owner: get("owner"), Type: get("type"), CoAPKey: get("coap_key")}
 		if nd.ID == "" {
 			return nil, fmt.Errorf("CSV line %d: the id column is empty", line)
@@ -143,7 +146,7 @@ type yamlDevice struct {
 // ParseDevicesYAML reads a device list as YAML: a sequence of devices, or a
 // mapping with a devices: sequence. A tag is a `key=value; ...` string, a
 // mapping (order kept) or a sequence of {key, value}. Errors name the line.
-func ParseDevicesYAML(b []byte) ([]NewDevice, error) {
+func ParseDevicesYAML(b []byte) ([]apiclient.NewDevice, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("YAML: %v", err)
@@ -169,7 +172,7 @@ func ParseDevicesYAML(b []byte) ([]NewDevice, error) {
 	if list.Kind != yaml.SequenceNode {
 		return nil, fmt.Errorf("YAML line %d: expected a list of devices", list.Line)
 	}
-	out := make([]NewDevice, 0, len(list.Content))
+	out := make([]apiclient.NewDevice, 0, len(list.Content))
 	for _, n := range list.Content {
 		nd, err := decodeYAMLDevice(n)
 		if err != nil {
@@ -180,27 +183,27 @@ func ParseDevicesYAML(b []byte) ([]NewDevice, error) {
 	return out, nil
 }
 
-func decodeYAMLDevice(n *yaml.Node) (NewDevice, error) {
+func decodeYAMLDevice(n *yaml.Node) (apiclient.NewDevice, error) {
 	if n.Kind != yaml.MappingNode {
-		return NewDevice{}, fmt.Errorf("YAML line %d: a device must be a mapping with id, password, identifier, tag, group", n.Line)
+		return apiclient.NewDevice{}, fmt.Errorf("YAML line %d: a device must be a mapping with id, password, identifier, tag, group", n.Line)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i].Value; !contains(yamlDeviceKeys, k) {
-			return NewDevice{}, fmt.Errorf("YAML line %d: unknown device key %q; the keys are %s", n.Content[i].Line, k, strings.Join(yamlDeviceKeys, ", "))
+			return apiclient.NewDevice{}, fmt.Errorf("YAML line %d: unknown device key %q; the keys are %s", n.Content[i].Line, k, strings.Join(yamlDeviceKeys, ", "))
 		}
 	}
 	var yd yamlDevice
 	if err := n.Decode(&yd); err != nil {
-		return NewDevice{}, fmt.Errorf("YAML line %d: %v", n.Line, err)
+		return apiclient.NewDevice{}, fmt.Errorf("YAML line %d: %v", n.Line, err)
 	}
 	if yd.ID == "" {
-		return NewDevice{}, fmt.Errorf("YAML line %d: the device has no id", n.Line)
+		return apiclient.NewDevice{}, fmt.Errorf("YAML line %d: the device has no id", n.Line)
 	}
 	tag, err := yamlTag(&yd.Tag)
 	if err != nil {
-		return NewDevice{}, fmt.Errorf("YAML line %d: device %s: tag: %v", yd.Tag.Line, yd.ID, err)
+		return apiclient.NewDevice{}, fmt.Errorf("YAML line %d: device %s: tag: %v", yd.Tag.Line, yd.ID, err)
 	}
-	return NewDevice{ID: yd.ID, Password: yd.Password, Identifier: yd.Identifier, Tag: tag, Group: yd.Group,
+	return apiclient.NewDevice{ID: yd.ID, Password: yd.Password, Identifier: yd.Identifier, Tag: tag, Group: yd.Group,
 		Type: yd.Type, Domain: yd.Domain, Category: yd.Category, Owner: yd.Owner, CoAPKey: yd.CoAPKey}, nil
 }
 

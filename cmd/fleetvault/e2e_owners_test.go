@@ -1,0 +1,253 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/catalog"
+)
+
+// e2eDeviceList is the part of the simulator's device list the test reads.
+type e2eDeviceList []struct {
+	ID    string `yaml:"id"`
+	Group string `yaml:"group"`
+}
+
+// TestE2EDataOwners runs the binary as an administrator and two data owners
+// would: users and assignments made with the CLI, tokens for both owners, a
+// server and a simulated fleet. Owner A lists exactly their devices; A's
+// restore to B's group is refused and the simulator's ground truth shows no
+// device was probed or written; A's backups carry A as piece_owner; the audit
+// entries acknowledged before a kill -9 of the server are still there.
+func TestE2EDataOwners(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("end-to-end: needs the go tool to build the binary")
+	}
+	w := newE2EInstallation(t)
+
+	fleet, err := filepath.Abs(filepath.Join("testdata", "e2e-fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, truth := filepath.Join(w.dir, "devices.yaml"), filepath.Join(w.dir, "truth.json")
+	w.start("sim", "--fleet", fleet, "--broker", "mqtt://"+w.mqttAddr, "--devices-out", list, "--truth-out", truth, "--summary", "100ms")
+	e2eWaitFor(t, 30*time.Second, "the simulator's device list", func() bool { _, err := os.Stat(list); return err == nil })
+
+	// The administrator's part, on the installation directly (no server yet).
+	w.must(exitOK, "device", "import", list, "--mbr", w.mbr)
+	partA := []string{"model-house-north", "model-house-south", "odd-homes"}
+	partB := []string{"new-homes"}
+	w.asOwner("alice", partA)
+	w.asOwner("bob", partB)
+	w.must(exitOK, "group", "create", "models-a", "--kind", "backup", "--mbr", w.mbr)
+	w.must(exitOK, "owner", "assign", "alice", "--backup-group", "models-a", "--mbr", w.mbr)
+	tokA := e2eTokenOf(t, w.must(exitOK, "token", "create", "--name", "alice-laptop", "--user", "alice", "--mbr", w.mbr))
+	tokB := e2eTokenOf(t, w.must(exitOK, "token", "create", "--name", "bob-laptop", "--user", "bob", "--mbr", w.mbr))
+	if tokA == tokB {
+		t.Fatal("two tokens are the same")
+	}
+	w.startServer()
+
+	var devs e2eDeviceList
+	b, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &devs); err != nil {
+		t.Fatal(err)
+	}
+	var wantA, idsB []string
+	for _, d := range devs {
+		if contains(partA, d.Group) {
+			wantA = append(wantA, d.ID)
+		} else {
+			idsB = append(idsB, d.ID)
+		}
+	}
+	sort.Strings(wantA)
+
+	t.Run("owner A lists exactly A's devices", func(t *testing.T) {
+		got := w.listDevices(tokA)
+		if strings.Join(got, " ") != strings.Join(wantA, " ") {
+			t.Errorf("GET /api/v1/devices as alice:\n got %v\nwant %v", got, wantA)
+		}
+		if gotB := w.listDevices(tokB); len(gotB) != len(idsB) {
+			t.Errorf("GET /api/v1/devices as bob: %d devices, want %d", len(gotB), len(idsB))
+		}
+	})
+
+	t.Run("owner A backs up A's devices; the backups carry A", func(t *testing.T) {
+		if code, out, errOut := w.fv(tokA, append([]string{"backup", "--group", "model-house-north", "--into", "models-a"}, e2eRollout...)...); code != exitOK {
+			t.Fatalf("backup as alice: exit %d\n%s%s", code, out, errOut)
+		}
+		_, out, _ := w.fv(tokA, "backups", "list", "--group", "models-a", "--json")
+		var bs []apiclient.Backup
+		if err := json.Unmarshal([]byte(out), &bs); err != nil || len(bs) != 2 {
+			t.Fatalf("backups list as alice: %v\n%s", err, out)
+		}
+		for _, b := range bs {
+			if b.Owner != "alice" {
+				t.Errorf("backup %s of %s: owner %q, want alice", b.ID, b.Client, b.Owner)
+			}
+		}
+	})
+
+	t.Run("owner A restoring to B's group is refused, and no device of B's is touched", func(t *testing.T) {
+		before := w.freshTruth(truth)
+		code, out, errOut := w.fv(tokA, append([]string{"restore", "--from", "models-a", "--to", "new-homes"}, e2eRollout...)...)
+		if code != exitError || !strings.Contains(errOut, `no group "new-homes"`) {
+			t.Fatalf("restore as alice to bob's group: exit %d\n%s%s", code, out, errOut)
+		}
+		after := w.freshTruth(truth)
+		if after.Requests != before.Requests {
+			t.Errorf("the devices received %d requests during the refused restore, want none", after.Requests-before.Requests)
+		}
+		for _, id := range idsB {
+			if before.Devices[id] != after.Devices[id] {
+				t.Errorf("device %s of bob's changed: %+v -> %+v", id, before.Devices[id], after.Devices[id])
+			}
+		}
+	})
+
+	t.Run("audit entries acknowledged before kill -9 are kept", func(t *testing.T) {
+		if err := w.serve.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.serve.Wait()
+		_, out, errOut := w.fv(w.token, "audit", "--json", "--user", "alice", "--mbr", w.mbr)
+		var es []catalog.AuditEntry
+		if err := json.Unmarshal([]byte(out), &es); err != nil {
+			t.Fatalf("audit --json: %v\n%s%s", err, out, errOut)
+		}
+		var ok, refused int
+		for _, e := range es {
+			if e.Action == "job.start" && e.Outcome == catalog.AuditOK {
+				ok++
+			}
+			if e.Action == "job.start" && e.Outcome == catalog.AuditRefused && strings.Contains(strings.Join(e.Objects, " "), "new-homes") {
+				refused++
+			}
+		}
+		if ok != 1 || refused != 1 {
+			t.Errorf("after kill -9: %d accepted and %d refused job starts of alice in the audit log, want 1 and 1:\n%s", ok, refused, out)
+		}
+	})
+
+	t.Run("the catalog export shows A as the owner of A's backups", func(t *testing.T) {
+		out := w.must(exitOK, "catalog", "export", "--format", "json", "--mbr", w.mbr)
+		var dump struct {
+			Pieces []struct {
+				Owner string `json:"owner"`
+				Group string `json:"backup_group"`
+			} `json:"pieces"`
+		}
+		if err := json.Unmarshal([]byte(out), &dump); err != nil {
+			t.Fatalf("catalog export: %v", err)
+		}
+		n := 0
+		for _, p := range dump.Pieces {
+			if p.Group == "models-a" {
+				n++
+				if p.Owner != "alice" {
+					t.Errorf("exported piece of models-a: owner %q, want alice", p.Owner)
+				}
+			}
+		}
+		if n != 2 {
+			t.Errorf("%d pieces of models-a in the export, want 2", n)
+		}
+	})
+}
+
+// asOwner adds an owner and assigns them device groups, on the installation.
+func (w *e2eWorld) asOwner(user string, groups []string) {
+	w.t.Helper()
+	cmd := exec.Command(w.bin, "user", "add", user, "--role", "owner", "--password-stdin", "--mbr", w.mbr)
+	cmd.Dir, cmd.Env, cmd.Stdin = w.dir, w.env(""), strings.NewReader("a long passphrase for "+user+"\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		w.t.Fatalf("user add %s: %v\n%s", user, err, out)
+	}
+	args := []string{"owner", "assign", user, "--mbr", w.mbr}
+	for _, g := range groups {
+		args = append(args, "--group", g)
+	}
+	w.must(exitOK, args...)
+}
+
+// listDevices asks GET /api/v1/devices with token and returns the ids.
+func (w *e2eWorld) listDevices(token string) []string {
+	w.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+w.httpAddr+"/api/v1/devices", nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ds []apiclient.Device
+	if err := json.NewDecoder(resp.Body).Decode(&ds); err != nil || resp.StatusCode != http.StatusOK {
+		w.t.Fatalf("GET /api/v1/devices: %d %v", resp.StatusCode, err)
+	}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// e2eTruth is what sim --truth-out writes.
+type e2eTruth struct {
+	At       time.Time `json:"at"`
+	Requests uint64    `json:"requests"`
+	Devices  map[string]struct {
+		Writes       int    `json:"writes"`
+		SettingsHash string `json:"settings_hash"`
+	} `json:"devices"`
+}
+
+// freshTruth returns the simulator's ground truth as written after now.
+func (w *e2eWorld) freshTruth(path string) e2eTruth {
+	w.t.Helper()
+	since := time.Now()
+	var tr e2eTruth
+	e2eWaitFor(w.t, 30*time.Second, "fresh ground truth from the simulator", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && json.Unmarshal(b, &tr) == nil && tr.At.After(since)
+	})
+	return tr
+}
+
+func e2eTokenOf(t *testing.T, out string) string {
+	t.Helper()
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "fvt_") {
+			return f
+		}
+	}
+	t.Fatalf("no token in:\n%s", out)
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
