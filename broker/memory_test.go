@@ -32,24 +32,9 @@ func TestBrokerMemoryPerClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scale test: run without -short")
 	}
-	n := 10_000
-	if s := os.Getenv("FLEETVAULT_BROKER_CONNS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1 {
-			t.Fatalf("FLEETVAULT_BROKER_CONNS=%q is not a positive number", s)
-		}
-	}
+	n := connsFromEnv(t, 10_000)
 	needFiles(t, n)
-	secret := broker.NewSecret()
-	h, err := broker.HashPassword(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds := broker.StaticCredentials{}
-	for i := range n {
-		id := fmt.Sprintf("dev-%06d", i)
-		creds[id] = broker.Identity{Name: id, Role: broker.RoleDevice, PasswordHash: h}
-	}
+	creds, _, secret := manyDevices(t, n)
 	for _, tc := range []struct {
 		name string
 		opts broker.Options
@@ -140,7 +125,7 @@ func TestLeanClientsChild(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv(envChildN))
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
-		c, err := leanConnect(addr, fmt.Sprintf("dev-%06d", i), os.Getenv(envSecret))
+		c, err := leanConnect(addr, deviceName(i), os.Getenv(envSecret))
 		if err != nil {
 			fmt.Printf("clients failed after %d: %v\n", i, err)
 			return
