@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,28 +84,9 @@ func TestIdleConnectionMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scale test: run without -short")
 	}
-	n := 5000
-	if s := os.Getenv("FLEETVAULT_BROKER_CONNS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1 {
-			t.Fatalf("FLEETVAULT_BROKER_CONNS=%q is not a positive number", s)
-		}
-	}
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < uint64(2*n+100) {
-		t.Skipf("ulimit -n is %d; %d connections need %d (raise it: ulimit -n %d)", rl.Cur, n, 2*n+100, 2*n+100)
-	}
-	creds := broker.StaticCredentials{}
-	secret := broker.NewSecret()
-	h, err := broker.HashPassword(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("dev-%06d", i)
-		creds[ids[i]] = broker.Identity{Name: ids[i], Role: broker.RoleDevice, PasswordHash: h}
-	}
+	n := connsFromEnv(t, 5000)
+	needFiles(t, 2*n) // both ends in this process
+	creds, ids, secret := manyDevices(t, n)
 	for _, tc := range []struct {
 		name string
 		opts broker.Options
@@ -148,3 +128,36 @@ func measureIdle(t *testing.T, b *broker.Broker, ids []string, secret string) {
 		n, heap+stack, heap, stack, float64(runtime.NumGoroutine()-goroutines)/float64(n), elapsed.Round(time.Millisecond))
 	t.Logf("extrapolated to 100,000 devices: %.2f GiB", (heap+stack)*100000/(1<<30))
 }
+
+// connsFromEnv returns FLEETVAULT_BROKER_CONNS, or def when it is unset.
+func connsFromEnv(t *testing.T, def int) int {
+	t.Helper()
+	s := os.Getenv("FLEETVAULT_BROKER_CONNS")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("FLEETVAULT_BROKER_CONNS=%q is not a positive number", s)
+	}
+	return n
+}
+
+// manyDevices makes n device identities dev-000000... sharing one secret.
+func manyDevices(t *testing.T, n int) (creds broker.StaticCredentials, ids []string, secret string) {
+	t.Helper()
+	secret = broker.NewSecret()
+	h, err := broker.HashPassword(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds = broker.StaticCredentials{}
+	ids = make([]string, n)
+	for i := range ids {
+		ids[i] = deviceName(i)
+		creds[ids[i]] = broker.Identity{Name: ids[i], Role: broker.RoleDevice, PasswordHash: h}
+	}
+	return creds, ids, secret
+}
+
+func deviceName(i int) string { return fmt.Sprintf("dev-%06d", i) }
