@@ -33,14 +33,7 @@ func startSecureDevice(t testing.TB, key []byte) *testDevice {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveTest(t, srv)
 	return &testDevice{dev: dev, srv: srv, port: port, host: "127.0.0.1"}
 }
 
