@@ -65,7 +65,7 @@ func TestThermostatValidates(t *testing.T) {
 func TestServesBothTransports(t *testing.T) {
 	b := brokertest.Start(t, brokertest.Credentials(t, map[string]string{"home0042-climate": "dev-pw"}, map[string]string{"fleetvault": "srv-pw"}))
 	url := brokertest.URL(b)
-	tr, err := mqtt.NewTransport(t.Context(), mqtt.TransportOptions{Insecure: true, BrokerURL: url, Username: "fleetvault", Password: "srv-pw"})
+	tr, err := mqtt.NewTransport(t.Context(), mqtt.TransportOptions{BrokerURL: url, Username: "fleetvault", Password: "srv-pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
