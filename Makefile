@@ -60,7 +60,9 @@ bench: build deps
 	./$(BIN) bench mqtt --stack embedded --devices 1000 --json
 	./$(BIN) bench mqtt --stack embedded --devices 10000 --json
 	./$(BIN) bench coap --devices 1000 --json
+	./$(BIN) bench coap --devices 1000 --insecure-coap --json
 	./$(BIN) bench coap --devices 10000 --json
+	./$(BIN) bench coap --devices 10000 --insecure-coap --json
 	./$(BIN) bench restore --devices 10000 --transport mqtt --json
 	./$(BIN) bench restore --devices 10000 --transport coap --json
 	@# Needs 100,000 open files in one process: refused where the limit is lower.

@@ -88,7 +88,11 @@
 //
 // # Caveats
 //
-// Secrets default to DefaultSecret(seed): reproducible, therefore not secret.
+// Secrets default to DefaultSecret(seed), and CoAP devices' DTLS keys to
+// DefaultCoAPKey(seed): reproducible, therefore not secret. CoAP devices
+// serve coaps:// (DTLS with their key) and refuse plain CoAP unless
+// Options.InsecureCoAP; their keys are in DeviceInfo.CoAPKey and in the
+// device list (coap_key), which is how a server learns them.
 // Reboots happen once per device, on its first write.
 //
 // CoAP devices are served by agent/coap's device server, which calls the

@@ -37,14 +37,7 @@ func (e *coapEnv) AddDevice(t *testing.T, id string, dev agent.Device) identifie
 	addr := conn.LocalAddr().(*net.UDPAddr)
 	h := agent.NewHandler(id, dev, agent.HandlerOptions{Addresses: []string{addr.String()}})
 	srv := NewServer(conn, h, ServerOptions{Group: e.group})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("device %s: serve: %v", id, err)
-		}
-	})
+	serveTest(t, srv)
 	return identifiers.ID{Scheme: "coap", Address: "127.0.0.1", Port: addr.Port}
 }
 
@@ -107,14 +100,7 @@ func (e *secureEnv) AddDevice(t *testing.T, id string, dev agent.Device) identif
 	e.mu.Lock()
 	e.keys[id], e.names[addr.Port] = key, id
 	e.mu.Unlock()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("device %s: serve: %v", id, err)
-		}
-	})
+	serveTest(t, srv)
 	return identifiers.ID{Scheme: "coaps", Address: "127.0.0.1", Port: addr.Port}
 }
 

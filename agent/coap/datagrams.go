@@ -1,6 +1,7 @@
 package coap
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"os"
@@ -73,14 +74,16 @@ func (d *datagrams) deliver(from netip.AddrPort, b []byte) {
 	d.mu.Lock()
 	p := d.peers[from]
 	var stale *peerConn
-	if p != nil && d.accept && isInitialHello(b) {
+	if p != nil && d.accept && isInitialHello(b) && !bytes.Equal(p.hello[:], helloRandom(b)) {
 		// The peer starts over (it lost its session, or gave up on a
-		// handshake): a new session, as RFC 6347 section 4.2.8 allows.
+		// handshake): a new session, as RFC 6347 section 4.2.8 allows. The
+		// same hello again is a retransmission, for the session under way.
 		stale, p = p, nil
 		delete(d.peers, from)
 	}
 	if p == nil && d.accept && isClientHello(b) && len(d.peers) < d.maxPeers {
 		p = d.open(from)
+		copy(p.hello[:], helloRandom(b))
 		select {
 		case d.backlog <- p:
 		default: // nobody accepting: drop the hello, forget the peer
@@ -168,6 +171,7 @@ type peerConn struct {
 	addr   netip.AddrPort
 	in     chan []byte
 	heard  atomic.Bool // a datagram came from the peer
+	hello  [32]byte    // the random of the ClientHello that opened the conn (device side)
 	read   *deadline.Deadline
 	closed chan struct{}
 	once   sync.Once
@@ -235,6 +239,16 @@ func isClientHello(b []byte) bool {
 // HelloVerifyRequest has sequence 1).
 func isInitialHello(b []byte) bool {
 	return isClientHello(b) && len(b) > 18 && b[3] == 0 && b[4] == 0 && b[17] == 0 && b[18] == 0
+}
+
+// helloRandom is the client random of a ClientHello (after the record
+// header, the handshake header and the 2-byte version), or nil.
+func helloRandom(b []byte) []byte {
+	const at = 13 + 12 + 2
+	if !isClientHello(b) || len(b) < at+32 {
+		return nil
+	}
+	return b[at : at+32]
 }
 
 // isCoAPRequest reports whether b looks like a CoAP message (version 1) of

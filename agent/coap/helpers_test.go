@@ -78,14 +78,7 @@ func startDevice(t testing.TB, host string, g *Group) *testDevice {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	h := agent.NewHandler("dev-"+strconv.Itoa(port), dev, agent.HandlerOptions{Addresses: []string{addr}})
 	srv := NewServer(conn, h, ServerOptions{Group: g})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveTest(t, srv)
 	return &testDevice{dev: dev, srv: srv, port: port, host: host}
 }
 
@@ -127,3 +120,17 @@ func errCode(r *agent.Response) string {
 }
 
 var errNoAnswer = errors.New("no answer")
+
+// serveTest serves srv until the test ends, and fails the test if Serve
+// ends with an error.
+func serveTest(t testing.TB, srv *Server) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-done; err != nil {
+			t.Errorf("device %s: serve: %v", srv.Handler().ID(), err)
+		}
+	})
+}

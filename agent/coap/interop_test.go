@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,16 +37,11 @@ func coapClient(t *testing.T) string {
 // returns the code and that text.
 func runCoapClient(t *testing.T, bin string, args ...string) (payload []byte, refusal string) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "answer.cbor")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-B", "10", "-o", out}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	b, stderr, err := execCoapClient(t, bin, 10, args...)
+	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
 	}
-	if b, err := os.ReadFile(out); err == nil {
+	if b != nil {
 		return b, ""
 	}
 	if stderr.Len() < 5 || stderr.Bytes()[1] != '.' {
@@ -149,17 +145,30 @@ func coapClientDTLS(t *testing.T) string {
 // for a run that must not get an answer through.
 func runCoapClientFails(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "answer.cbor")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-B", "3", "-o", out}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	_ = cmd.Run()
-	if b, err := os.ReadFile(out); err == nil && len(b) > 0 {
+	b, stderr, _ := execCoapClient(t, bin, 3, args...)
+	if len(b) > 0 {
 		t.Fatalf("%s %s got an answer through: %x", bin, strings.Join(args, " "), b)
 	}
 	return stderr.String()
+}
+
+// execCoapClient runs coap-client with args, waiting at most wait seconds
+// for an answer, and returns the payload it wrote (nil for none) and what
+// it said on stderr.
+func execCoapClient(t *testing.T, bin string, wait int, args ...string) ([]byte, *bytes.Buffer, error) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "answer.cbor")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-B", strconv.Itoa(wait), "-o", out}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	b, rerr := os.ReadFile(out)
+	if rerr != nil {
+		b = nil
+	}
+	return b, &stderr, err
 }
 
 func TestInteropCoapClientPSK(t *testing.T) {

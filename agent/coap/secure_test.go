@@ -33,14 +33,7 @@ func startSecureDevice(t testing.TB, key []byte) *testDevice {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveTest(t, srv)
 	return &testDevice{dev: dev, srv: srv, port: port, host: "127.0.0.1"}
 }
 
@@ -158,5 +151,32 @@ func TestSecureExchange(t *testing.T) {
 	}
 	if got, _ := d.dev.Settings(context.Background()); got["setpoint"] != uint64(23) {
 		t.Fatalf("device holds %v", got)
+	}
+}
+
+// TestSecureSessionIdle: a session silent for IdleTimeout is closed on both
+// sides, its share of the socket forgotten; the next exchange shakes hands
+// again.
+func TestSecureSessionIdle(t *testing.T) {
+	d := startSecureDevice(t, testKey)
+	tr := newTestTransport(t, TransportOptions{Keys: keysOf(map[string][]byte{d.id(): testKey}), IdleTimeout: 100 * time.Millisecond})
+	probe := func() {
+		t.Helper()
+		ctx := agent.WithDevice(ctxTimeout(t, 10*time.Second), d.id())
+		if resp, err := tr.Do(ctx, d.secureIdent(agent.LocTag), &agent.Request{}); err != nil || resp.Err != nil {
+			t.Fatalf("probe: %v %+v", err, resp)
+		}
+	}
+	probe()
+	deadline := time.Now().Add(15 * time.Second)
+	for tr.Stats().Sessions != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v: the idle session is still open", tr.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	probe()
+	if st := tr.Stats(); st.Handshakes != 2 || st.Sessions != 1 {
+		t.Fatalf("stats %+v: want a second handshake after the idle close", st)
 	}
 }

@@ -13,13 +13,7 @@ import (
 // handshake, all get through.
 func TestSecureManyFirstProbes(t *testing.T) {
 	const n = 50
-	keys := map[string][]byte{}
-	devs := make([]*testDevice, n)
-	for i := range devs {
-		devs[i] = startSecureDevice(t, testKey)
-		keys[devs[i].id()] = testKey
-	}
-	tr := newTestTransport(t, TransportOptions{Keys: keysOf(keys)})
+	devs, tr := startSecureFleet(t, n)
 	var failed atomic.Int32
 	var wg sync.WaitGroup
 	for _, d := range devs {
@@ -37,4 +31,48 @@ func TestSecureManyFirstProbes(t *testing.T) {
 	if failed.Load() > 0 {
 		t.Fatalf("%d of %d first probes failed", failed.Load(), n)
 	}
+}
+
+// BenchmarkSecureProbe measures tag probes over DTLS sessions already open,
+// to 100 devices in this process (compare BenchmarkProbe, plain CoAP).
+func BenchmarkSecureProbe(b *testing.B) {
+	const n = 100
+	devs, tr := startSecureFleet(b, n)
+	probe := func(d *testDevice) error {
+		ctx := agent.WithDevice(ctxTimeout(b, 10*time.Second), d.id())
+		resp, err := tr.Do(ctx, d.secureIdent(agent.LocTag), &agent.Request{})
+		if err == nil && resp.Err != nil {
+			err = resp.Err
+		}
+		return err
+	}
+	for _, d := range devs {
+		if err := probe(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Uint64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := probe(devs[next.Add(1)%n]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// startSecureFleet serves n devices over DTLS and returns them with a
+// transport that holds their keys.
+func startSecureFleet(t testing.TB, n int) ([]*testDevice, *Transport) {
+	t.Helper()
+	keys := map[string][]byte{}
+	devs := make([]*testDevice, n)
+	for i := range devs {
+		devs[i] = startSecureDevice(t, testKey)
+		keys[devs[i].id()] = testKey
+	}
+	return devs, newTestTransport(t, TransportOptions{Keys: keysOf(keys)})
 }

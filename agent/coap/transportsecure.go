@@ -161,6 +161,7 @@ func (t *Transport) handshakeOnce(ctx context.Context, addr netip.AddrPort, devi
 		options.WithInactivityMonitor(t.opts.IdleTimeout, func(cc *udpclient.Conn) { _ = cc.Close() }),
 		options.WithRequestMonitor(udpclient.RequestMonitorFunc(t.monitor)),
 		options.WithPeriodicRunner(t.ticker),
+		options.WithCloseSocket(), // closing the session closes the DTLS conn and forgets the peer
 	), nil
 }
 

@@ -238,3 +238,48 @@ func TestServeConfigPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestServeInsecureCoAP: plain CoAP is off unless --insecure-coap (or
+// coap.insecure in the configuration) turns it on.
+func TestServeInsecureCoAP(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		file string
+		want bool
+	}{
+		{"default", nil, "", false},
+		{"flag", []string{"--insecure-coap"}, "", true},
+		{"configuration file", nil, "coap:\n  insecure: true\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
+			cmd := newServeCommand(a)
+			if err := cmd.Flags().Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if tc.file != "" {
+				cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
+				if err := os.WriteFile(cfg, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				a.v.SetConfigFile(cfg)
+				if err := a.v.ReadInConfig(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := serveConfig(a, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.v.Set("mbr", filepath.Join(t.TempDir(), "x.mbr"))
+			o, err := serveOptions(a, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.InsecureCoAP != tc.want {
+				t.Fatalf("InsecureCoAP = %v, want %v", o.InsecureCoAP, tc.want)
+			}
+		})
+	}
+}

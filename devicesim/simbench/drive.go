@@ -42,24 +42,35 @@ func Drive(ctx context.Context, d time.Duration, concurrency, targets int, do fu
 	if targets == 0 {
 		return Count{}, fmt.Errorf("simbench: no device to measure against")
 	}
-	if concurrency <= 0 {
-		concurrency = 1
-	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	// An exchange under way when d ends runs to its end: its own context.
+	c, firstErr := work(ctx, context.Background(), concurrency, func(n int) (int, bool) { return n % targets, true }, do)
+	if c.Requests == 0 && c.Errors > 0 {
+		return c, fmt.Errorf("simbench: every round trip failed, the first with: %v", firstErr)
+	}
+	return c, nil
+}
+
+// work runs concurrency workers until ctx ends or pick, given how many
+// exchanges were started before, says there is none left; each exchange runs
+// under a context of parent with exchangeTimeout. It counts them and keeps
+// the first error.
+func work(ctx, parent context.Context, concurrency int, pick func(n int) (int, bool), do func(ctx context.Context, i int) error) (Count, error) {
 	var next, ok, failed atomic.Uint64
 	var firstErr atomic.Value
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for w := 0; w < max(concurrency, 1); w++ {
+		wg.Go(func() {
 			for ctx.Err() == nil {
-				i := int(next.Add(1)-1) % targets
-				ectx, ecancel := context.WithTimeout(context.Background(), exchangeTimeout)
+				i, more := pick(int(next.Add(1) - 1))
+				if !more {
+					return
+				}
+				ectx, cancel := context.WithTimeout(parent, exchangeTimeout)
 				err := do(ectx, i)
-				ecancel()
+				cancel()
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)
@@ -67,14 +78,11 @@ func Drive(ctx context.Context, d time.Duration, concurrency, targets int, do fu
 				}
 				ok.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	c := Count{Requests: ok.Load(), Errors: failed.Load(), Seconds: time.Since(start).Seconds()}
-	if c.Requests == 0 && c.Errors > 0 {
-		return c, fmt.Errorf("simbench: every round trip failed, the first with: %v", firstErr.Load())
-	}
-	return c, nil
+	err, _ := firstErr.Load().(error)
+	return Count{Requests: ok.Load(), Errors: failed.Load(), Seconds: time.Since(start).Seconds()}, err
 }
 
 // healthy lists the identifiers of the fleet's devices of a transport that
@@ -127,34 +135,9 @@ func tagProbe(tr agent.Transport, devs []devicesim.DeviceInfo) func(ctx context.
 // handshake and a probe each.
 func Once(ctx context.Context, tr agent.Transport, fleet *devicesim.Fleet, transport string, concurrency int) (Count, error) {
 	devs := healthyDevices(fleet, transport)
-	probe := tagProbe(tr, devs)
-	var next, ok, failed atomic.Uint64
-	var firstErr atomic.Value
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < max(concurrency, 1); w++ {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(devs) {
-					return
-				}
-				ectx, cancel := context.WithTimeout(ctx, exchangeTimeout)
-				err := probe(ectx, i)
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	c := Count{Requests: ok.Load(), Errors: failed.Load(), Seconds: time.Since(start).Seconds()}
+	c, firstErr := work(ctx, ctx, concurrency, func(n int) (int, bool) { return n, n < len(devs) }, tagProbe(tr, devs))
 	if c.Errors > 0 {
-		return c, fmt.Errorf("simbench: %d of %d first probes failed, the first with: %v", c.Errors, len(devs), firstErr.Load())
+		return c, fmt.Errorf("simbench: %d of %d first probes failed, the first with: %v", c.Errors, len(devs), firstErr)
 	}
 	return c, ctx.Err()
 }
