@@ -124,6 +124,9 @@ func (c *Catalog) openFiles(create bool) error {
 	}
 	c.setBatchDelay(c.res)
 	if !c.opts.ReadOnly {
+		if err := c.createLegacyJournal(); err != nil {
+			return err
+		}
 		if err := update(c.res, "catalog: init resource database "+resPath, func(tx *bbolt.Tx) error { return c.initResources(tx, create) }); err != nil {
 			return err
 		}
