@@ -4,20 +4,33 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
 // specVector is one ```vector block of docs/spec/dedupe.md.
 type specVec struct {
-	bucket              string
-	content, key, value []byte
+	bucket                       string
+	content, key, value, repokey []byte
 }
 
 func readSpecVectors(t *testing.T) []specVec {
+	t.Helper()
+	out := readSpecBlocks(t, "```vector")
+	if len(out) < 5 {
+		t.Fatalf("found %d vectors in the spec, want at least 5", len(out))
+	}
+	return out
+}
+
+// readSpecBlocks reads the blocks of docs/spec/dedupe.md opened by fence.
+func readSpecBlocks(t *testing.T, fence string) []specVec {
 	t.Helper()
 	f, err := os.Open("../../docs/spec/dedupe.md")
 	if err != nil {
@@ -31,7 +44,7 @@ func readSpecVectors(t *testing.T) []specVec {
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		switch {
-		case text == "```vector":
+		case text == fence:
 			cur = &specVec{}
 		case text == "```" && cur != nil:
 			out = append(out, *cur)
@@ -56,15 +69,57 @@ func readSpecVectors(t *testing.T) []specVec {
 				cur.key = b
 			case "value":
 				cur.value = b
+			case "repokey":
+				cur.repokey = b
 			default:
 				t.Fatalf("dedupe.md:%d: unknown field %q", line, name)
 			}
 		}
 	}
-	if len(out) < 5 {
-		t.Fatalf("found %d vectors in the spec, want at least 5", len(out))
-	}
 	return out
+}
+
+func TestSealedSpecVectors(t *testing.T) {
+	vecs := readSpecBlocks(t, "```sealed-vector")
+	if len(vecs) == 0 {
+		t.Fatal("no sealed-vector blocks in docs/spec/dedupe.md")
+	}
+	other, err := repokey.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vecs {
+		key, err := repokey.FromBytes(v.repokey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name   string
+			cipher Cipher
+			ok     bool
+		}{{"its key", key, true}, {"another key", other, false}, {"no key", nil, false}}
+		for _, tt := range tests {
+			t.Run(hex.EncodeToString(v.key[:4])+"/"+tt.name, func(t *testing.T) {
+				db, s := mustOpen(t, Options{Cipher: tt.cipher})
+				err := db.Update(func(tx *bbolt.Tx) error {
+					if err := tx.Bucket([]byte(v.bucket)).Put(v.key, v.value); err != nil {
+						return err
+					}
+					return tx.Bucket(bucketObjRefs).Put(v.key, encodeCount(1))
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := get(db, s, Ref(v.key))
+				if tt.ok != (err == nil) || (tt.ok && !bytes.Equal(got, v.content)) {
+					t.Fatalf("read %q, %v; want the content: %v", got, err, tt.ok)
+				}
+				if tt.cipher == nil && !errors.Is(err, ErrSealed) {
+					t.Fatalf("read without a key: %v, want ErrSealed", err)
+				}
+			})
+		}
+	}
 }
 
 func TestSpecVectors(t *testing.T) {
