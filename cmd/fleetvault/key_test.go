@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"io/fs"
 	"os"
@@ -132,19 +133,38 @@ func TestKeyInitEncryptsAnInstallationInClear(t *testing.T) {
 	}
 }
 
-func TestServeRefusesMissingStoreFile(t *testing.T) {
-	for _, file := range []string{"jobs.db", "resources.db", "catalog.db"} {
-		t.Run(file, func(t *testing.T) {
+func TestServeRefusesMissingOrDamagedStoreFile(t *testing.T) {
+	tests := []struct {
+		file, damage, want string
+	}{
+		{"jobs.db", "missing", "jobs.db is missing"},
+		{"resources.db", "missing", "resources.db is missing"},
+		{"catalog.db", "missing", "catalog.db is missing"},
+		{"jobs.db", "garbage", "both meta pages damaged"},
+		{"jobs.db", "empty", "file is 0 bytes"},
+		{"resources.db", "garbage", "both meta pages damaged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+" "+tt.damage, func(t *testing.T) {
 			mbr := initInstall(t)
-			path := filepath.Join(filepath.Dir(mbr), file)
-			if err := os.Remove(path); err != nil {
+			path := filepath.Join(filepath.Dir(mbr), tt.file)
+			var err error
+			switch tt.damage {
+			case "missing":
+				err = os.Remove(path)
+			case "garbage":
+				err = os.WriteFile(path, bytes.Repeat([]byte("garbage!"), 4096), 0o600)
+			case "empty":
+				err = os.WriteFile(path, nil, 0o600)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			code, _, errs := fvRun(t, "serve", "--mbr", mbr, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--coap", "127.0.0.1:0")
-			if code == exitOK || !strings.Contains(errs, path+" is missing") || !strings.Contains(errs, "fleetvault init") {
-				t.Fatalf("serve: exit %d, %q", code, errs)
+			if code == exitOK || !strings.Contains(errs, path) || !strings.Contains(errs, tt.want) {
+				t.Fatalf("serve: exit %d, %q; want it to name %s and say %q", code, errs, path, tt.want)
 			}
-			if _, err := os.Stat(path); err == nil {
+			if _, err := os.Stat(path); tt.damage == "missing" && err == nil {
 				t.Fatalf("serve created %s", path)
 			}
 		})
