@@ -42,6 +42,9 @@ func dirDigest(t *testing.T, dir string) [32]byte {
 
 var keyIDRE = regexp.MustCompile(`(?m)^([0-9a-f]{16})\s`)
 
+// The key tests make key files with --kdf-memory-mib 1 (argon2id is slow
+// under -race); the default parameters are exercised by the end-to-end
+// tests, whose installations init encrypts with them.
 func TestKeyCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fv")
 	mbr := filepath.Join(dir, "fleetvault.mbr")
@@ -57,7 +60,7 @@ func TestKeyCommands(t *testing.T) {
 	if code, out, errs := fvRun(t, "init", "--dir", dir); code != exitUsage || !strings.Contains(errs, "--insecure-no-encryption") {
 		t.Fatalf("init with no passphrase: exit %d, %q %q", code, out, errs)
 	}
-	if code, out, errs := fvRun(t, "init", "--dir", dir, "--password-file", p1); code != exitOK || !strings.Contains(out, "encrypted") {
+	if code, out, errs := fvRun(t, "init", "--dir", dir, "--password-file", p1, "--kdf-memory-mib", "1"); code != exitOK || !strings.Contains(out, "encrypted") {
 		t.Fatalf("init: exit %d, %q %q", code, out, errs)
 	}
 	steps := []struct {
@@ -68,7 +71,7 @@ func TestKeyCommands(t *testing.T) {
 		{"wrong passphrase changes nothing", func(t *testing.T) {
 			before := dirDigest(t, dir)
 			fv(exitError, "wrong passphrase", "check", "--password-file", wrong)
-			fv(exitError, "wrong passphrase", "key", "add", "--password-file", wrong, "--new-password-file", p2)
+			fv(exitError, "wrong passphrase", "key", "add", "--password-file", wrong, "--new-password-file", p2, "--kdf-memory-mib", "1")
 			if dirDigest(t, dir) != before {
 				t.Fatal("a wrong passphrase changed the installation")
 			}
@@ -79,14 +82,14 @@ func TestKeyCommands(t *testing.T) {
 			fv(exitOK, "no problems found", "check")
 		}},
 		{"add", func(t *testing.T) {
-			fv(exitOK, "added key file", "key", "add", "--password-file", p1, "--new-password-file", p2)
+			fv(exitOK, "added key file", "key", "add", "--password-file", p1, "--new-password-file", p2, "--kdf-memory-mib", "1")
 			if ids := keyIDRE.FindAllString(fv(exitOK, "ID", "key", "list"), -1); len(ids) != 2 {
 				t.Fatalf("key list shows %d keys, want 2", len(ids))
 			}
 			fv(exitOK, "no problems found", "check", "--password-file", p2)
 		}},
 		{"passwd", func(t *testing.T) {
-			fv(exitOK, "changed the passphrase", "key", "passwd", "--password-file", p2, "--new-password-file", p3)
+			fv(exitOK, "changed the passphrase", "key", "passwd", "--password-file", p2, "--new-password-file", p3, "--kdf-memory-mib", "1")
 			fv(exitError, "wrong passphrase", "check", "--password-file", p2)
 			fv(exitOK, "no problems found", "check", "--password-file", p3)
 		}},
@@ -109,7 +112,7 @@ func TestKeyCommands(t *testing.T) {
 			fv(exitOK, "no problems found", "check", "--password-file", p3)
 		}},
 		{"rotate", func(t *testing.T) {
-			fv(exitOK, "rotated the repository key", "key", "rotate", "--password-file", p3, "--new-password-file", p1)
+			fv(exitOK, "rotated the repository key", "key", "rotate", "--password-file", p3, "--new-password-file", p1, "--kdf-memory-mib", "1")
 			fv(exitError, "wrong passphrase", "check", "--password-file", p3)
 			fv(exitOK, "no problems found", "check", "--password-file", p1, "--read-data")
 		}},
@@ -122,13 +125,13 @@ func TestKeyCommands(t *testing.T) {
 func TestKeyInitEncryptsAnInstallationInClear(t *testing.T) {
 	mbr := initInstall(t)
 	pass := passFile(t, "a lab grows up")
-	if code, out, errs := fvRun(t, "key", "init", "--mbr", mbr, "--new-password-file", pass); code != exitOK {
+	if code, out, errs := fvRun(t, "key", "init", "--mbr", mbr, "--new-password-file", pass, "--kdf-memory-mib", "1"); code != exitOK {
 		t.Fatalf("key init: %d %q %q", code, out, errs)
 	}
 	if code, out, errs := fvRun(t, "check", "--mbr", mbr, "--read-data", "--password-file", pass); code != exitOK {
 		t.Fatalf("check: %d %q %q", code, out, errs)
 	}
-	if code, _, errs := fvRun(t, "key", "init", "--mbr", mbr, "--new-password-file", pass); code == exitOK || !strings.Contains(errs, "already encrypted") {
+	if code, _, errs := fvRun(t, "key", "init", "--mbr", mbr, "--new-password-file", pass, "--kdf-memory-mib", "1"); code == exitOK || !strings.Contains(errs, "already encrypted") {
 		t.Fatalf("second key init: %d %q", code, errs)
 	}
 }
