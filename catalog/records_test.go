@@ -91,7 +91,7 @@ func TestVerifyEveryStore(t *testing.T) {
 		{"journal empty", "jobs.db", func(t *testing.T, f string) { writeFile(t, f, nil) }, "jobs.db: corrupt: file is 0 bytes"},
 		{"journal garbage", "jobs.db", func(t *testing.T, f string) { writeFile(t, f, bytes.Repeat([]byte("garbage!"), 2048)) }, "jobs.db: corrupt: both meta pages damaged"},
 		{"journal meta pages", "jobs.db", damageMetas, "jobs.db: corrupt: both meta pages damaged"},
-		{"journal missing", "jobs.db", func(t *testing.T, f string) { os.Remove(f) }, "jobs.db: stat"},
+		{"journal missing", "jobs.db", func(t *testing.T, f string) { os.Remove(f) }, "jobs.db is missing"},
 		{"content", "catalog.db", flipMarker("MARKER-NETWORK-KEY"), "catalog.db: content"},
 	}
 	for _, tt := range tests {
