@@ -1,16 +1,15 @@
 package dedupe
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
 
+	"github.com/fleetvault/fleetvault/catalog/internal/specblock"
 	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
@@ -32,49 +31,24 @@ func readSpecVectors(t *testing.T) []specVec {
 // readSpecBlocks reads the blocks of docs/spec/dedupe.md opened by fence.
 func readSpecBlocks(t *testing.T, fence string) []specVec {
 	t.Helper()
-	f, err := os.Open("../../docs/spec/dedupe.md")
+	blocks, err := specblock.Read("../../docs/spec/dedupe.md", fence)
 	if err != nil {
-		t.Fatalf("the spec's test vectors: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
 	var out []specVec
-	var cur *specVec
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		switch {
-		case text == fence:
-			cur = &specVec{}
-		case text == "```" && cur != nil:
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			name, val, ok := strings.Cut(text, ": ")
-			if !ok {
-				t.Fatalf("dedupe.md:%d: %q is not name: value", line, text)
-			}
-			if name == "bucket" {
-				cur.bucket = val
-				continue
-			}
-			b, err := hex.DecodeString(val)
-			if err != nil {
-				t.Fatalf("dedupe.md:%d: %s: %v", line, name, err)
-			}
-			switch name {
-			case "content":
-				cur.content = b
-			case "key":
-				cur.key = b
-			case "value":
-				cur.value = b
-			case "repokey":
-				cur.repokey = b
-			default:
-				t.Fatalf("dedupe.md:%d: unknown field %q", line, name)
+	for _, b := range blocks {
+		v := specVec{bucket: b.Fields["bucket"]}
+		for name, dst := range map[string]*[]byte{"content": &v.content, "key": &v.key, "value": &v.value, "repokey": &v.repokey} {
+			if *dst, err = hex.DecodeString(b.Fields[name]); err != nil {
+				t.Fatalf("dedupe.md:%d: %s: %v", b.Line, name, err)
 			}
 		}
+		for name := range b.Fields {
+			if !strings.Contains(" bucket content key value repokey ", " "+name+" ") {
+				t.Fatalf("dedupe.md:%d: unknown field %q", b.Line, name)
+			}
+		}
+		out = append(out, v)
 	}
 	return out
 }
