@@ -57,6 +57,14 @@ type shard struct {
 	db   *bbolt.DB
 }
 
+// what names the file without its path: "default catalog", "catalog emea".
+func (s *shard) what() string {
+	if s.name == "" {
+		return "default catalog"
+	}
+	return "catalog " + s.name
+}
+
 func (s *shard) label() string {
 	if s.name == "" {
 		return "default catalog " + s.path
@@ -124,6 +132,9 @@ func (c *Catalog) openFiles(create bool) error {
 	}
 	c.setBatchDelay(c.res)
 	if !c.opts.ReadOnly {
+		if err := c.createLegacyJournal(); err != nil {
+			return err
+		}
 		if err := update(c.res, "catalog: init resource database "+resPath, func(tx *bbolt.Tx) error { return c.initResources(tx, create) }); err != nil {
 			return err
 		}
@@ -142,7 +153,7 @@ func (c *Catalog) openFiles(create bool) error {
 				return fmt.Errorf("catalog: open %s: %w", s.path, err)
 			}
 		}
-		if s.db, err = openBolt(s.path, s.label(), c.opts.ReadOnly, create, c.opts.LockTimeout); err != nil {
+		if s.db, err = openBolt(s.path, s.what(), c.opts.ReadOnly, create, c.opts.LockTimeout); err != nil {
 			return err
 		}
 		c.setBatchDelay(s.db)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fleetvault/fleetvault/settingsdoc"
+	"io/fs"
 	"os"
 	"time"
 
@@ -40,6 +41,9 @@ func Verify(mbrPath string, opts Options, readData bool, report func(Problem)) e
 	bad := false
 	for _, f := range append(files, m.Path(m.Journal)) {
 		if _, err := os.Stat(f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				err = &MissingError{Path: f, What: "file the MBR names"}
+			}
 			report(Problem{Object: f, Err: err})
 			bad = true
 			continue

@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"go.etcd.io/bbolt"
 
@@ -64,6 +66,27 @@ func upgradeFrames(tx *bbolt.Tx, codec frame.Codec, buckets [][]byte) error {
 		}
 	}
 	return markFramed(tx)
+}
+
+// createLegacyJournal creates the job journal of an installation made
+// before record frames, whose init did not create it (the engine did, at
+// the first serve): such an installation's resource database is not yet
+// marked framed. Any other missing journal stays an error.
+func (c *Catalog) createLegacyJournal() error {
+	path := c.mbr.Path(c.mbr.Journal)
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	legacy := false
+	if err := view(c.res, "catalog: resource database", func(tx *bbolt.Tx) error { legacy = !framed(tx); return nil }); err != nil || !legacy {
+		return err
+	}
+	db, err := OpenFile(path, "job journal", FileOptions{Create: true, LockTimeout: c.opts.LockTimeout})
+	if err != nil {
+		return err
+	}
+	c.log.Info("created the job journal of an installation made before record frames", "journal", path)
+	return db.Close()
 }
 
 func (c *Catalog) initResources(tx *bbolt.Tx, create bool) error {

@@ -59,18 +59,22 @@ func storeInstall(t *testing.T, key *repokey.Key) string {
 	return mbr
 }
 
-// flipMarker flips a byte inside the first occurrence of marker in file.
+// flipMarker flips a byte inside every occurrence of marker in file (a
+// freed page may hold an older copy of the record).
 func flipMarker(marker string) func(t *testing.T, file string) {
 	return func(t *testing.T, file string) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		i := bytes.Index(data, []byte(marker))
-		if i < 0 {
+		n := 0
+		for i := bytes.Index(data, []byte(marker)); i >= 0; i = bytes.Index(data, []byte(marker)) {
+			data[i+3] ^= 0x01
+			n++
+		}
+		if n == 0 {
 			t.Fatalf("%s not in %s", marker, file)
 		}
-		data[i+3] ^= 0x01
 		writeFile(t, file, data)
 	}
 }
@@ -87,7 +91,7 @@ func TestVerifyEveryStore(t *testing.T) {
 		{"journal empty", "jobs.db", func(t *testing.T, f string) { writeFile(t, f, nil) }, "jobs.db: corrupt: file is 0 bytes"},
 		{"journal garbage", "jobs.db", func(t *testing.T, f string) { writeFile(t, f, bytes.Repeat([]byte("garbage!"), 2048)) }, "jobs.db: corrupt: both meta pages damaged"},
 		{"journal meta pages", "jobs.db", damageMetas, "jobs.db: corrupt: both meta pages damaged"},
-		{"journal missing", "jobs.db", func(t *testing.T, f string) { os.Remove(f) }, "jobs.db: stat"},
+		{"journal missing", "jobs.db", func(t *testing.T, f string) { os.Remove(f) }, "jobs.db is missing"},
 		{"content", "catalog.db", flipMarker("MARKER-NETWORK-KEY"), "catalog.db: content"},
 	}
 	for _, tt := range tests {
@@ -256,5 +260,51 @@ func TestRekey(t *testing.T) {
 				t.Fatalf("Device = %+v, %v", d, err)
 			}
 		})
+	}
+}
+
+// TestLegacyInstallation opens an installation written before record
+// frames: JSON records with no checksum, no frames marker, no jobs.db (its
+// init did not create one). It opens, its records read, the journal is
+// created, and its records are framed from then on.
+func TestLegacyInstallation(t *testing.T) {
+	mbr := storeInstall(t, nil)
+	dir := filepath.Dir(mbr)
+	if err := os.Remove(filepath.Join(dir, "jobs.db")); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "resources.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bktMeta); err != nil {
+			return err
+		}
+		return tx.Bucket(bktDevices).Put([]byte("old-1"), []byte(`{"id":"old-1","password_hash":"LEGACY-RECORD"}`))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(mbr, Options{})
+	if err != nil {
+		t.Fatalf("Open of a legacy installation: %v", err)
+	}
+	d, err := c.Device("old-1")
+	c.Close()
+	if err != nil || d.PasswordHash != "LEGACY-RECORD" {
+		t.Fatalf("legacy device = %+v, %v", d, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jobs.db")); err != nil {
+		t.Fatalf("the legacy installation's journal was not created: %v", err)
+	}
+	flipMarker("LEGACY-RECORD")(t, filepath.Join(dir, "resources.db"))
+	var all []string
+	for _, p := range verify(t, mbr, false) {
+		all = append(all, p.String())
+	}
+	if want := `bucket devices, key "old-1"`; !strings.Contains(strings.Join(all, "\n"), want) {
+		t.Fatalf("problems %q do not name %s", all, want)
 	}
 }

@@ -1,70 +1,99 @@
 package dedupe
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
-	"os"
+	"errors"
 	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/fleetvault/fleetvault/catalog/internal/specblock"
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 )
 
 // specVector is one ```vector block of docs/spec/dedupe.md.
 type specVec struct {
-	bucket              string
-	content, key, value []byte
+	bucket                       string
+	content, key, value, repokey []byte
 }
 
 func readSpecVectors(t *testing.T) []specVec {
 	t.Helper()
-	f, err := os.Open("../../docs/spec/dedupe.md")
-	if err != nil {
-		t.Fatalf("the spec's test vectors: %v", err)
-	}
-	defer f.Close()
-	var out []specVec
-	var cur *specVec
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		switch {
-		case text == "```vector":
-			cur = &specVec{}
-		case text == "```" && cur != nil:
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			name, val, ok := strings.Cut(text, ": ")
-			if !ok {
-				t.Fatalf("dedupe.md:%d: %q is not name: value", line, text)
-			}
-			if name == "bucket" {
-				cur.bucket = val
-				continue
-			}
-			b, err := hex.DecodeString(val)
-			if err != nil {
-				t.Fatalf("dedupe.md:%d: %s: %v", line, name, err)
-			}
-			switch name {
-			case "content":
-				cur.content = b
-			case "key":
-				cur.key = b
-			case "value":
-				cur.value = b
-			default:
-				t.Fatalf("dedupe.md:%d: unknown field %q", line, name)
-			}
-		}
-	}
+	out := readSpecBlocks(t, "```vector")
 	if len(out) < 5 {
 		t.Fatalf("found %d vectors in the spec, want at least 5", len(out))
 	}
 	return out
+}
+
+// readSpecBlocks reads the blocks of docs/spec/dedupe.md opened by fence.
+func readSpecBlocks(t *testing.T, fence string) []specVec {
+	t.Helper()
+	blocks, err := specblock.Read("../../docs/spec/dedupe.md", fence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []specVec
+	for _, b := range blocks {
+		v := specVec{bucket: b.Fields["bucket"]}
+		for name, dst := range map[string]*[]byte{"content": &v.content, "key": &v.key, "value": &v.value, "repokey": &v.repokey} {
+			if *dst, err = hex.DecodeString(b.Fields[name]); err != nil {
+				t.Fatalf("dedupe.md:%d: %s: %v", b.Line, name, err)
+			}
+		}
+		for name := range b.Fields {
+			if !strings.Contains(" bucket content key value repokey ", " "+name+" ") {
+				t.Fatalf("dedupe.md:%d: unknown field %q", b.Line, name)
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestSealedSpecVectors(t *testing.T) {
+	vecs := readSpecBlocks(t, "```sealed-vector")
+	if len(vecs) == 0 {
+		t.Fatal("no sealed-vector blocks in docs/spec/dedupe.md")
+	}
+	other, err := repokey.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vecs {
+		key, err := repokey.FromBytes(v.repokey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name   string
+			cipher Cipher
+			ok     bool
+		}{{"its key", key, true}, {"another key", other, false}, {"no key", nil, false}}
+		for _, tt := range tests {
+			t.Run(hex.EncodeToString(v.key[:4])+"/"+tt.name, func(t *testing.T) {
+				db, s := mustOpen(t, Options{Cipher: tt.cipher})
+				err := db.Update(func(tx *bbolt.Tx) error {
+					if err := tx.Bucket([]byte(v.bucket)).Put(v.key, v.value); err != nil {
+						return err
+					}
+					return tx.Bucket(bucketObjRefs).Put(v.key, encodeCount(1))
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := get(db, s, Ref(v.key))
+				if tt.ok != (err == nil) || (tt.ok && !bytes.Equal(got, v.content)) {
+					t.Fatalf("read %q, %v; want the content: %v", got, err, tt.ok)
+				}
+				if tt.cipher == nil && !errors.Is(err, ErrSealed) {
+					t.Fatalf("read without a key: %v, want ErrSealed", err)
+				}
+			})
+		}
+	}
 }
 
 func TestSpecVectors(t *testing.T) {

@@ -142,3 +142,18 @@ func TestStream(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSeal seals a 400-byte payload, the size of a compressed
+// settings document (docs/BENCHMARKS.md, "Encryption at rest").
+func BenchmarkSeal(b *testing.B) {
+	k, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, ad := make([]byte, 400), make([]byte, 33)
+	dst := make([]byte, 0, 512)
+	b.SetBytes(int64(len(plain)))
+	for b.Loop() {
+		dst = k.Seal(dst[:0], plain, ad)
+	}
+}

@@ -265,6 +265,7 @@ catalog import asks for it the same way).`,
 	c.Flags().String("output", "", "write to FILE instead of standard output")
 	c.Flags().Bool("encrypt", false, "seal the export with a passphrase (argon2id, XChaCha20-Poly1305)")
 	c.Flags().String("export-password-file", "", "file holding the export's passphrase (--encrypt)")
+	addKDFFlag(c.Flags())
 	return c
 }
 
@@ -291,7 +292,7 @@ func runCatalogExport(a *app, format, output string, encrypt bool) error {
 		if err != nil {
 			return err
 		}
-		sw, err := repokey.NewWriter(w, pass, repokey.DefaultParams())
+		sw, err := repokey.NewWriter(w, pass, kdfParams(a))
 		if err != nil {
 			return fmt.Errorf("catalog export: %w", err)
 		}

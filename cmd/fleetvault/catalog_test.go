@@ -109,7 +109,7 @@ func TestCatalogExportImport(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "export."+tt.format)
 			args := []string{"catalog", "export", "--format", tt.format, "--output", file, "--mbr", src}
 			if tt.encrypt {
-				args = append(args, "--encrypt", "--export-password-file", pass)
+				args = append(args, "--encrypt", "--export-password-file", pass, "--kdf-memory-mib", "1") // cheap argon2id: tests run under -race
 			}
 			code, out, errs := runFV(t, args...)
 			if code != 0 {

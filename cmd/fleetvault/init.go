@@ -41,6 +41,7 @@ for a lab; such an installation can be encrypted later with key init.` + passphr
 	f.String("server", "", "this site's backup server address, recorded in the MBR")
 	f.String("dr-server", "", "the DR site's backup server address, recorded in the MBR")
 	f.Bool("insecure-no-encryption", false, "keep settings and device credentials in clear (labs only)")
+	addKDFFlag(f)
 	return c
 }
 
@@ -57,7 +58,7 @@ func runInit(a *app, dir string, opts catalog.InitOptions, encrypt bool) error {
 			return fmt.Errorf("init encrypts the installation: %w; or pass --insecure-no-encryption for a lab", err)
 		}
 		opts.KeyDir = filepath.Join(dir, "keys")
-		if opts.Key, _, err = repokey.Create(opts.KeyDir, pass, repokey.DefaultParams()); err != nil {
+		if opts.Key, _, err = repokey.Create(opts.KeyDir, pass, kdfParams(a)); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,25 @@ const passphraseHelp = `
 The passphrase comes from --password-file FILE (or FLEETVAULT_PASSWORD_FILE),
 else FLEETVAULT_PASSWORD, else a prompt when standard input is a terminal.`
 
+// kdfFlag is the flag that sets argon2id's memory for new key files and
+// encrypted exports.
+const kdfFlag = "kdf-memory-mib"
+
+func addKDFFlag(f interface {
+	Int(name string, value int, usage string) *int
+}) {
+	f.Int(kdfFlag, int(repokey.DefaultParams().MemoryKiB>>10), "argon2id memory in MiB for a new passphrase (less is weaker against guessing; for small hosts)")
+}
+
+// kdfParams are the argon2id parameters for a new passphrase.
+func kdfParams(a *app) repokey.Params {
+	p := repokey.DefaultParams()
+	if m := a.v.GetInt(kdfFlag); m > 0 {
+		p.MemoryKiB = uint32(min(m, 4<<10)) << 10
+	}
+	return p
+}
+
 // passphrase reads the installation's passphrase the way restic does:
 // --password-file (FLEETVAULT_PASSWORD_FILE), FLEETVAULT_PASSWORD, or a
 // prompt on a terminal.
@@ -120,6 +139,7 @@ New passphrases come from --new-password-file FILE or a prompt.`,
 		Args: cobra.NoArgs,
 	}
 	c.PersistentFlags().String("new-password-file", "", "file holding the new passphrase (key init, add, passwd, rotate)")
+	addKDFFlag(c.PersistentFlags())
 	c.AddCommand(
 		&cobra.Command{Use: "init", Short: "Encrypt an installation that is in clear (rewrites every file; stop the server first)", Args: cobra.NoArgs,
 			RunE: func(*cobra.Command, []string) error { return runKeyInit(a) }},
@@ -173,7 +193,7 @@ func runKeyInit(a *app) error {
 		return err
 	}
 	dir := filepath.Join(m.Dir(), "keys")
-	k, info, err := repokey.Create(dir, pass, repokey.DefaultParams())
+	k, info, err := repokey.Create(dir, pass, kdfParams(a))
 	if err != nil {
 		return err
 	}
@@ -245,7 +265,7 @@ func addPassphrase(a *app) (keyring, repokey.Info, error) {
 	if err != nil {
 		return kr, repokey.Info{}, err
 	}
-	info, err := repokey.Add(kr.dir, kr.key, pass, repokey.DefaultParams())
+	info, err := repokey.Add(kr.dir, kr.key, pass, kdfParams(a))
 	return kr, info, err
 }
 
@@ -299,7 +319,7 @@ func runKeyRotate(a *app) error {
 	if err != nil {
 		return err
 	}
-	info, err := repokey.Add(dir, k, pass, repokey.DefaultParams())
+	info, err := repokey.Add(dir, k, pass, kdfParams(a))
 	if err != nil {
 		return err
 	}
