@@ -278,8 +278,8 @@ func (s *Spec) planDevice(r *rand.Rand, g *Group, m Member, t *DeviceType, site 
 		vars["id"] = fmt.Sprintf("%s-%s-%d", vars["site"], t.Name, i)
 	}
 	id := vars["id"]
-	if !validID(id) {
-		return nil, &SpecError{File: s.File, Path: "groups." + g.Name, Msg: fmt.Sprintf("device id %q: expected letters, digits, '.', '_' or '-' (at most 128)", id)}
+	if err := agent.CheckDeviceID(id); err != nil {
+		return nil, &SpecError{File: s.File, Path: "groups." + g.Name, Msg: strings.TrimPrefix(err.Error(), "agent: ")}
 	}
 	p := &planned{typ: t, info: DeviceInfo{
 		ID: id, Type: t.Name, Group: g.Name, Site: vars["site"], Transport: t.Transport,

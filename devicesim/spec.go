@@ -208,7 +208,7 @@ func (d *decoder) deviceType(n *yaml.Node, path string) (*DeviceType, error) {
 		var err error
 		switch k {
 		case "name":
-			if t.Name, err = d.str(v, p); err == nil && !validID(t.Name) {
+			if t.Name, err = d.str(v, p); err == nil && !validTypeName(t.Name) {
 				err = d.errf(v, p, "expected a name of letters, digits, '.', '_' or '-', got %q", t.Name)
 			}
 		case "transport":
@@ -341,7 +341,7 @@ func (d *decoder) group(n *yaml.Node, path string) (*Group, error) {
 		var err error
 		switch k {
 		case "name":
-			if g.Name, err = d.str(v, p); err == nil && !validID(g.Name) {
+			if g.Name, err = d.str(v, p); err == nil && !validTypeName(g.Name) {
 				err = d.errf(v, p, "expected a name of letters, digits, '.', '_' or '-', got %q", g.Name)
 			}
 		case "reference":
@@ -355,7 +355,7 @@ func (d *decoder) group(n *yaml.Node, path string) (*Group, error) {
 			g.Site, err = d.value(v, p)
 		case "vars":
 			err = d.pairs(v, p, func(name string, kn, vn *yaml.Node, vp string) error {
-				if !validName(name) || contains(builtinVars, name) {
+				if !validTypeName(name) || contains(builtinVars, name) {
 					return d.errf(kn, vp, "expected a variable name of letters, digits, _ or - that is not built in (%s)", strings.Join(builtinVars, ", "))
 				}
 				val, err := d.value(vn, vp)
@@ -405,8 +405,10 @@ func (d *decoder) member(n *yaml.Node, path string) (Member, error) {
 	return m, err
 }
 
-// validID accepts what is safe in an MQTT topic level and an identifier address.
-func validID(s string) bool {
+// validTypeName accepts a device type or group name: letters, digits, '.', '_' and
+// '-' (at most 128), safe in the device ids built from it, which are checked
+// whole by agent.CheckDeviceID.
+func validTypeName(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}

@@ -200,6 +200,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad generator", "types: [{name: a, settings: {factory: {x: {$normal: [1, 2]}}}}]\ngroups: [{name: g, devices: [{type: a}]}]", []string{"types[0].settings.factory.x.$normal", "$choice"}},
 		{"bad weight", "types: [{name: a}]\ngroups: [{name: g, vars: {zone: {choice: {N: -1}}}, devices: [{type: a}]}]", []string{"groups[0].vars.zone.choice.N", "positive weight"}},
 		{"bad id", "types: [{name: a}]\ngroups: [{name: g, site: \"x/y\", devices: [{type: a}]}]", []string{`"x/y-a"`}},
+		{"id not an identifier address", "types: [{name: a}]\ngroups: [{name: g, site: \"1.2\", devices: [{type: a}], sites: 1}]", []string{"groups.g", `device id "1.2-a"`, "host name"}},
+		{"id label too long", "types: [{name: a}]\ngroups: [{name: g, site: \"" + strings.Repeat("s", 62) + "\", devices: [{type: a}]}]", []string{"longer than 63"}},
 		{"duplicate key", "types: [{name: a, tag: {k: 1, k: 2}}]\ngroups: [{name: g, devices: [{type: a}]}]", []string{"types[0].tag.k"}},
 		{"bad profile pointer", base + "restore_profile: {name: p, keep: [name]}\n", []string{"restore_profile", `"name"`, "starts with /"}},
 		{"bad profile set", base + "restore_profile: {name: p, set: [/name]}\n", []string{"restore_profile.set", "POINTER=TEMPLATE"}},
