@@ -52,6 +52,11 @@ type helperConfig struct {
 	Rollout     grouprestore.Rollout `json:"rollout"`
 	Job         string               `json:"job,omitempty"`
 	Out         string               `json:"out,omitempty"`
+	// A continuous restore (see continuous_test.go): in mode "start" the
+	// line "add ID..." adds devices to the target group; mode "resume-until"
+	// waits for Want devices restored, then cancels the job.
+	Continuous bool `json:"continuous,omitempty"`
+	Want       int  `json:"want,omitempty"`
 }
 
 // helperResult is what a resumed job ended with.
@@ -100,13 +105,15 @@ func runHelper(ctx context.Context, cfg helperConfig, in io.Reader, out io.Write
 				return fmt.Errorf("backup of %s: %v %v", g, p.Counts, err)
 			}
 		}
-		j, err := s.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindRestore, Source: cfg.BackupGroup, Target: cfg.Target, Rollout: cfg.Rollout})
+		j, err := s.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindRestore, Source: cfg.BackupGroup, Target: cfg.Target, Rollout: cfg.Rollout,
+			Continuous: cfg.Continuous, Rescan: 200 * time.Millisecond})
 		if err != nil {
 			return err
 		}
 		say("job %s", j.ID())
-		_, err = io.Copy(io.Discard, in) // serve until killed, or the test ends
-		return err
+		return helperServe(s, cfg, sc, say) // serve until killed, or the test ends
+	case "resume-until":
+		return helperResumeUntil(ctx, s, cfg, say)
 	case "backup":
 		say("broker-up")
 		sc := bufio.NewScanner(in)

@@ -58,6 +58,24 @@ func (e *Engine) restoreCandidates(ctx context.Context, spec Spec) ([]Piece, err
 	return ac.CandidatesAsOf(ctx, spec.Source, time.UnixMilli(spec.AsOf))
 }
 
+// freezeCandidates checks what a restore (or drift) may match and keeps it
+// in the job's record, so a resumed job matches against the same set.
+func (e *Engine) freezeCandidates(ctx context.Context, rec *JobRecord) error {
+	spec := rec.Spec
+	cands, err := e.restoreCandidates(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("backup group %q: %w", spec.Source, err)
+	}
+	if len(cands) == 0 {
+		return fmt.Errorf("backup group %q: %w", spec.Source, ErrEmptyGroup)
+	}
+	if _, err := newMatcher(spec.Policy, cands); err != nil {
+		return err
+	}
+	rec.Candidates = cands
+	return nil
+}
+
 // restoreTargets is the plan of a restore: the device group's members, or the
 // one device of a replacement restore.
 func (e *Engine) restoreTargets(ctx context.Context, spec Spec) ([]DeviceOutcome, error) {

@@ -158,7 +158,9 @@ func (j *Job) reopen(ctx context.Context, seq int) bool {
 	}
 	d.State, d.Reason = Pending, "came online"
 	j.devs[seq] = d
-	j.counts[Offline]--
+	if j.counts[Offline]--; j.counts[Offline] <= 0 {
+		delete(j.counts, Offline)
+	}
 	j.done--
 	j.mu.Unlock()
 	if err := j.e.journal.record(ctx, j.id, seq, d); err != nil {

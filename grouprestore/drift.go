@@ -31,18 +31,7 @@ func (e *Engine) driftPlan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome
 		return nil, err
 	}
 	if spec.Source != "" {
-		cands, err := e.restoreCandidates(ctx, spec)
-		if err != nil {
-			return nil, fmt.Errorf("backup group %q: %w", spec.Source, err)
-		}
-		if len(cands) == 0 {
-			return nil, fmt.Errorf("backup group %q: %w", spec.Source, ErrEmptyGroup)
-		}
-		if _, err := newMatcher(spec.Policy, cands); err != nil {
-			return nil, err
-		}
-		rec.Candidates = cands
-		return devs, nil
+		return devs, e.freezeCandidates(ctx, rec)
 	}
 	last, err := e.lastWrites(devs)
 	if err != nil {

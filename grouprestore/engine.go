@@ -146,17 +146,9 @@ func (e *Engine) plan(ctx context.Context, rec *JobRecord) ([]DeviceOutcome, err
 	}
 	switch spec.Kind {
 	case KindRestore:
-		cands, err := e.restoreCandidates(ctx, spec)
-		if err != nil {
-			return nil, fmt.Errorf("backup group %q: %w", spec.Source, err)
-		}
-		if len(cands) == 0 {
-			return nil, fmt.Errorf("backup group %q: %w", spec.Source, ErrEmptyGroup)
-		}
-		if _, err := newMatcher(spec.Policy, cands); err != nil {
+		if err := e.freezeCandidates(ctx, rec); err != nil {
 			return nil, err
 		}
-		rec.Candidates = cands
 		return e.restoreTargets(ctx, spec)
 	case KindBackup:
 		if spec.Target == "" {

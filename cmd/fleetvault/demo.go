@@ -42,6 +42,9 @@ devices, and new homes of mixed zones (with a few unknown devices and a few
 that come online late or never). It backs up the model house, shows the
 dry-run plan, runs the group restore with a progress bar, prints the report,
 and checks every device's ground truth: what it was sent and what it holds.
+A fleet with a restore_profile (the shipped ones keep each device's name and
+network) restores under it, and the ground truth also checks that every
+restored device kept its own kept parts (every home its own device names).
 The parts' own logs are shown only with --log-level; --json prints the report
 with every device's outcome (outcomes).
 

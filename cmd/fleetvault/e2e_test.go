@@ -317,6 +317,25 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("drift, a replacement with a tag mismatch, remediation", func(t *testing.T) {
+		if out := w.must(exitOK, "drift", "--group", "new-homes"); !strings.Contains(out, "16 in-sync") {
+			t.Errorf("drift after the restore:\n%s", out)
+		}
+		w.must(exitIncomplete, "restore", "--to-device", "home01-climate", "--from-device", "model-north-lighting")
+		out := w.must(exitOK, "restore", "--to-device", "home01-climate", "--from-device", "model-north-lighting", "--allow-tag-mismatch")
+		if !strings.Contains(out, "TAG MISMATCH ALLOWED") {
+			t.Errorf("replacement with a mismatch:\n%s", out)
+		}
+		out = w.must(exitIncomplete, "drift", "--group", "new-homes", "--against", "models")
+		if !strings.Contains(out, "1 drifted") || !strings.Contains(out, "home01-climate") || !strings.Contains(out, "/color_temp_k") {
+			t.Errorf("drift against models:\n%s", out)
+		}
+		if out := w.must(exitOK, "drift", "--group", "new-homes", "--against", "models", "--remediate"); !strings.Contains(out, "remediation") {
+			t.Errorf("drift --remediate:\n%s", out)
+		}
+		w.must(exitOK, "drift", "--group", "new-homes", "--against", "models")
+	})
+
 	t.Run("restore with a device nobody backed up exits 3", func(t *testing.T) {
 		out := w.must(exitIncomplete, append([]string{"restore", "--from", "models", "--to", "odd-homes"}, e2eRollout...)...)
 		if !strings.Contains(out, "1 restored, 1 no-match") || !strings.Contains(out, "odd01-hub-x9") {

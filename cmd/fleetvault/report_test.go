@@ -65,7 +65,8 @@ func TestRenderGolden(t *testing.T) {
 		}},
 		{"jobs-list.golden", func(b *bytes.Buffer) error {
 			return renderJobs(b, []apiclient.Job{
-				{ID: "r-2", Kind: grouprestore.KindRestore, State: grouprestore.JobRunning, Total: 4000, Source: "models", Target: "homes", Created: &when},
+				{ID: "r-2", Kind: grouprestore.KindRestore, State: grouprestore.JobRunning, Total: 4000, Source: "models", Target: "homes", Created: &when,
+					Continuous: true, Progress: &grouprestore.Progress{Counts: map[grouprestore.State]int{grouprestore.Restored: 3990, grouprestore.Offline: 10}}},
 				{ID: "b-1", Kind: grouprestore.KindBackup, State: grouprestore.JobDone, Total: 6, Source: "Model House", Target: "models", Created: &when},
 			})
 		}},
