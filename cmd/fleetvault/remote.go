@@ -202,7 +202,11 @@ func openLocalStore(a *app, readOnly bool) (*localStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(service.Options{Catalog: c, Logger: a.log})
+	tokens := a.v.GetString("http.token_file")
+	if tokens == "" {
+		tokens = service.TokenFile(p)
+	}
+	svc := service.New(service.Options{Catalog: c, Tokens: service.OpenTokens(tokens), Logger: a.log})
 	return &localStore{c: c, Session: svc.As(localIdentity())}, nil
 }
 
