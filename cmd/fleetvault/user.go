@@ -65,22 +65,7 @@ var (
 // installation given by --mbr, as its local administrator.
 func withAdmin(cmd *cobra.Command, a *app, fn func(peopleStore) error) error {
 	r := newRemote(cmd, a)
-	err := fn(r.client)
-	if err == nil || !noServer(err) {
-		return r.explain(err)
-	}
-	if a.v.GetString("mbr") == "" {
-		return fmt.Errorf("no Fleetvault server answers at %s: point --server (or FLEETVAULT_SERVER_URL) at a running one, or give --mbr FILE to work on the installation directly", r.url)
-	}
-	ls, err := openLocalStore(a, false)
-	if isLocked(err) {
-		return fmt.Errorf("a server holds this installation open but does not answer at %s: use --server with the address it serves its API on", r.url)
-	}
-	if err != nil {
-		return err
-	}
-	defer ls.Close()
-	return localError(fn(ls))
+	return serverOrLocal(a, r, false, func() error { return fn(r.client) }, func(ls *localStore) error { return fn(ls) })
 }
 
 // passwordOptions say where a new password comes from.
