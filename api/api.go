@@ -79,6 +79,14 @@ func routes() []route {
 		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*API).handleExport},
 
 		{method: "GET", pattern: APIPrefix + "/audit", handle: (*API).handleAudit},
+
+		{method: "GET", pattern: APIPrefix + "/users", handle: (*API).handleListUsers},
+		{method: "POST", pattern: APIPrefix + "/users", handle: (*API).handleAddUser},
+		{method: "POST", pattern: APIPrefix + "/users/{name}/password", handle: (*API).handleSetPassword},
+		{method: "POST", pattern: APIPrefix + "/users/{name}/disable", handle: (*API).handleDisableUser},
+		{method: "POST", pattern: APIPrefix + "/owners/{user}/assign", handle: (*API).handleAssignOwner},
+		{method: "POST", pattern: APIPrefix + "/owners/{user}/unassign", handle: (*API).handleUnassignOwner},
+		{method: "POST", pattern: APIPrefix + "/tokens", handle: (*API).handleCreateToken},
 	}
 }
 

@@ -67,7 +67,7 @@ func newInstallation(t *testing.T, tr map[string]agent.Transport) *testInstallat
 	tokens := service.OpenTokens(filepath.Join(dir, service.TokenFileName))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	a := New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e}), Engine: e, Tokens: tokens,
+	a := New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e, Tokens: tokens}), Engine: e, Tokens: tokens,
 		Metrics: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})})
 	return &testInstallation{cat: c, eng: e, tokens: tokens, api: a}
 }

@@ -94,6 +94,9 @@ func (s *API) handleJobEvents(ss *service.Session, w http.ResponseWriter, r *htt
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// A stream outlives a server's write timeout: lift it for this answer.
+	// (Not every ResponseWriter can; then there is no deadline to lift.)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
 	ch, stop := j.Watch(sseInterval)
 	defer stop()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/fleetvault/fleetvault/service"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -116,6 +117,7 @@ type state struct {
 	Jobs     map[string]grouprestore.JobState
 	Profiles []settingsdoc.Profile
 	Attached map[string]string // backup group -> its profile
+	Tokens   []service.TokenInfo
 }
 
 func (w *world) state(t *testing.T) state {
@@ -152,6 +154,9 @@ func (w *world) state(t *testing.T) state {
 			t.Fatal(err)
 		}
 		s.Attached[o.backupGroup] = gp.Name
+	}
+	if s.Tokens, err = w.testInstallation.tokens.List(); err != nil {
+		t.Fatal(err)
 	}
 	recs, err := w.eng.Jobs()
 	if err != nil {
@@ -273,6 +278,25 @@ func matrixRoutes() []struct {
 			return cell{method: "GET", path: p + "/catalog/export?format=json"}
 		}, authed(200, 200, 403, 403)},
 		{"GET " + p + "/audit", func(ownedObjects, func(string) string) cell { return cell{method: "GET", path: p + "/audit"} }, authed(200, 403, 403, 403)},
+		{"GET " + p + "/users", func(ownedObjects, func(string) string) cell { return cell{method: "GET", path: p + "/users"} }, authed(200, 403, 403, 403)},
+		{"POST " + p + "/users", func(ownedObjects, func(string) string) cell {
+			return cell{method: "POST", path: p + "/users", body: `{"name": "carol", "role": "owner", "password": "a long passphrase"}`}
+		}, authed(201, 403, 403, 403)},
+		{"POST " + p + "/users/{name}/password", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/users/" + o.user + "/password", body: `{"password": "another long passphrase"}`}
+		}, authed(204, 403, 403, 403)},
+		{"POST " + p + "/users/{name}/disable", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/users/" + o.user + "/disable"}
+		}, authed(204, 403, 403, 403)},
+		{"POST " + p + "/owners/{user}/assign", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/owners/" + o.user + "/assign", body: `{"devices": ["` + o.device + `"]}`}
+		}, authed(204, 403, 403, 403)},
+		{"POST " + p + "/owners/{user}/unassign", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/owners/" + o.user + "/unassign", body: `{"devices": ["` + o.device + `"]}`}
+		}, authed(204, 403, 403, 403)},
+		{"POST " + p + "/tokens", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/tokens", body: `{"name": "new-token", "user": "` + o.user + `"}`}
+		}, authed(201, 403, 403, 403)},
 	}
 }
 

@@ -448,3 +448,42 @@ func (c *Client) Audit(ctx context.Context, aq AuditQuery) ([]catalog.AuditEntry
 	var out []catalog.AuditEntry
 	return out, c.do(ctx, http.MethodGet, APIPrefix+"/audit", q, nil, "", &out)
 }
+
+// Users lists the users (admin only).
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out []User
+	return out, c.do(ctx, http.MethodGet, APIPrefix+"/users", nil, nil, "", &out)
+}
+
+// AddUser adds a user with a role and a password (admin only).
+func (c *Client) AddUser(ctx context.Context, name, role, password string) error {
+	return c.postJSON(ctx, APIPrefix+"/users", nil, NewUser{Name: name, Role: role, Password: password}, nil)
+}
+
+// SetPassword replaces a user's password (admin only).
+func (c *Client) SetPassword(ctx context.Context, name, password string) error {
+	return c.postJSON(ctx, APIPrefix+"/users/"+esc(name)+"/password", nil, Password{Password: password}, nil)
+}
+
+// DisableUser disables a user and every token acting as them (admin only).
+func (c *Client) DisableUser(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, APIPrefix+"/users/"+esc(name)+"/disable", nil, nil, "", nil)
+}
+
+// AssignOwner makes user the data owner of the resources in a (admin only).
+func (c *Client) AssignOwner(ctx context.Context, user string, a catalog.Assignment) error {
+	return c.postJSON(ctx, APIPrefix+"/owners/"+esc(user)+"/assign", nil, a, nil)
+}
+
+// UnassignOwner takes the resources in a from user (admin only).
+func (c *Client) UnassignOwner(ctx context.Context, user string, a catalog.Assignment) error {
+	return c.postJSON(ctx, APIPrefix+"/owners/"+esc(user)+"/unassign", nil, a, nil)
+}
+
+// CreateToken makes an API token that acts as user and returns it, shown
+// this once (admin only).
+func (c *Client) CreateToken(ctx context.Context, name, user string) (string, error) {
+	var out Token
+	err := c.postJSON(ctx, APIPrefix+"/tokens", nil, NewToken{Name: name, User: user}, &out)
+	return out.Token, err
+}

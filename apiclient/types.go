@@ -230,3 +230,36 @@ type Health struct {
 	DRMode    bool   `json:"dr_mode"`
 	UptimeSec int64  `json:"uptime_s"`
 }
+
+// User is a user as the API shows it: never their password hash.
+type User struct {
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created"`
+}
+
+// NewUser is the body of POST /api/v1/users.
+type NewUser struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"` // admin, operator or owner
+	Password string `json:"password"`
+}
+
+// Password is the body of POST /api/v1/users/{name}/password.
+type Password struct {
+	Password string `json:"password"`
+}
+
+// NewToken is the body of POST /api/v1/tokens.
+type NewToken struct {
+	Name string `json:"name"`
+	User string `json:"user"`
+}
+
+// Token answers POST /api/v1/tokens: the token, shown this once.
+type Token struct {
+	Name  string `json:"name"`
+	User  string `json:"user"`
+	Token string `json:"token"`
+}

@@ -12,9 +12,9 @@ var ErrOwned = errors.New("belongs to another owner")
 
 // Assignment names the resources given to (or taken from) a data owner.
 type Assignment struct {
-	Devices      []string // device ids
-	Groups       []string // device groups: the group and every device in it
-	BackupGroups []string // backup groups: the group (its pieces)
+	Devices      []string `json:"devices,omitempty"`       // device ids
+	Groups       []string `json:"groups,omitempty"`        // device groups: the group and every device in it
+	BackupGroups []string `json:"backup_groups,omitempty"` // backup groups: the group (its pieces)
 }
 
 // AssignOwner makes owner the data owner (the Owner field) of every resource

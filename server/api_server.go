@@ -93,7 +93,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 
 // startHTTP builds the API and serves it on opts.HTTPAddr when that is set.
 func (s *Server) startHTTP(opts Options) error {
-	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, OnJob: s.api.metrics.track, Logger: s.log})
+	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.api.metrics.track, Logger: s.log})
 	s.api.handler = api.New(s.api.ctx, api.Options{
 		Service: s.Service, Engine: s.Engine, Tokens: s.api.tokens, BrokerURL: s.brokerURL,
 		Metrics: http.HandlerFunc(s.serveMetrics), Logger: s.log,

@@ -15,6 +15,9 @@ import (
 type Options struct {
 	Catalog *catalog.Catalog     // required
 	Engine  *grouprestore.Engine // nil: job operations answer ErrUnprocessable (the CLI's direct mode)
+	// Tokens is the installation's API token store, where CreateToken
+	// writes; nil refuses CreateToken.
+	Tokens *Tokens
 	// OnJob is called with every job the service starts (the server's
 	// metrics count its outcomes); nil does nothing.
 	OnJob  func(*grouprestore.Job)
@@ -23,15 +26,16 @@ type Options struct {
 
 // Service is one installation's operations. It is safe for concurrent use.
 type Service struct {
-	cat   *catalog.Catalog
-	eng   *grouprestore.Engine
-	onJob func(*grouprestore.Job)
-	log   *slog.Logger
+	cat    *catalog.Catalog
+	tokens *Tokens
+	eng    *grouprestore.Engine
+	onJob  func(*grouprestore.Job)
+	log    *slog.Logger
 }
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, eng: opts.Engine, onJob: opts.OnJob, log: opts.Logger}
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

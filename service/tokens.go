@@ -33,6 +33,7 @@ var (
 	ErrBadToken     = errors.New("invalid or revoked API token")
 	ErrTokenExists  = errors.New("an API token with this name already exists")
 	ErrTokenUnknown = errors.New("no API token with this name")
+	ErrBadTokenName = errors.New("bad API token name")
 )
 
 // TokenInfo describes one API token. The token itself is never stored: only
@@ -99,7 +100,7 @@ func (t *Tokens) Create(name string) (string, error) { return t.CreateFor(name, 
 // caller's to check (Session.CreateToken does).
 func (t *Tokens) CreateFor(name, user string) (string, error) {
 	if !tokenNameRE.MatchString(name) {
-		return "", fmt.Errorf("token name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		return "", fmt.Errorf("token name %q: %w: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name, ErrBadTokenName)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

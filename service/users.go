@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"strings"
 	"time"
 
@@ -19,14 +20,6 @@ const MinPasswordLen = 10
 // (broker.DeviceParams) it gets OWASP's recommended cost (19 MiB, 2 passes).
 func userParams() broker.Params {
 	return broker.Params{Memory: 19 << 10, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
-}
-
-// UserView is a user without their password hash.
-type UserView struct {
-	Name     string    `json:"name"`
-	Role     string    `json:"role"`
-	Disabled bool      `json:"disabled"`
-	Created  time.Time `json:"created"`
 }
 
 // Authenticate maps an API token to the identity it acts as: the user it
@@ -89,7 +82,7 @@ func hashPassword(pw string) (string, error) {
 }
 
 // Users lists the users, without their password hashes. Only an admin may.
-func (ss *Session) Users(context.Context) ([]UserView, error) {
+func (ss *Session) Users(context.Context) ([]apiclient.User, error) {
 	if err := ss.id.requireAdmin("list users"); err != nil {
 		return nil, err
 	}
@@ -97,9 +90,9 @@ func (ss *Session) Users(context.Context) ([]UserView, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]UserView, len(us))
+	out := make([]apiclient.User, len(us))
 	for i, u := range us {
-		out[i] = UserView{Name: u.Name, Role: u.Role, Disabled: u.Disabled, Created: u.Created}
+		out[i] = apiclient.User{Name: u.Name, Role: u.Role, Disabled: u.Disabled, Created: u.Created}
 	}
 	return out, nil
 }
@@ -198,11 +191,14 @@ func assignmentObjects(user string, a catalog.Assignment) []string {
 // CreateToken makes an API token called name that acts as user (an
 // enabled user of any role) and returns it, shown this once. Only an admin
 // may.
-func (ss *Session) CreateToken(_ context.Context, tokens *Tokens, name, user string) (string, error) {
+func (ss *Session) CreateToken(_ context.Context, name, user string) (string, error) {
 	var token string
 	err := ss.audited("token.create", []string{name, "user:" + user}, func() error {
 		if err := ss.id.requireAdmin("create API tokens"); err != nil {
 			return err
+		}
+		if ss.s.tokens == nil {
+			return errorf(ErrUnprocessable, "this server has no API token file")
 		}
 		u, err := ss.s.cat.User(user)
 		if errors.Is(err, catalog.ErrNotFound) {
@@ -214,9 +210,12 @@ func (ss *Session) CreateToken(_ context.Context, tokens *Tokens, name, user str
 		if u.Disabled {
 			return errorf(ErrConflict, "user %q is disabled", user)
 		}
-		token, err = tokens.CreateFor(name, user)
-		if errors.Is(err, ErrTokenExists) {
+		token, err = ss.s.tokens.CreateFor(name, user)
+		switch {
+		case errors.Is(err, ErrTokenExists):
 			return &Error{Kind: ErrConflict, Msg: err.Error()}
+		case errors.Is(err, ErrBadTokenName):
+			return &Error{Kind: ErrInvalid, Msg: err.Error()}
 		}
 		return err
 	})

@@ -44,18 +44,14 @@ answers there, it reads the installation given by --mbr directly.` + exitCodesHe
 				q.Since = t
 			}
 			r := newRemote(cmd, a)
-			entries, err := r.client.Audit(cmd.Context(), q)
-			if noServer(err) && a.v.GetString("mbr") != "" {
-				ls, lerr := openLocalStore(a, true)
-				if lerr != nil {
-					return lerr
-				}
-				defer ls.Close()
+			var entries []catalog.AuditEntry
+			err := serverOrLocal(a, r, true, func() (err error) {
+				entries, err = r.client.Audit(cmd.Context(), q)
+				return err
+			}, func(ls *localStore) (err error) {
 				entries, err = ls.Audit(cmd.Context(), q)
-				err = localError(err)
-			} else {
-				err = r.explain(err)
-			}
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("audit: %w", err)
 			}

@@ -120,6 +120,24 @@ func TestE2EDataOwners(t *testing.T) {
 		}
 	})
 
+	t.Run("the admin manages users through the running server; owners may not", func(t *testing.T) {
+		add := func(token string) (int, string) {
+			cmd := exec.Command(w.bin, "user", "add", "carol", "--role", "operator", "--password-stdin")
+			cmd.Dir, cmd.Env, cmd.Stdin = w.dir, w.env(token), strings.NewReader("a long passphrase for carol\n")
+			out, _ := cmd.CombinedOutput()
+			return cmd.ProcessState.ExitCode(), string(out)
+		}
+		if code, out := add(tokA); code != exitError || !strings.Contains(out, "only an admin may") {
+			t.Errorf("user add as alice: exit %d\n%s", code, out)
+		}
+		if code, out := add(w.token); code != exitOK {
+			t.Fatalf("user add as the admin, server running: exit %d\n%s", code, out)
+		}
+		if out := w.must(exitOK, "user", "list"); !strings.Contains(out, "carol") || !strings.Contains(out, "operator") {
+			t.Errorf("user list:\n%s", out)
+		}
+	})
+
 	t.Run("audit entries acknowledged before kill -9 are kept", func(t *testing.T) {
 		if err := w.serve.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

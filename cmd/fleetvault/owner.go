@@ -21,9 +21,10 @@ carry that owner (piece_owner in the catalog and its export).` + peopleHelp,
 		Args: cobra.NoArgs,
 	}
 	c.AddCommand(
-		newOwnerChangeCommand(a, "assign", "Make USER the data owner of devices and groups", (*localStore).AssignOwner),
-		newOwnerChangeCommand(a, "unassign", "Take devices and groups back from USER", (*localStore).UnassignOwner),
+		newOwnerChangeCommand(a, "assign", "Make USER the data owner of devices and groups", peopleStore.AssignOwner),
+		newOwnerChangeCommand(a, "unassign", "Take devices and groups back from USER", peopleStore.UnassignOwner),
 	)
+	addServerFlags(c, true)
 	return c
 }
 
@@ -39,7 +40,7 @@ func (o *ownerOptions) AddFlags(c *cobra.Command) {
 	f.StringArrayVar(&o.a.BackupGroups, "backup-group", nil, "a backup group (repeatable)")
 }
 
-func newOwnerChangeCommand(a *app, verb, short string, change func(*localStore, context.Context, string, catalog.Assignment) error) *cobra.Command {
+func newOwnerChangeCommand(a *app, verb, short string, change func(peopleStore, context.Context, string, catalog.Assignment) error) *cobra.Command {
 	var o ownerOptions
 	c := &cobra.Command{
 		Use:   verb + " USER (--device ID | --group NAME | --backup-group NAME)...",
@@ -49,7 +50,7 @@ func newOwnerChangeCommand(a *app, verb, short string, change func(*localStore, 
 			if len(o.a.Devices)+len(o.a.Groups)+len(o.a.BackupGroups) == 0 {
 				return usageError{fmt.Errorf("owner %s: name at least one --device, --group or --backup-group", verb)}
 			}
-			return withAdmin(a, func(ls *localStore) error {
+			return withAdmin(cmd, a, func(ls peopleStore) error {
 				if err := change(ls, cmd.Context(), args[0], o.a); err != nil {
 					return fmt.Errorf("owner %s: %w", verb, err)
 				}

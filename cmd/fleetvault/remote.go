@@ -156,7 +156,14 @@ var (
 // against the installation named by --mbr instead, opened read-only when
 // readOnly.
 func withStore(a *app, r remote, readOnly bool, fn func(store) error) error {
-	err := fn(r.client)
+	return serverOrLocal(a, r, readOnly, func() error { return fn(r.client) }, func(ls *localStore) error { return fn(ls) })
+}
+
+// serverOrLocal runs viaServer; when no server answers it opens the
+// installation named by --mbr (read-only when readOnly) and runs viaLocal,
+// as the installation's administrator. Errors come back worded for a person.
+func serverOrLocal(a *app, r remote, readOnly bool, viaServer func() error, viaLocal func(*localStore) error) error {
+	err := viaServer()
 	if err == nil || !noServer(err) {
 		return r.explain(err)
 	}
@@ -172,7 +179,7 @@ func withStore(a *app, r remote, readOnly bool, fn func(store) error) error {
 	}
 	defer ls.Close()
 	a.log.Debug("no server answers; using the installation directly", "server", r.url, "mbr", a.v.GetString("mbr"))
-	return localError(fn(ls))
+	return localError(viaLocal(ls))
 }
 
 // localStore works on an installation directly, through the same service
@@ -207,7 +214,11 @@ func openLocalStore(a *app, readOnly bool) (*localStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(service.Options{Catalog: c, Logger: a.log})
+	tokens := a.v.GetString("http.token_file")
+	if tokens == "" {
+		tokens = service.TokenFile(p)
+	}
+	svc := service.New(service.Options{Catalog: c, Tokens: service.OpenTokens(tokens), Logger: a.log})
 	return &localStore{c: c, Session: svc.As(localIdentity())}, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/service"
 	"io"
 	"log/slog"
 	"os"
@@ -62,22 +63,65 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &ec):
 		return ec.code
-	case errors.As(err, &ue), isCobraUsageError(err):
+	case errors.As(err, &ue):
 		return exitUsage
 	}
 	return exitError
 }
 
-// isCobraUsageError recognises cobra's own argument and flag errors, which it
-// returns as plain errors.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
+// typedUsageErrors makes cobra's own usage errors usageErrors, so that run
+// recognises them by type: every command's argument check is wrapped, the
+// root refuses unknown commands itself (cobra would return plain text), and
+// required flags are checked before the command runs (checkRequiredFlags,
+// from the root's PersistentPreRunE). Flag parse errors go through the root's
+// FlagErrorFunc.
+func typedUsageErrors(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				return usageError{err}
+			}
+			return nil
 		}
 	}
-	return false
+	for _, sub := range c.Commands() {
+		typedUsageErrors(sub)
+	}
+}
+
+// rootArgs refuses what is not a command, as cobra's would, but typed.
+func rootArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	hint := commandSuggestion(cmd, args[0])
+	if hint == "" {
+		hint = "; see fleetvault --help"
+	}
+	return usageError{fmt.Errorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)}
+}
+
+func commandSuggestion(cmd *cobra.Command, name string) string {
+	var names []string
+	for _, c := range cmd.Commands() {
+		names = append(names, c.Name())
+	}
+	return service.Suggest(name, names)
+}
+
+// checkRequiredFlags refuses a command run without a flag it requires
+// (cobra.Command.MarkFlagRequired).
+func checkRequiredFlags(cmd *cobra.Command) error {
+	var missing []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if req, ok := f.Annotations[cobra.BashCompOneRequiredFlag]; ok && len(req) > 0 && req[0] == "true" && !f.Changed {
+			missing = append(missing, "--"+f.Name)
+		}
+	})
+	if len(missing) > 0 {
+		return usageError{fmt.Errorf("%s: required flag(s) %s not given", cmd.CommandPath(), strings.Join(missing, ", "))}
+	}
+	return nil
 }
 
 func newRootCommand(a *app) *cobra.Command {
@@ -94,7 +138,12 @@ Configuration comes from flags, then FLEETVAULT_* environment variables
 file named by --config (default: ./fleetvault.yaml if it exists).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          rootArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkRequiredFlags(cmd); err != nil {
+				return err
+			}
 			return a.setup(cmd)
 		},
 	}
@@ -109,6 +158,7 @@ file named by --config (default: ./fleetvault.yaml if it exists).`,
 	for _, c := range commands(a) {
 		root.AddCommand(c)
 	}
+	typedUsageErrors(root)
 	return root
 }
 

@@ -50,9 +50,10 @@ func newTokenCreateCommand(a *app) *cobra.Command {
 		Use:   "create --name NAME [--user USER]",
 		Short: "Create an API token and print it (only this once)",
 		Long: `create makes an API token. With --user it acts as that user, with the user's
-role (fleetvault user add); it is checked against the installation given by
---mbr, so run it while no server holds the installation open. Without --user
-it is an installation admin token, like the one fleetvault init prints.`,
+role (fleetvault user add), and is made by the server given by --server
+(with an admin token) or, when none answers, on the installation given by
+--mbr directly. Without --user it is an installation admin token, like the
+one fleetvault init prints, written to the token file directly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := tokenStore(a, cmd)
@@ -64,10 +65,13 @@ it is an installation admin token, like the one fleetvault init prints.`,
 	}
 	c.Flags().String("name", "", "the token's name, e.g. admin or ci (required)")
 	c.Flags().String("user", "", "the user the token acts as (default: none, an installation admin token)")
+	addServerFlags(c, false)
 	return c
 }
 
 func runTokenCreate(cmd *cobra.Command, a *app, ts *service.Tokens, name, user string) error {
+	// ts is where the local administrator's tokens go; openLocalStore finds
+	// the same file through http.token_file, which tokenStore has bound.
 	if name == "" {
 		return usageError{errors.New("token create: --name is required")}
 	}
@@ -76,8 +80,8 @@ func runTokenCreate(cmd *cobra.Command, a *app, ts *service.Tokens, name, user s
 	if user == "" {
 		tok, err = ts.Create(name)
 	} else {
-		err = withAdmin(a, func(ls *localStore) error {
-			tok, err = ls.CreateToken(cmd.Context(), ts, name, user)
+		err = withAdmin(cmd, a, func(ps peopleStore) error {
+			tok, err = ps.CreateToken(cmd.Context(), name, user)
 			return err
 		})
 	}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/catalog"
 	"io"
 	"os"
 	"strings"
@@ -12,13 +15,14 @@ import (
 	"golang.org/x/term"
 )
 
-// peopleHelp is the part of the help of user, owner and audit that says
-// where they work.
+// peopleHelp is the part of the help of user and owner that says where
+// they work.
 const peopleHelp = `
 
-It works on the installation given by --mbr directly, as its administrator
-(whoever can open its files owns it), while no server holds it open: stop
-the server first. Every change is written to the audit log (fleetvault audit).`
+It asks the server given by --server, with an admin token; when no server
+answers there, it works on the installation given by --mbr directly, as its
+administrator (whoever can open its files owns it). Every change is written
+to the audit log (fleetvault audit).`
 
 func newUserCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
@@ -36,20 +40,32 @@ the user's role: fleetvault token create --name NAME --user USER.` + peopleHelp,
 		Args: cobra.NoArgs,
 	}
 	c.AddCommand(newUserAddCommand(a), newUserListCommand(a), newUserPasswdCommand(a), newUserDisableCommand(a))
+	addServerFlags(c, true)
 	return c
 }
 
-// withAdmin runs fn on the installation as its local administrator.
-func withAdmin(a *app, fn func(*localStore) error) error {
-	ls, err := openLocalStore(a, false)
-	if isLocked(err) {
-		return errors.New("a server holds this installation open: stop it (fleetvault serve), run this command, then start it again")
-	}
-	if err != nil {
-		return err
-	}
-	defer ls.Close()
-	return localError(fn(ls))
+// peopleStore is what the user, owner and token commands need:
+// *apiclient.Client asks a server, *localStore works on the installation.
+type peopleStore interface {
+	AddUser(ctx context.Context, name, role, password string) error
+	Users(ctx context.Context) ([]apiclient.User, error)
+	SetPassword(ctx context.Context, name, password string) error
+	DisableUser(ctx context.Context, name string) error
+	AssignOwner(ctx context.Context, user string, a catalog.Assignment) error
+	UnassignOwner(ctx context.Context, user string, a catalog.Assignment) error
+	CreateToken(ctx context.Context, name, user string) (string, error)
+}
+
+var (
+	_ peopleStore = (*apiclient.Client)(nil)
+	_ peopleStore = (*localStore)(nil)
+)
+
+// withAdmin runs fn against the server; when no server answers, against the
+// installation given by --mbr, as its local administrator.
+func withAdmin(cmd *cobra.Command, a *app, fn func(peopleStore) error) error {
+	r := newRemote(cmd, a)
+	return serverOrLocal(a, r, false, func() error { return fn(r.client) }, func(ls *localStore) error { return fn(ls) })
 }
 
 // passwordOptions say where a new password comes from.

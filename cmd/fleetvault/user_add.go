@@ -22,7 +22,7 @@ func newUserAddCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withAdmin(a, func(ls *localStore) error {
+			return withAdmin(cmd, a, func(ls peopleStore) error {
 				if err := ls.AddUser(cmd.Context(), args[0], o.role, pw); err != nil {
 					return fmt.Errorf("user add: %w", err)
 				}

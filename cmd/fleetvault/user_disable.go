@@ -12,7 +12,7 @@ func newUserDisableCommand(a *app) *cobra.Command {
 		Short: "Disable a user: their tokens are refused from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(a, func(ls *localStore) error {
+			return withAdmin(cmd, a, func(ls peopleStore) error {
 				if err := ls.DisableUser(cmd.Context(), args[0]); err != nil {
 					return fmt.Errorf("user disable: %w", err)
 				}

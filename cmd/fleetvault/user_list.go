@@ -14,7 +14,7 @@ func newUserListCommand(a *app) *cobra.Command {
 		Short: "List the users with their roles (never their password hashes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAdmin(a, func(ls *localStore) error {
+			return withAdmin(cmd, a, func(ls peopleStore) error {
 				us, err := ls.Users(cmd.Context())
 				if err != nil {
 					return fmt.Errorf("user list: %w", err)

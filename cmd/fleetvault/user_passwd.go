@@ -17,7 +17,7 @@ func newUserPasswdCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withAdmin(a, func(ls *localStore) error {
+			return withAdmin(cmd, a, func(ls peopleStore) error {
 				if err := ls.SetPassword(cmd.Context(), args[0], p); err != nil {
 					return fmt.Errorf("user passwd: %w", err)
 				}
