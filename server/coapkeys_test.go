@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"github.com/fleetvault/fleetvault/api"
+	"github.com/fleetvault/fleetvault/apiclient"
+	"github.com/fleetvault/fleetvault/service"
 	"net"
 	"strings"
 	"testing"
@@ -23,21 +26,21 @@ const testCoAPKey = "666c6565747661756c742d746573742d6b65792d30303031"
 func TestImportCoAPKeys(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		parse   func([]byte) ([]NewDevice, error)
+		parse   func([]byte) ([]apiclient.NewDevice, error)
 		doc     string
 		wantErr string
 	}{
-		{"csv", ParseDevicesCSV, "id,identifier,coap_key\nd1,coaps://127.0.0.1:5684," + testCoAPKey + "\n", ""},
-		{"yaml", ParseDevicesYAML, "- {id: d1, identifier: 'coaps://127.0.0.1:5684', coap_key: " + testCoAPKey + "}\n", ""},
-		{"yaml without a key", ParseDevicesYAML, "- {id: d1, identifier: 'coaps://127.0.0.1:5684'}\n", "device d1: coaps://127.0.0.1:5684 needs a CoAP pre-shared key"},
-		{"csv with a short key", ParseDevicesCSV, "id,identifier,coap_key\nd1,coaps://127.0.0.1:5684,00112233\n", "device d1: coap_key: CoAP pre-shared key of 4 bytes"},
+		{"csv", api.ParseDevicesCSV, "id,identifier,coap_key\nd1,coaps://127.0.0.1:5684," + testCoAPKey + "\n", ""},
+		{"yaml", api.ParseDevicesYAML, "- {id: d1, identifier: 'coaps://127.0.0.1:5684', coap_key: " + testCoAPKey + "}\n", ""},
+		{"yaml without a key", api.ParseDevicesYAML, "- {id: d1, identifier: 'coaps://127.0.0.1:5684'}\n", "device d1: coaps://127.0.0.1:5684 needs a CoAP pre-shared key"},
+		{"csv with a short key", api.ParseDevicesCSV, "id,identifier,coap_key\nd1,coaps://127.0.0.1:5684,00112233\n", "device d1: coap_key: CoAP pre-shared key of 4 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nds, err := tc.parse([]byte(tc.doc))
 			if err != nil {
 				t.Fatal(err)
 			}
-			devs, _, err := CatalogDevices(nds)
+			devs, _, err := service.CatalogDevices(nds)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want %q", err, tc.wantErr)
