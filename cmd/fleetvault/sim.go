@@ -119,6 +119,12 @@ func runSim(ctx context.Context, a *app, o simOptions) error {
 		defer cancel()
 	}
 	if err := fleet.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped (a signal, or --duration) while devices were still
+			// starting: a stop like any other, not a failure.
+			logSimSummary(a, fleet, "sim: stopping")
+			return writeTruth(o.truthOut, fleet)
+		}
 		return fmt.Errorf("sim: %w", err)
 	}
 	go func() {
