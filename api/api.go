@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/httpguard"
 	"io"
 	"net/http"
 	"strings"
@@ -33,6 +34,7 @@ type route struct {
 	method  string
 	pattern string // a net/http pattern path, {name} for a wildcard
 	open    bool   // no token needed
+	local   bool   // no token needed from a loopback address, or with Options.MetricsOpen
 	handle  handler
 }
 
@@ -43,7 +45,7 @@ type handler func(s *API, ss *service.Session, w http.ResponseWriter, r *http.Re
 func routes() []route {
 	return []route{
 		{method: "GET", pattern: "/healthz", open: true, handle: (*API).handleHealthz},
-		{method: "GET", pattern: "/metrics", open: true, handle: (*API).handleMetrics},
+		{method: "GET", pattern: "/metrics", local: true, handle: (*API).handleMetrics},
 
 		{method: "GET", pattern: APIPrefix + "/devices", handle: (*API).handleListDevices},
 		{method: "POST", pattern: APIPrefix + "/devices", handle: (*API).handleAddDevices},
@@ -144,7 +146,7 @@ func (s *API) wrap(rt route) http.Handler {
 			}
 		}()
 		var ss *service.Session
-		if !rt.open {
+		if !rt.open && !(rt.local && (s.metricsOpen || httpguard.FromLoopback(r))) {
 			id, err := s.authenticate(r)
 			if err != nil {
 				s.auditRefused(r, rt, err)
@@ -351,7 +353,12 @@ func (s *API) handleHealthz(_ *service.Session, w http.ResponseWriter, _ *http.R
 	return nil
 }
 
-func (s *API) handleMetrics(_ *service.Session, w http.ResponseWriter, r *http.Request) error {
+// handleMetrics serves the Prometheus metrics: fleet-wide counts, so a data
+// owner's token may not read them from another address (403).
+func (s *API) handleMetrics(ss *service.Session, w http.ResponseWriter, r *http.Request) error {
+	if ss != nil && ss.Identity().Role == service.RoleOwner {
+		return &service.Error{Kind: service.ErrForbidden, Msg: "the metrics cover the whole installation: a data owner's token may not read them; ask an administrator, or read them from the server's own host"}
+	}
 	if s.metrics == nil {
 		return errNotFound("this server has no metrics")
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fleetvault/fleetvault/api"
+	"github.com/fleetvault/fleetvault/httpguard"
 	"github.com/fleetvault/fleetvault/service"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
@@ -21,10 +23,10 @@ type apiState struct {
 	metrics *metrics
 	handler http.Handler // the API, once the engine runs
 
-	http    *http.Server
-	addr    net.Addr
-	stopCtx context.CancelFunc // ends SSE streams on Close
-	ctx     context.Context
+	http     *httpguard.Server
+	throttle *httpguard.Throttle
+	stopCtx  context.CancelFunc // ends SSE streams on Close
+	ctx      context.Context
 }
 
 // initAPI prepares the token store and the metrics; Start calls it before
@@ -91,53 +93,71 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(s.api.metrics.registry, promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
 }
 
-// startHTTP builds the API and serves it on opts.HTTPAddr when that is set.
+// startHTTP builds the API and serves it on opts.HTTPAddr when that is set,
+// through httpguard: TLS when asked, timeouts, security headers and the
+// throttling of failed authentications per client address.
 func (s *Server) startHTTP(opts Options) error {
 	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.api.metrics.track, Logger: s.log})
-	s.api.handler = api.New(s.api.ctx, api.Options{
-		Service: s.Service, Engine: s.Engine, Tokens: s.api.tokens, BrokerURL: s.brokerURL,
-		Metrics: http.HandlerFunc(s.serveMetrics), Logger: s.log,
-	}).Handler()
+	a := s.api
+	th := opts.HTTPThrottle
+	th.Logger = s.log
+	a.throttle = httpguard.NewThrottle(th)
+	a.handler = httpguard.Headers(a.throttle.Wrap(api.New(a.ctx, api.Options{
+		Service: s.Service, Engine: s.Engine, Tokens: a.tokens, BrokerURL: s.brokerURL,
+		Metrics: http.HandlerFunc(s.serveMetrics), MetricsOpen: opts.MetricsOpen, Logger: s.log,
+	}).Handler()), httpguard.HeaderOptions{})
 	if opts.HTTPAddr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", opts.HTTPAddr)
+	hopts := httpguard.Options{Addr: opts.HTTPAddr, CertFile: opts.HTTPCertFile, KeyFile: opts.HTTPKeyFile,
+		BaseContext: func(net.Listener) context.Context { return a.ctx }, Logger: s.log}
+	if opts.HTTPSelfSigned {
+		hopts.SelfSignedDir = filepath.Dir(opts.MBR)
+	}
+	hs, err := httpguard.Listen(hopts, a.handler)
 	if err != nil {
-		return fmt.Errorf("HTTP API: listen on %s: %w (is another server running? choose another address with --http)", opts.HTTPAddr, err)
+		return fmt.Errorf("HTTP API on %s: %w (is another server running? choose another address with --http)", opts.HTTPAddr, err)
 	}
-	a := s.api
-	a.addr = ln.Addr()
-	a.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return a.ctx },
-		ErrorLog:          nil,
-	}
+	a.http = hs
 	go func() {
-		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("HTTP API stopped", "addr", a.addr.String(), "err", err)
+		if err := hs.Serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("HTTP API stopped", "addr", hs.Addr().String(), "err", err)
 		}
 	}()
 	s.closers = append(s.closers, func() error {
 		a.stopCtx() // SSE streams end, so Shutdown need not wait for them
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := a.http.Shutdown(ctx); err != nil {
-			return a.http.Close()
-		}
-		return nil
+		return hs.Shutdown(ctx)
 	})
-	s.log.Info("HTTP API listening", "addr", a.addr.String())
+	s.log.Info("HTTP API listening", "url", hs.URL())
 	return nil
+}
+
+// HTTPURL is the base URL of the HTTP API (https:// under TLS), or "" when
+// it does not listen.
+func (s *Server) HTTPURL() string {
+	if s.api == nil || s.api.http == nil {
+		return ""
+	}
+	return s.api.http.URL()
+}
+
+// HTTPCertFile is the certificate file clients should trust for a
+// self-signed API certificate, or "".
+func (s *Server) HTTPCertFile() string {
+	if s.api == nil || s.api.http == nil {
+		return ""
+	}
+	return s.api.http.CertFile()
 }
 
 // HTTPAddr is where the HTTP API listens, or nil when it does not.
 func (s *Server) HTTPAddr() net.Addr {
-	if s.api == nil {
+	if s.api == nil || s.api.http == nil {
 		return nil
 	}
-	return s.api.addr
+	return s.api.http.Addr()
 }
 
 // Tokens returns the installation's API token store.

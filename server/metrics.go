@@ -210,11 +210,15 @@ var (
 		"Writes to the journal or the catalog that failed for want of space or a failing disk (the job paused and retried).", nil, nil)
 	descStoragePaused = prometheus.NewDesc("fleetvault_jobs_storage_paused",
 		"Jobs paused now because their writes fail (disk full or failing).", nil, nil)
+	descHTTPAuthFailures = prometheus.NewDesc("fleetvault_http_auth_failures_total",
+		"API requests answered 401 (no, wrong, revoked or disabled credentials).", nil, nil)
+	descHTTPThrottled = prometheus.NewDesc("fleetvault_http_throttled_total",
+		"API requests answered 429 because their address failed to authenticate too often.", nil, nil)
 )
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descJobs, descMQTTSent, descMQTTReceived, descMQTTAnswered, descMQTTPresence, descMQTTDropped,
-		descTagMismatches, descStorageErrors, descStoragePaused} {
+		descTagMismatches, descStorageErrors, descStoragePaused, descHTTPAuthFailures, descHTTPThrottled} {
 		ch <- d
 	}
 }
@@ -237,6 +241,11 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTagMismatches, prometheus.CounterValue, float64(st.TagMismatches))
 		ch <- prometheus.MustNewConstMetric(descStorageErrors, prometheus.CounterValue, float64(st.StorageErrors))
 		ch <- prometheus.MustNewConstMetric(descStoragePaused, prometheus.GaugeValue, float64(st.StoragePaused))
+	}
+	if c.s.api != nil && c.s.api.throttle != nil {
+		st := c.s.api.throttle.Stats()
+		ch <- prometheus.MustNewConstMetric(descHTTPAuthFailures, prometheus.CounterValue, float64(st.Failed))
+		ch <- prometheus.MustNewConstMetric(descHTTPThrottled, prometheus.CounterValue, float64(st.Refused))
 	}
 	if c.s.MQTT != nil {
 		st := c.s.MQTT.Stats()

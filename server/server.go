@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/fleetvault/fleetvault/httpguard"
 	"github.com/fleetvault/fleetvault/service"
 	"log/slog"
 	"net"
@@ -54,6 +55,18 @@ type Options struct {
 	// API token file, by default api-tokens.yaml beside the MBR.
 	HTTPAddr  string
 	TokenFile string
+	// The API speaks TLS with HTTPCertFile and HTTPKeyFile, or with a
+	// self-signed pair kept beside the MBR (HTTPSelfSigned); else plain HTTP,
+	// with a warning when HTTPAddr is not a loopback address.
+	HTTPCertFile   string
+	HTTPKeyFile    string
+	HTTPSelfSigned bool
+	// MetricsOpen serves /metrics without a token to every address; by
+	// default only loopback clients need none.
+	MetricsOpen bool
+	// HTTPThrottle limits failed authentications per client address; the
+	// zero value takes httpguard's defaults.
+	HTTPThrottle httpguard.ThrottleOptions
 
 	Logger *slog.Logger
 }

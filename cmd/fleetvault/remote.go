@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/service"
 	"os/user"
@@ -37,6 +39,7 @@ func addServerFlags(c *cobra.Command, persistent bool) {
 	}
 	f.String("server", defaultServerURL, "URL of the Fleetvault server (config: server.url, env FLEETVAULT_SERVER_URL)")
 	f.String("token", "", "API token for the server (config: server.token, env FLEETVAULT_SERVER_TOKEN); fleetvault init prints one")
+	f.String("cacert", "", "CA certificate file (PEM) to trust for an https:// server, e.g. the api-cert.pem of serve --http-self-signed (config: server.cacert, env FLEETVAULT_SERVER_CACERT)")
 }
 
 // remote is where a command finds the server: its URL, its token and a client.
@@ -76,8 +79,35 @@ func newRemote(cmd *cobra.Command, a *app) remote {
 		token: pick("token", "FLEETVAULT_SERVER_TOKEN", "token", ""),
 	}
 	r.client = apiclient.NewClient(r.url, r.token)
+	if ca := pick("cacert", "FLEETVAULT_SERVER_CACERT", "cacert", ""); ca != "" {
+		r.client.HTTP = trustingClient(ca)
+	}
 	return r
 }
+
+// trustingClient is an HTTP client that trusts the certificates of the PEM
+// file ca (besides the system's roots). A file that cannot be read makes
+// every request fail with a sentence naming it.
+func trustingClient(ca string) *http.Client {
+	pem, err := os.ReadFile(ca)
+	pool, perr := x509.SystemCertPool()
+	if perr != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if err == nil && !pool.AppendCertsFromPEM(pem) {
+		err = fmt.Errorf("%s holds no PEM certificate", ca)
+	}
+	if err != nil {
+		err = fmt.Errorf("--cacert (FLEETVAULT_SERVER_CACERT): %w", err)
+		return &http.Client{Transport: failingTransport{err}}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// failingTransport answers every request with its error.
+type failingTransport struct{ err error }
+
+func (f failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // noServer reports whether err says that nothing answered at the server's
 // address (a refused or failed dial), as opposed to an answer or a failure

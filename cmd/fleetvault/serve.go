@@ -22,6 +22,10 @@ import (
 var serveKeys = []struct{ key, flag string }{
 	{"http.addr", "http"},
 	{"http.token_file", "token-file"},
+	{"http.cert", "http-cert"},
+	{"http.key", "http-key"},
+	{"http.self_signed", "http-self-signed"},
+	{"http.metrics_open", "metrics-open"},
 	{"broker.addr", "mqtt"},
 	{"broker.tls_addr", "mqtt-tls"},
 	{"broker.cert", "cert"},
@@ -55,10 +59,23 @@ The API needs a token: fleetvault init creates an admin token, and
 fleetvault token create --name NAME [--user USER] makes more; a token acts as
 its user, with the user's role (admin, operator, or owner: a data owner who
 sees only what fleetvault owner assign gives them). Every change is in the
-audit log (fleetvault audit). Every flag has a
-configuration key (see fleetvault.yaml): http.addr, broker.addr, broker.url...`,
+audit log (fleetvault audit).
+
+The API speaks TLS with --http-cert and --http-key, or with
+--http-self-signed (a certificate kept beside the MBR as api-cert.pem: give it
+to clients, e.g. curl --cacert or fleetvault --cacert); without either it
+speaks plain HTTP and warns when --http is not a loopback address. Every
+request has header, read, write and idle timeouts and a header size limit;
+an address that fails to authenticate too often is answered 429 with
+Retry-After for a while, other addresses unaffected. /healthz is open;
+/metrics needs no token from the server's own host (loopback) and an admin's
+or operator's token elsewhere, unless --metrics-open.
+
+Every flag has a configuration key (see fleetvault.yaml): http.addr,
+broker.addr, broker.url...`,
 		Example: `  fleetvault serve --mbr /var/lib/fleetvault/fleetvault.mbr
-  fleetvault serve --mbr fv/fleetvault.mbr --http 0.0.0.0:8686 --mqtt-tls :8883 --tls-self-signed
+  fleetvault serve --mbr fv/fleetvault.mbr --http 0.0.0.0:8686 --http-self-signed --mqtt-tls :8883 --tls-self-signed
+  fleetvault serve --mbr fv/fleetvault.mbr --http :8686 --http-cert api.pem --http-key api-key.pem
   fleetvault serve --mbr fv/fleetvault.mbr --broker-url mqtts://emqx:8883 --broker-user fleetvault-server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,6 +95,10 @@ configuration key (see fleetvault.yaml): http.addr, broker.addr, broker.url...`,
 	f := c.Flags()
 	f.String("http", "127.0.0.1:8686", "HTTP API address (the article's BUI port); \"\" for none (config: http.addr)")
 	f.String("token-file", "", "API token file (default: api-tokens.yaml beside the MBR) (config: http.token_file)")
+	f.String("http-cert", "", "TLS certificate file (PEM) for the HTTP API (config: http.cert)")
+	f.String("http-key", "", "TLS private key file (PEM) for the HTTP API (config: http.key)")
+	f.Bool("http-self-signed", false, "serve the HTTP API over TLS with a self-signed certificate kept beside the MBR (api-cert.pem) (config: http.self_signed)")
+	f.Bool("metrics-open", false, "serve /metrics without a token to every address, not only to loopback clients (config: http.metrics_open)")
 	f.String("mqtt", "127.0.0.1:1883", "embedded broker's MQTT TCP address (config: broker.addr)")
 	f.String("mqtt-tls", "", "embedded broker's MQTT over TLS address, e.g. :8883 (config: broker.tls_addr)")
 	f.String("cert", "", "TLS certificate file (PEM) for --mqtt-tls (config: broker.cert)")
@@ -132,11 +153,19 @@ func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
 	o := server.Options{
 		MBR: mbr, Key: key, SiteAddress: v.GetString("site_address"),
 		HTTPAddr: v.GetString("http.addr"), TokenFile: v.GetString("http.token_file"),
-		MQTTAddr: v.GetString("broker.addr"), MQTTTLSAddr: v.GetString("broker.tls_addr"),
+		HTTPCertFile: v.GetString("http.cert"), HTTPKeyFile: v.GetString("http.key"), HTTPSelfSigned: v.GetBool("http.self_signed"),
+		MetricsOpen: v.GetBool("http.metrics_open"),
+		MQTTAddr:    v.GetString("broker.addr"), MQTTTLSAddr: v.GetString("broker.tls_addr"),
 		CertFile: v.GetString("broker.cert"), KeyFile: v.GetString("broker.key"), SelfSigned: v.GetBool("broker.self_signed"),
 		WSAddr: v.GetString("broker.ws_addr"), AllowAnonymous: v.GetBool("broker.allow_anonymous"),
 		BrokerURL: v.GetString("broker.url"), BrokerUser: v.GetString("broker.user"), BrokerPassword: v.GetString("broker.password"),
 		CoAPListen: v.GetString("coap.listen"), InsecureCoAP: v.GetBool("coap.insecure"), Logger: a.log,
+	}
+	if (o.HTTPCertFile == "") != (o.HTTPKeyFile == "") {
+		return o, usageError{errors.New("serve: --http-cert and --http-key go together")}
+	}
+	if o.HTTPSelfSigned && o.HTTPCertFile != "" {
+		return o, usageError{errors.New("serve: give --http-cert and --http-key, or --http-self-signed, not both")}
 	}
 	if o.MQTTTLSAddr != "" && !o.SelfSigned && (o.CertFile == "" || o.KeyFile == "") {
 		return o, usageError{errors.New("serve: --mqtt-tls needs --cert and --key, or --tls-self-signed")}
@@ -182,8 +211,11 @@ func runServe(ctx context.Context, a *app, opts server.Options) error {
 	} else {
 		fmt.Fprintf(a.stdout, "  MQTT broker (external): %s\n", s.BrokerURL())
 	}
-	if addr := s.HTTPAddr(); addr != nil {
-		fmt.Fprintf(a.stdout, "  HTTP API:               http://%s/api/v1 (metrics on /metrics)\n", addr)
+	if u := s.HTTPURL(); u != "" {
+		fmt.Fprintf(a.stdout, "  HTTP API:               %s/api/v1 (metrics on /metrics)\n", u)
+		if cert := s.HTTPCertFile(); cert != "" {
+			fmt.Fprintf(a.stdout, "  API certificate:        %s (clients: curl --cacert, fleetvault --cacert)\n", cert)
+		}
 		if ts, err := s.Tokens().List(); err == nil && len(ts) == 0 {
 			fmt.Fprintf(a.stdout, "  no API tokens yet: create one with fleetvault token create --name admin --mbr %s\n", opts.MBR)
 		}
