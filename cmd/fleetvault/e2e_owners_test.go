@@ -34,8 +34,27 @@ func TestE2EDataOwners(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("end-to-end: needs the go tool to build the binary")
 	}
-	w := newE2EInstallation(t)
+	o := newOwnersE2E(t)
+	t.Run("owner A lists exactly A's devices", o.listsOwn)
+	t.Run("owner A backs up A's devices; the backups carry A", o.backsUpOwn)
+	t.Run("owner A restoring to B's group is refused, and no device of B's is touched", o.restoreRefused)
+	t.Run("the admin manages users through the running server; owners may not", o.adminManagesUsers)
+	t.Run("audit entries acknowledged before kill -9 are kept", o.auditSurvivesKill)
+	t.Run("the catalog export shows A as the owner of A's backups", o.exportShowsOwner)
+}
 
+// ownersE2E is the world of TestE2EDataOwners: an installation whose fleet
+// is split between alice (A) and bob (B), a server, and a simulator that
+// writes its ground truth.
+type ownersE2E struct {
+	w           *e2eWorld
+	tokA, tokB  string
+	wantA, idsB []string // A's device ids, sorted; B's
+	truth       string   // the simulator's ground-truth file
+}
+
+func newOwnersE2E(t *testing.T) *ownersE2E {
+	w := newE2EInstallation(t)
 	fleet, err := filepath.Abs(filepath.Join("testdata", "e2e-fleet.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,14 +66,14 @@ func TestE2EDataOwners(t *testing.T) {
 	// The administrator's part, on the installation directly (no server yet).
 	w.must(exitOK, "device", "import", list, "--mbr", w.mbr)
 	partA := []string{"model-house-north", "model-house-south", "odd-homes"}
-	partB := []string{"new-homes"}
 	w.asOwner("alice", partA)
-	w.asOwner("bob", partB)
+	w.asOwner("bob", []string{"new-homes"})
 	w.must(exitOK, "group", "create", "models-a", "--kind", "backup", "--mbr", w.mbr)
 	w.must(exitOK, "owner", "assign", "alice", "--backup-group", "models-a", "--mbr", w.mbr)
-	tokA := e2eTokenOf(t, w.must(exitOK, "token", "create", "--name", "alice-laptop", "--user", "alice", "--mbr", w.mbr))
-	tokB := e2eTokenOf(t, w.must(exitOK, "token", "create", "--name", "bob-laptop", "--user", "bob", "--mbr", w.mbr))
-	if tokA == tokB {
+	o := &ownersE2E{w: w, truth: truth,
+		tokA: e2eTokenOf(t, w.must(exitOK, "token", "create", "--name", "alice-laptop", "--user", "alice", "--mbr", w.mbr)),
+		tokB: e2eTokenOf(t, w.must(exitOK, "token", "create", "--name", "bob-laptop", "--user", "bob", "--mbr", w.mbr))}
+	if o.tokA == o.tokB {
 		t.Fatal("two tokens are the same")
 	}
 	w.startServer()
@@ -67,125 +86,131 @@ func TestE2EDataOwners(t *testing.T) {
 	if err := yaml.Unmarshal(b, &devs); err != nil {
 		t.Fatal(err)
 	}
-	var wantA, idsB []string
 	for _, d := range devs {
 		if contains(partA, d.Group) {
-			wantA = append(wantA, d.ID)
+			o.wantA = append(o.wantA, d.ID)
 		} else {
-			idsB = append(idsB, d.ID)
+			o.idsB = append(o.idsB, d.ID)
 		}
 	}
-	sort.Strings(wantA)
+	sort.Strings(o.wantA)
+	return o
+}
 
-	t.Run("owner A lists exactly A's devices", func(t *testing.T) {
-		got := w.listDevices(tokA)
-		if strings.Join(got, " ") != strings.Join(wantA, " ") {
-			t.Errorf("GET /api/v1/devices as alice:\n got %v\nwant %v", got, wantA)
-		}
-		if gotB := w.listDevices(tokB); len(gotB) != len(idsB) {
-			t.Errorf("GET /api/v1/devices as bob: %d devices, want %d", len(gotB), len(idsB))
-		}
-	})
+// listsOwn: owner A lists exactly A's devices.
+func (o *ownersE2E) listsOwn(t *testing.T) {
+	got := o.w.listDevices(o.tokA)
+	if strings.Join(got, " ") != strings.Join(o.wantA, " ") {
+		t.Errorf("GET /api/v1/devices as alice:\n got %v\nwant %v", got, o.wantA)
+	}
+	if gotB := o.w.listDevices(o.tokB); len(gotB) != len(o.idsB) {
+		t.Errorf("GET /api/v1/devices as bob: %d devices, want %d", len(gotB), len(o.idsB))
+	}
+}
 
-	t.Run("owner A backs up A's devices; the backups carry A", func(t *testing.T) {
-		if code, out, errOut := w.fv(tokA, append([]string{"backup", "--group", "model-house-north", "--into", "models-a"}, e2eRollout...)...); code != exitOK {
-			t.Fatalf("backup as alice: exit %d\n%s%s", code, out, errOut)
+// backsUpOwn: owner A backs up A's devices; the backups carry A.
+func (o *ownersE2E) backsUpOwn(t *testing.T) {
+	if code, out, errOut := o.w.fv(o.tokA, append([]string{"backup", "--group", "model-house-north", "--into", "models-a"}, e2eRollout...)...); code != exitOK {
+		t.Fatalf("backup as alice: exit %d\n%s%s", code, out, errOut)
+	}
+	_, out, _ := o.w.fv(o.tokA, "backups", "list", "--group", "models-a", "--json")
+	var bs []apiclient.Backup
+	if err := json.Unmarshal([]byte(out), &bs); err != nil || len(bs) != 2 {
+		t.Fatalf("backups list as alice: %v\n%s", err, out)
+	}
+	for _, b := range bs {
+		if b.Owner != "alice" {
+			t.Errorf("backup %s of %s: owner %q, want alice", b.ID, b.Client, b.Owner)
 		}
-		_, out, _ := w.fv(tokA, "backups", "list", "--group", "models-a", "--json")
-		var bs []apiclient.Backup
-		if err := json.Unmarshal([]byte(out), &bs); err != nil || len(bs) != 2 {
-			t.Fatalf("backups list as alice: %v\n%s", err, out)
+	}
+}
+
+// restoreRefused: owner A restoring to B's group is refused, and no device of B's is touched.
+func (o *ownersE2E) restoreRefused(t *testing.T) {
+	before := o.w.freshTruth(o.truth)
+	code, out, errOut := o.w.fv(o.tokA, append([]string{"restore", "--from", "models-a", "--to", "new-homes"}, e2eRollout...)...)
+	if code != exitError || !strings.Contains(errOut, `no group "new-homes"`) {
+		t.Fatalf("restore as alice to bob's group: exit %d\n%s%s", code, out, errOut)
+	}
+	after := o.w.freshTruth(o.truth)
+	if after.Requests != before.Requests {
+		t.Errorf("the devices received %d requests during the refused restore, want none", after.Requests-before.Requests)
+	}
+	for _, id := range o.idsB {
+		if before.Devices[id] != after.Devices[id] {
+			t.Errorf("device %s of bob's changed: %+v -> %+v", id, before.Devices[id], after.Devices[id])
 		}
-		for _, b := range bs {
-			if b.Owner != "alice" {
-				t.Errorf("backup %s of %s: owner %q, want alice", b.ID, b.Client, b.Owner)
+	}
+}
+
+// adminManagesUsers: the admin manages users through the running server; owners may not.
+func (o *ownersE2E) adminManagesUsers(t *testing.T) {
+	add := func(token string) (int, string) {
+		cmd := exec.Command(o.w.bin, "user", "add", "carol", "--role", "operator", "--password-stdin")
+		cmd.Dir, cmd.Env, cmd.Stdin = o.w.dir, o.w.env(token), strings.NewReader("a long passphrase for carol\n")
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	if code, out := add(o.tokA); code != exitError || !strings.Contains(out, "only an admin may") {
+		t.Errorf("user add as alice: exit %d\n%s", code, out)
+	}
+	if code, out := add(o.w.token); code != exitOK {
+		t.Fatalf("user add as the admin, server running: exit %d\n%s", code, out)
+	}
+	if out := o.w.must(exitOK, "user", "list"); !strings.Contains(out, "carol") || !strings.Contains(out, "operator") {
+		t.Errorf("user list:\n%s", out)
+	}
+}
+
+// auditSurvivesKill: audit entries acknowledged before kill -9 are kept.
+func (o *ownersE2E) auditSurvivesKill(t *testing.T) {
+	if err := o.w.serve.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = o.w.serve.Wait()
+	_, out, errOut := o.w.fv(o.w.token, "audit", "--json", "--user", "alice", "--mbr", o.w.mbr)
+	var es []catalog.AuditEntry
+	if err := json.Unmarshal([]byte(out), &es); err != nil {
+		t.Fatalf("audit --json: %v\n%s%s", err, out, errOut)
+	}
+	var ok, refused int
+	for _, e := range es {
+		if e.Action == "job.start" && e.Outcome == catalog.AuditOK {
+			ok++
+		}
+		if e.Action == "job.start" && e.Outcome == catalog.AuditRefused && strings.Contains(strings.Join(e.Objects, " "), "new-homes") {
+			refused++
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Errorf("after kill -9: %d accepted and %d refused job starts of alice in the audit log, want 1 and 1:\n%s", ok, refused, out)
+	}
+}
+
+// exportShowsOwner: the catalog export shows A as the owner of A's backups.
+func (o *ownersE2E) exportShowsOwner(t *testing.T) {
+	out := o.w.must(exitOK, "catalog", "export", "--format", "json", "--mbr", o.w.mbr)
+	var dump struct {
+		Pieces []struct {
+			Owner string `json:"owner"`
+			Group string `json:"backup_group"`
+		} `json:"pieces"`
+	}
+	if err := json.Unmarshal([]byte(out), &dump); err != nil {
+		t.Fatalf("catalog export: %v", err)
+	}
+	n := 0
+	for _, p := range dump.Pieces {
+		if p.Group == "models-a" {
+			n++
+			if p.Owner != "alice" {
+				t.Errorf("exported piece of models-a: owner %q, want alice", p.Owner)
 			}
 		}
-	})
-
-	t.Run("owner A restoring to B's group is refused, and no device of B's is touched", func(t *testing.T) {
-		before := w.freshTruth(truth)
-		code, out, errOut := w.fv(tokA, append([]string{"restore", "--from", "models-a", "--to", "new-homes"}, e2eRollout...)...)
-		if code != exitError || !strings.Contains(errOut, `no group "new-homes"`) {
-			t.Fatalf("restore as alice to bob's group: exit %d\n%s%s", code, out, errOut)
-		}
-		after := w.freshTruth(truth)
-		if after.Requests != before.Requests {
-			t.Errorf("the devices received %d requests during the refused restore, want none", after.Requests-before.Requests)
-		}
-		for _, id := range idsB {
-			if before.Devices[id] != after.Devices[id] {
-				t.Errorf("device %s of bob's changed: %+v -> %+v", id, before.Devices[id], after.Devices[id])
-			}
-		}
-	})
-
-	t.Run("the admin manages users through the running server; owners may not", func(t *testing.T) {
-		add := func(token string) (int, string) {
-			cmd := exec.Command(w.bin, "user", "add", "carol", "--role", "operator", "--password-stdin")
-			cmd.Dir, cmd.Env, cmd.Stdin = w.dir, w.env(token), strings.NewReader("a long passphrase for carol\n")
-			out, _ := cmd.CombinedOutput()
-			return cmd.ProcessState.ExitCode(), string(out)
-		}
-		if code, out := add(tokA); code != exitError || !strings.Contains(out, "only an admin may") {
-			t.Errorf("user add as alice: exit %d\n%s", code, out)
-		}
-		if code, out := add(w.token); code != exitOK {
-			t.Fatalf("user add as the admin, server running: exit %d\n%s", code, out)
-		}
-		if out := w.must(exitOK, "user", "list"); !strings.Contains(out, "carol") || !strings.Contains(out, "operator") {
-			t.Errorf("user list:\n%s", out)
-		}
-	})
-
-	t.Run("audit entries acknowledged before kill -9 are kept", func(t *testing.T) {
-		if err := w.serve.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = w.serve.Wait()
-		_, out, errOut := w.fv(w.token, "audit", "--json", "--user", "alice", "--mbr", w.mbr)
-		var es []catalog.AuditEntry
-		if err := json.Unmarshal([]byte(out), &es); err != nil {
-			t.Fatalf("audit --json: %v\n%s%s", err, out, errOut)
-		}
-		var ok, refused int
-		for _, e := range es {
-			if e.Action == "job.start" && e.Outcome == catalog.AuditOK {
-				ok++
-			}
-			if e.Action == "job.start" && e.Outcome == catalog.AuditRefused && strings.Contains(strings.Join(e.Objects, " "), "new-homes") {
-				refused++
-			}
-		}
-		if ok != 1 || refused != 1 {
-			t.Errorf("after kill -9: %d accepted and %d refused job starts of alice in the audit log, want 1 and 1:\n%s", ok, refused, out)
-		}
-	})
-
-	t.Run("the catalog export shows A as the owner of A's backups", func(t *testing.T) {
-		out := w.must(exitOK, "catalog", "export", "--format", "json", "--mbr", w.mbr)
-		var dump struct {
-			Pieces []struct {
-				Owner string `json:"owner"`
-				Group string `json:"backup_group"`
-			} `json:"pieces"`
-		}
-		if err := json.Unmarshal([]byte(out), &dump); err != nil {
-			t.Fatalf("catalog export: %v", err)
-		}
-		n := 0
-		for _, p := range dump.Pieces {
-			if p.Group == "models-a" {
-				n++
-				if p.Owner != "alice" {
-					t.Errorf("exported piece of models-a: owner %q, want alice", p.Owner)
-				}
-			}
-		}
-		if n != 2 {
-			t.Errorf("%d pieces of models-a in the export, want 2", n)
-		}
-	})
+	}
+	if n != 2 {
+		t.Errorf("%d pieces of models-a in the export, want 2", n)
+	}
 }
 
 // asOwner adds an owner and assigns them device groups, on the installation.
