@@ -31,4 +31,12 @@
 // The journal (its own bbolt file) holds each job, its plan and each device's
 // outcome. Writes are group-committed: many devices share one fsync. After a
 // crash, Engine.Resume picks up every job that was running.
+//
+// Every journal record is a record frame (package catalog/frame): a
+// checksum over its bucket, key and bytes that every read verifies, and
+// fleetvault check too. The journal holds hashes and piece ids, never
+// settings bytes, so its frames are clear. The journal's file is opened
+// with catalog.OpenFile: a missing one (catalog.Init creates it) is a
+// *catalog.MissingError unless Options.CreateJournal, a damaged one an
+// error wrapping catalog.ErrCorrupt.
 package grouprestore
