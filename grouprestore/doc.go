@@ -56,4 +56,12 @@
 // pauses the job with a job-level error (Progress.Error) instead of failing
 // devices; the job retries with a capped doubling delay (Options.StorageRetry)
 // and goes on by itself when writes succeed again.
+//
+// Every journal record is a record frame (package catalog/frame): a
+// checksum over its bucket, key and bytes that every read verifies, and
+// fleetvault check too. The journal holds hashes and piece ids, never
+// settings bytes, so its frames are clear. The journal's file is opened
+// with catalog.OpenFile: a missing one (catalog.Init creates it) is a
+// *catalog.MissingError unless Options.CreateJournal, a damaged one an
+// error wrapping catalog.ErrCorrupt.
 package grouprestore

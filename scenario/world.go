@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
 
 	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 	"github.com/fleetvault/fleetvault/devicesim"
 	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/server"
@@ -27,6 +29,10 @@ type Options struct {
 	// article's "Backup Group for Reference IoT from model House".
 	BackupGroup string
 	Logger      *slog.Logger
+	// Key encrypts the installation (catalog.InitOptions.Key); KeyDir is
+	// where its key files are, recorded in the MBR. nil: in clear.
+	Key    *repokey.Key
+	KeyDir string
 }
 
 // DefaultBackupGroup is the article's name for the model house's backups.
@@ -66,11 +72,15 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 		}
 		w.tmp = true
 	}
-	mbr, err := catalog.Init(w.Dir, catalog.InitOptions{Server: "127.0.0.1"})
+	keyDir := opts.KeyDir
+	if opts.Key != nil && keyDir == "" {
+		keyDir = filepath.Join(w.Dir, "keys")
+	}
+	mbr, err := catalog.Init(w.Dir, catalog.InitOptions{Server: "127.0.0.1", Key: opts.Key, KeyDir: keyDir})
 	if err != nil {
 		return w, err
 	}
-	w.Server, err = server.Start(ctx, server.Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: w.log})
+	w.Server, err = server.Start(ctx, server.Options{MBR: mbr, Key: opts.Key, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: w.log})
 	if err != nil {
 		return w, err
 	}

@@ -31,8 +31,8 @@ func DefaultParams() Params { return Params{Time: 3, MemoryKiB: 64 << 10, Thread
 // Bounds on stored parameters: a damaged or hostile key file must not make
 // Open spend minutes or gigabytes.
 const (
-	maxTime      = 64
-	maxMemoryKiB = 4 << 20
+	maxTime      = 16
+	maxMemoryKiB = 1 << 20 // 1 GiB: a hostile key file or export header must not exhaust memory
 	minMemoryKiB = 8
 	saltLen      = 16
 	fileVersion  = 1

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetvault/fleetvault/catalog/repokey"
 	"github.com/fleetvault/fleetvault/devicesim"
 	"github.com/fleetvault/fleetvault/examples/fleets"
 	"github.com/fleetvault/fleetvault/grouprestore"
@@ -73,7 +75,7 @@ Exit status 0 when every device's ground truth agrees with the report, 1 otherwi
 	f.String("fleet", "model-house", "a shipped fleet ("+strings.Join(fleets.Names(), ", ")+") or a fleet file")
 	f.Int("homes", 1000, "how many new homes (sites of every target group)")
 	f.Bool("json", false, "print the report as JSON")
-	f.String("dir", "", "keep the installation in this directory (default: a temporary one, removed)")
+	f.String("dir", "", "keep the installation in this directory (default: a temporary one, removed); it is encrypted with the passphrase from --password-file, FLEETVAULT_PASSWORD_FILE, FLEETVAULT_PASSWORD or a prompt")
 	f.Duration("timeout", 3*time.Second, "per-request timeout")
 	f.Duration("offline-ttl", 20*time.Second, "how long an offline device may take to come online")
 	f.String("policy", "", "match policy, e.g. 'equal(manufacturer, product, model, region, zone)' (default: manufacturer, product, model, zone)")
@@ -129,7 +131,11 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
 	say("Starting Fleetvault, all embedded: catalog, MQTT broker, %d simulated new homes...", o.homes)
-	w, err := scenario.Start(ctx, scenario.Options{Fleet: spec, Dir: o.dir, Logger: a.log})
+	key, keyDir, err := demoKey(a, o.dir)
+	if err != nil {
+		return err
+	}
+	w, err := scenario.Start(ctx, scenario.Options{Fleet: spec, Dir: o.dir, Logger: a.log, Key: key, KeyDir: keyDir})
 	if err != nil {
 		return err
 	}
@@ -246,4 +252,21 @@ func countTargets(w *scenario.World) int {
 		}
 	}
 	return n
+}
+
+// demoKey encrypts the demo's installation as init would: a temporary one
+// with a random repository key that goes with it; one kept in dir with a
+// key file for the passphrase, so it opens later.
+func demoKey(a *app, dir string) (*repokey.Key, string, error) {
+	if dir == "" {
+		k, err := repokey.New()
+		return k, "", err
+	}
+	pass, err := passphrase(a, "the demo installation in "+dir)
+	if err != nil {
+		return nil, "", err
+	}
+	keyDir := filepath.Join(dir, "keys")
+	k, _, err := repokey.Create(keyDir, pass, kdfParams(a))
+	return k, keyDir, err
 }

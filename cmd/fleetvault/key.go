@@ -33,7 +33,7 @@ func addKDFFlag(f interface {
 func kdfParams(a *app) repokey.Params {
 	p := repokey.DefaultParams()
 	if m := a.v.GetInt(kdfFlag); m > 0 {
-		p.MemoryKiB = uint32(min(m, 4<<10)) << 10
+		p.MemoryKiB = uint32(min(m, 1<<10)) << 10 // repokey refuses more than 1 GiB
 	}
 	return p
 }
