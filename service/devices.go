@@ -287,6 +287,8 @@ func toCatalogDevice(nd apiclient.NewDevice) (catalog.Device, string, error) {
 	if pw == "" {
 		pw = broker.NewSecret()
 		generated = pw
+	} else if err := broker.CheckPassword(pw); err != nil {
+		return catalog.Device{}, "", &FieldError{Field: "password", Problem: fmt.Sprintf("of device %s: %v", nd.ID, err)}
 	}
 	hash, err := broker.HashPassword(pw)
 	if err != nil {
