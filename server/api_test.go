@@ -168,7 +168,7 @@ func TestAPIDevices(t *testing.T) {
 		{"empty", "/api/v1/devices", ``, 400, "empty"},
 		{"twice", "/api/v1/devices", `[{"id":"x1"},{"id":"x1"}]`, 400, "twice"},
 		{"single object", "/api/v1/devices", `{"id":"solo-1"}`, 201, "solo-1"},
-		{"replace", "/api/v1/devices?replace=true", `[{"id":"home1-climate","password":"new"}]`, 201, "home1-climate"},
+		{"replace", "/api/v1/devices?replace=true", `[{"id":"home1-climate","password":"new-secret-home1"}]`, 201, "home1-climate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

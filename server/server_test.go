@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/fleetvault/fleetvault/httpguard"
 	"testing"
 	"time"
 
@@ -22,7 +23,11 @@ func startTestServer(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Start(context.Background(), Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0"})
+	// The API tests send many wrong tokens from one address on purpose: a
+	// large allowance keeps the throttle (tested in package httpguard) out
+	// of their way.
+	s, err := Start(context.Background(), Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0",
+		HTTPThrottle: httpguard.ThrottleOptions{Failures: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/service"
 
 	"github.com/fleetvault/fleetvault/apiclient"
@@ -272,7 +273,11 @@ func TestServeInsecureCoAP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.v.Set("mbr", filepath.Join(t.TempDir(), "x.mbr"))
+			mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{}) // a lab installation, in clear
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.v.Set("mbr", mbr)
 			o, err := serveOptions(a, v)
 			if err != nil {
 				t.Fatal(err)
