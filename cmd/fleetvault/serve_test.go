@@ -211,25 +211,9 @@ func TestExampleConfig(t *testing.T) {
 
 // TestServeConfigPrecedence checks flags over environment over file.
 func TestServeConfigPrecedence(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
-	if err := os.WriteFile(cfg, []byte("http:\n  addr: file:1\nbroker:\n  addr: file:2\n  url: mqtt://file:3\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("FLEETVAULT_BROKER_ADDR", "env:2")
 	t.Setenv("FLEETVAULT_BROKER_URL", "mqtt://env:3")
-	a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
-	cmd := newServeCommand(a)
-	if err := cmd.Flags().Parse([]string{"--broker-url", "mqtt://flag:3"}); err != nil {
-		t.Fatal(err)
-	}
-	a.v.SetConfigFile(cfg)
-	if err := a.v.ReadInConfig(); err != nil {
-		t.Fatal(err)
-	}
-	v, err := serveConfig(a, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, v := serveConfigOf(t, []string{"--broker-url", "mqtt://flag:3"}, "http:\n  addr: file:1\nbroker:\n  addr: file:2\n  url: mqtt://file:3\n")
 	for key, want := range map[string]string{"http.addr": "file:1", "broker.addr": "env:2", "broker.url": "mqtt://flag:3", "broker.tls_addr": ""} {
 		if got := v.GetString(key); got != want {
 			t.Errorf("%s = %q, want %q", key, got, want)
@@ -251,25 +235,7 @@ func TestServeInsecureCoAP(t *testing.T) {
 		{"configuration file", nil, "coap:\n  insecure: true\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
-			cmd := newServeCommand(a)
-			if err := cmd.Flags().Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			if tc.file != "" {
-				cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
-				if err := os.WriteFile(cfg, []byte(tc.file), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				a.v.SetConfigFile(cfg)
-				if err := a.v.ReadInConfig(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			v, err := serveConfig(a, cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, v := serveConfigOf(t, tc.args, tc.file)
 			a.v.Set("mbr", filepath.Join(t.TempDir(), "x.mbr"))
 			o, err := serveOptions(a, v)
 			if err != nil {
@@ -280,4 +246,30 @@ func TestServeInsecureCoAP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveConfigOf is serve's configuration from args and a configuration
+// file holding file ("" for none).
+func serveConfigOf(t *testing.T, args []string, file string) (*app, *viper.Viper) {
+	t.Helper()
+	a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
+	cmd := newServeCommand(a)
+	if err := cmd.Flags().Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if file != "" {
+		cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
+		if err := os.WriteFile(cfg, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a.v.SetConfigFile(cfg)
+		if err := a.v.ReadInConfig(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := serveConfig(a, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, v
 }
