@@ -116,7 +116,7 @@ func (s *Server) startHTTP(opts Options) error {
 	}
 	hs, err := httpguard.Listen(hopts, a.handler)
 	if err != nil {
-		return fmt.Errorf("HTTP API on %s: %w (is another server running? choose another address with --http)", opts.HTTPAddr, err)
+		return fmt.Errorf("HTTP API: %w (is another server running? choose another address with --http)", err)
 	}
 	a.http = hs
 	go func() {

@@ -169,7 +169,7 @@ func TestServeUsage(t *testing.T) {
 		{"cert without tls", []string{"serve", "--mbr", mbr, "--tls-self-signed"}, exitUsage, "--mqtt-tls"},
 		{"user without url", []string{"serve", "--mbr", mbr, "--broker-user", "x"}, exitUsage, "--broker-url"},
 		{"missing ca", []string{"serve", "--mbr", mbr, "--broker-url", "mqtts://127.0.0.1:1", "--broker-ca", "/nonexistent.pem"}, exitError, "broker.ca"},
-		{"busy port", []string{"serve", "--mbr", mbr, "--mqtt", "127.0.0.1:0", "--http", "256.0.0.1:1"}, exitError, "HTTP API: listen"},
+		{"busy port", []string{"serve", "--mbr", mbr, "--mqtt", "127.0.0.1:0", "--http", "256.0.0.1:1"}, exitError, "HTTP API: httpguard: listen on 256.0.0.1:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,25 +214,9 @@ func TestExampleConfig(t *testing.T) {
 
 // TestServeConfigPrecedence checks flags over environment over file.
 func TestServeConfigPrecedence(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
-	if err := os.WriteFile(cfg, []byte("http:\n  addr: file:1\nbroker:\n  addr: file:2\n  url: mqtt://file:3\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("FLEETVAULT_BROKER_ADDR", "env:2")
 	t.Setenv("FLEETVAULT_BROKER_URL", "mqtt://env:3")
-	a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
-	cmd := newServeCommand(a)
-	if err := cmd.Flags().Parse([]string{"--broker-url", "mqtt://flag:3"}); err != nil {
-		t.Fatal(err)
-	}
-	a.v.SetConfigFile(cfg)
-	if err := a.v.ReadInConfig(); err != nil {
-		t.Fatal(err)
-	}
-	v, err := serveConfig(a, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, v := serveConfigOf(t, []string{"--broker-url", "mqtt://flag:3"}, "http:\n  addr: file:1\nbroker:\n  addr: file:2\n  url: mqtt://file:3\n")
 	for key, want := range map[string]string{"http.addr": "file:1", "broker.addr": "env:2", "broker.url": "mqtt://flag:3", "broker.tls_addr": ""} {
 		if got := v.GetString(key); got != want {
 			t.Errorf("%s = %q, want %q", key, got, want)
@@ -254,25 +238,7 @@ func TestServeInsecureCoAP(t *testing.T) {
 		{"configuration file", nil, "coap:\n  insecure: true\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
-			cmd := newServeCommand(a)
-			if err := cmd.Flags().Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			if tc.file != "" {
-				cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
-				if err := os.WriteFile(cfg, []byte(tc.file), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				a.v.SetConfigFile(cfg)
-				if err := a.v.ReadInConfig(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			v, err := serveConfig(a, cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, v := serveConfigOf(t, tc.args, tc.file)
 			mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{}) // a lab installation, in clear
 			if err != nil {
 				t.Fatal(err)
@@ -287,4 +253,30 @@ func TestServeInsecureCoAP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveConfigOf is serve's configuration from args and a configuration
+// file holding file ("" for none).
+func serveConfigOf(t *testing.T, args []string, file string) (*app, *viper.Viper) {
+	t.Helper()
+	a := &app{v: viper.New(), stdout: io.Discard, stderr: io.Discard}
+	cmd := newServeCommand(a)
+	if err := cmd.Flags().Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if file != "" {
+		cfg := filepath.Join(t.TempDir(), "fleetvault.yaml")
+		if err := os.WriteFile(cfg, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a.v.SetConfigFile(cfg)
+		if err := a.v.ReadInConfig(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := serveConfig(a, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, v
 }
