@@ -109,7 +109,7 @@ func (s *Server) startHTTP(opts Options) error {
 	if opts.HTTPAddr == "" {
 		return nil
 	}
-	hopts := httpguard.Options{Addr: opts.HTTPAddr, CertFile: opts.HTTPCertFile, KeyFile: opts.HTTPKeyFile,
+	hopts := httpguard.Options{Addr: opts.HTTPAddr, CertFile: opts.HTTPCertFile, KeyFile: opts.HTTPKeyFile, ReadTimeout: opts.HTTPReadTimeout,
 		BaseContext: func(net.Listener) context.Context { return a.ctx }, Logger: s.log}
 	if opts.HTTPSelfSigned {
 		hopts.SelfSignedDir = filepath.Dir(opts.MBR)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/agent/coap"
@@ -64,6 +65,9 @@ type Options struct {
 	// MetricsOpen serves /metrics without a token to every address; by
 	// default only loopback clients need none.
 	MetricsOpen bool
+	// HTTPReadTimeout bounds reading a whole request, body included; 0 is
+	// httpguard's default (60 s).
+	HTTPReadTimeout time.Duration
 	// HTTPThrottle limits failed authentications per client address; the
 	// zero value takes httpguard's defaults.
 	HTTPThrottle httpguard.ThrottleOptions

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -26,6 +27,7 @@ var serveKeys = []struct{ key, flag string }{
 	{"http.key", "http-key"},
 	{"http.self_signed", "http-self-signed"},
 	{"http.metrics_open", "metrics-open"},
+	{"http.read_timeout", "http-read-timeout"},
 	{"broker.addr", "mqtt"},
 	{"broker.tls_addr", "mqtt-tls"},
 	{"broker.cert", "cert"},
@@ -98,6 +100,7 @@ broker.addr, broker.url...`,
 	f.String("http-cert", "", "TLS certificate file (PEM) for the HTTP API (config: http.cert)")
 	f.String("http-key", "", "TLS private key file (PEM) for the HTTP API (config: http.key)")
 	f.Bool("http-self-signed", false, "serve the HTTP API over TLS with a self-signed certificate kept beside the MBR (api-cert.pem) (config: http.self_signed)")
+	f.Duration("http-read-timeout", 60*time.Second, "the longest a client may take to send a whole request, body included; slower ones are cut off (config: http.read_timeout)")
 	f.Bool("metrics-open", false, "serve /metrics without a token to every address, not only to loopback clients (config: http.metrics_open)")
 	f.String("mqtt", "127.0.0.1:1883", "embedded broker's MQTT TCP address (config: broker.addr)")
 	f.String("mqtt-tls", "", "embedded broker's MQTT over TLS address, e.g. :8883 (config: broker.tls_addr)")
@@ -154,8 +157,8 @@ func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
 		MBR: mbr, Key: key, SiteAddress: v.GetString("site_address"),
 		HTTPAddr: v.GetString("http.addr"), TokenFile: v.GetString("http.token_file"),
 		HTTPCertFile: v.GetString("http.cert"), HTTPKeyFile: v.GetString("http.key"), HTTPSelfSigned: v.GetBool("http.self_signed"),
-		MetricsOpen: v.GetBool("http.metrics_open"),
-		MQTTAddr:    v.GetString("broker.addr"), MQTTTLSAddr: v.GetString("broker.tls_addr"),
+		MetricsOpen: v.GetBool("http.metrics_open"), HTTPReadTimeout: v.GetDuration("http.read_timeout"),
+		MQTTAddr: v.GetString("broker.addr"), MQTTTLSAddr: v.GetString("broker.tls_addr"),
 		CertFile: v.GetString("broker.cert"), KeyFile: v.GetString("broker.key"), SelfSigned: v.GetBool("broker.self_signed"),
 		WSAddr: v.GetString("broker.ws_addr"), AllowAnonymous: v.GetBool("broker.allow_anonymous"),
 		BrokerURL: v.GetString("broker.url"), BrokerUser: v.GetString("broker.user"), BrokerPassword: v.GetString("broker.password"),
