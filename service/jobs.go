@@ -67,7 +67,7 @@ func JobSpec(nj apiclient.NewJob) (grouprestore.Spec, error) {
 // contacted. The job runs in the engine and outlives ctx.
 func (ss *Session) StartJob(ctx context.Context, nj apiclient.NewJob) (apiclient.Job, error) {
 	var out apiclient.Job
-	err := ss.audited("job.start", []string{nj.Kind, nj.Source, nj.Target}, func() error {
+	err := ss.audited("job.start", jobObjects(nj), func() error {
 		spec, err := ss.checkJob(nj)
 		if err != nil {
 			return err
@@ -82,6 +82,22 @@ func (ss *Session) StartJob(ctx context.Context, nj apiclient.NewJob) (apiclient
 		return nil
 	})
 	return out, err
+}
+
+// jobObjects names what a job request touches, for the audit log: its kind
+// and groups, and for a restore to one device the device, the backup and an
+// allowed tag mismatch.
+func jobObjects(nj apiclient.NewJob) []string {
+	objs := []string{nj.Kind, nj.Source, nj.Target}
+	for _, o := range []struct{ name, v string }{{"device", nj.Device}, {"piece", nj.Piece}, {"from_device", nj.FromDevice}, {"profile", nj.Profile}, {"as_of", nj.AsOf}} {
+		if o.v != "" {
+			objs = append(objs, o.name+"="+o.v)
+		}
+	}
+	if nj.AllowTagMismatch {
+		objs = append(objs, "allow_tag_mismatch")
+	}
+	return objs
 }
 
 // PlanJob is a restore's dry run: which device would get which backup. It

@@ -326,6 +326,9 @@ func TestE2E(t *testing.T) {
 		if !strings.Contains(out, "TAG MISMATCH ALLOWED") {
 			t.Errorf("replacement with a mismatch:\n%s", out)
 		}
+		if audit := w.must(exitOK, "audit", "--json"); !strings.Contains(audit, `"allow_tag_mismatch"`) || !strings.Contains(audit, `"device=home01-climate"`) {
+			t.Errorf("the audit log does not record the allowed tag mismatch:\n%s", audit)
+		}
 		out = w.must(exitIncomplete, "drift", "--group", "new-homes", "--against", "models")
 		if !strings.Contains(out, "1 drifted") || !strings.Contains(out, "home01-climate") || !strings.Contains(out, "/color_temp_k") {
 			t.Errorf("drift against models:\n%s", out)
