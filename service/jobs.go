@@ -147,41 +147,22 @@ func (ss *Session) checkJob(nj apiclient.NewJob) (grouprestore.Spec, error) {
 			if err := ss.replacementPiece(nj, &spec); err != nil {
 				return spec, err
 			}
-		} else {
-			if err := ss.jobGroup(spec.Target, true); err != nil {
-				return spec, err
-			}
-			if ss.id.owner() {
-				if err := ss.ownedGroup(spec.Source); err != nil {
-					return spec, err
-				}
-			}
-			if err := ss.haveCandidates(spec.Source, asOfTime(spec.AsOf)); err != nil {
-				return spec, err
-			}
-		}
-		var err error
-		if spec.Profile, err = ss.jobProfile(nj, spec.Source); err != nil {
+			var err error
+			spec.Profile, err = ss.jobProfile(nj, spec.Source)
 			return spec, err
 		}
+		if err := ss.jobGroup(spec.Target, true); err != nil {
+			return spec, err
+		}
+		return spec, ss.backupSource(nj, &spec)
 	case grouprestore.KindDrift:
 		if err := ss.jobGroup(spec.Target, true); err != nil {
 			return spec, err
 		}
-		if spec.Source != "" {
-			if ss.id.owner() {
-				if err := ss.ownedGroup(spec.Source); err != nil {
-					return spec, err
-				}
-			}
-			if err := ss.haveCandidates(spec.Source, asOfTime(spec.AsOf)); err != nil {
-				return spec, err
-			}
-			var err error
-			if spec.Profile, err = ss.jobProfile(nj, spec.Source); err != nil {
-				return spec, err
-			}
+		if spec.Source == "" {
+			return spec, nil // each device against its last restore
 		}
+		return spec, ss.backupSource(nj, &spec)
 	case grouprestore.KindUndo:
 		j, err := ss.job(spec.Source)
 		if err != nil {
@@ -192,6 +173,23 @@ func (ss *Session) checkJob(nj apiclient.NewJob) (grouprestore.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// backupSource checks the backup group a restore or a drift reads: the
+// caller's (for an owner), holding backups as of the spec's time; and sets
+// the spec's profile.
+func (ss *Session) backupSource(nj apiclient.NewJob, spec *grouprestore.Spec) error {
+	if ss.id.owner() {
+		if err := ss.ownedGroup(spec.Source); err != nil {
+			return err
+		}
+	}
+	if err := ss.haveCandidates(spec.Source, asOfTime(spec.AsOf)); err != nil {
+		return err
+	}
+	var err error
+	spec.Profile, err = ss.jobProfile(nj, spec.Source)
+	return err
 }
 
 // jobGroup checks that a job's device group exists and that the caller may
