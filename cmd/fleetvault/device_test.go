@@ -41,13 +41,13 @@ func TestDirectStore(t *testing.T) {
 	}
 	yamlList := filepath.Join(t.TempDir(), "devices.yaml")
 	if err := os.WriteFile(yamlList, []byte(`- id: home1-thermostat
-  password: pw1
+  password: home1-secret-pw
   identifier: mqtt://home1-thermostat
   tag: "manufacturer=Acme Corp.; model=xyz; zone=South"
   group: homes
   type: thermostat
 - id: home2-thermostat
-  password: pw2
+  password: home2-secret-pw
   tag: {manufacturer: Acme Corp., model: xyz, zone: North}
   group: homes
 `), 0o600); err != nil {
