@@ -42,12 +42,24 @@ func helperResumeUntil(ctx context.Context, s *server.Server, cfg helperConfig, 
 	if err != nil {
 		return err
 	}
+	// Every 10 s the helper says on stderr where the job stands, which the
+	// test prints if it fails.
+	report := time.NewTicker(10 * time.Second)
+	defer report.Stop()
 	for j.Progress().Counts[grouprestore.Restored] < cfg.Want {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-j.Done():
 			return fmt.Errorf("the continuous restore ended by itself: %+v", j.Progress())
+		case <-report.C:
+			var behind []string
+			for _, d := range j.Devices() {
+				if d.State != grouprestore.Restored && len(behind) < 10 {
+					behind = append(behind, fmt.Sprintf("%s %s: %s", d.Device, d.State, d.Reason))
+				}
+			}
+			fmt.Fprintf(os.Stderr, "resumed job: %v of %d wanted restored; not restored: %s\n", j.Progress().Counts, cfg.Want, strings.Join(behind, "; "))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -11,6 +11,13 @@ import (
 // membership again when the spec does not say.
 const DefaultRescan = 5 * time.Second
 
+// OfflineRetry is how often a continuous restore tries again, at the
+// latest, the devices that ended offline, whether or not their transport
+// said they came online: a presence event can be lost (the device came
+// online while the server restarted, or before the job listened), and a
+// CoAP device announces nothing.
+const OfflineRetry = 30 * time.Second
+
 // presenceSub receives every device's presence events; when its buffer is
 // full it notes that it missed some instead of blocking the transport.
 type presenceSub struct {
@@ -64,6 +71,7 @@ func (r *run) stand(ctx context.Context) {
 	// Members added while the job was down, and devices that ended offline
 	// before this subscription could hear them come online.
 	r.rescan(ctx, &wg, index, true)
+	lastRetry := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,7 +83,11 @@ func (r *run) stand(ctx context.Context) {
 				r.retry(ctx, &wg, seq)
 			}
 		case <-tick.C:
-			r.rescan(ctx, &wg, index, sub.missed.Swap(false))
+			retryOffline := sub.missed.Swap(false) || time.Since(lastRetry) >= OfflineRetry
+			if retryOffline {
+				lastRetry = time.Now()
+			}
+			r.rescan(ctx, &wg, index, retryOffline)
 		}
 	}
 }
