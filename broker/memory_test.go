@@ -29,10 +29,7 @@ const (
 // open-file limit. FLEETVAULT_BROKER_CONNS sets the count (default 10,000);
 // FLEETVAULT_BROKER_HEAPPROFILE=dir writes a heap profile per case.
 func TestBrokerMemoryPerClient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("scale test: run without -short")
-	}
-	n := connsFromEnv(t, 10_000)
+	n := connsFromEnv(t, scaleConns(10_000))
 	needFiles(t, n)
 	creds, _, secret := manyDevices(t, n)
 	for _, tc := range []struct {

@@ -81,10 +81,7 @@ func memInUse() (heap, stack uint64) {
 // connection (docs/broker.md). FLEETVAULT_BROKER_CONNS sets the count
 // (default 5000); each connection needs two file descriptors in this process.
 func TestIdleConnectionMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("scale test: run without -short")
-	}
-	n := connsFromEnv(t, 5000)
+	n := connsFromEnv(t, scaleConns(5000))
 	needFiles(t, 2*n) // both ends in this process
 	creds, ids, secret := manyDevices(t, n)
 	for _, tc := range []struct {
@@ -130,6 +127,16 @@ func measureIdle(t *testing.T, b *broker.Broker, ids []string, secret string) {
 }
 
 // connsFromEnv returns FLEETVAULT_BROKER_CONNS, or def when it is unset.
+// scaleConns is a scale test's connection count: full under go test, 200
+// under -short (make test), where the test still runs every step and fails
+// on any connection error but its figures mean little.
+func scaleConns(full int) int {
+	if testing.Short() {
+		return 200
+	}
+	return full
+}
+
 func connsFromEnv(t *testing.T, def int) int {
 	t.Helper()
 	s := os.Getenv("FLEETVAULT_BROKER_CONNS")
