@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/devicesim"
 	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/scenario"
 	"github.com/fleetvault/fleetvault/server"
@@ -86,16 +85,8 @@ func helperResumeUntil(ctx context.Context, s *server.Server, cfg helperConfig, 
 // late and added ones included, each with one settings document.
 func TestContinuousRestoreKilled(t *testing.T) {
 	ctx := testContext(t, 4*time.Minute)
-	spec := loadFleet(t, "testdata/continuous.yaml")
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	fleet, err := devicesim.New(spec, devicesim.Options{BrokerURL: "mqtt://" + addr, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fleet.Close() })
-	devs := fleet.Devices()
-	mbr := provisionInstallation(t, ctx, dir, devs)
+	kw := newKillWorld(t, ctx, "testdata/continuous.yaml")
+	fleet, devs, dir, addr, mbr := kw.fleet, kw.devs, kw.dir, kw.addr, kw.mbr
 	var homes, later []string
 	late := 0
 	for _, d := range devs {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fleetvault/fleetvault/catalog"
-	"github.com/fleetvault/fleetvault/devicesim"
 	"github.com/fleetvault/fleetvault/grouprestore"
 )
 
@@ -24,15 +23,8 @@ import (
 func TestKilledBackupStoresOnePieceEach(t *testing.T) {
 	const trials = 10
 	ctx := testContext(t, 8*time.Minute)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	fleet, err := devicesim.New(loadFleet(t, "testdata/backup-crash.yaml"), devicesim.Options{BrokerURL: "mqtt://" + addr, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fleet.Close() })
-	devs := fleet.Devices()
-	mbr := provisionInstallation(t, ctx, dir, devs)
+	kw := newKillWorld(t, ctx, "testdata/backup-crash.yaml")
+	fleet, devs, dir, addr, mbr := kw.fleet, kw.devs, kw.dir, kw.addr, kw.mbr
 	holds := map[string]string{}
 	for _, d := range devs {
 		holds[d.ID] = truth{f: fleet}.Holds(d.ID)

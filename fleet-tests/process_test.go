@@ -268,16 +268,8 @@ func freeAddr(t *testing.T) string {
 // fleet lives in the test process and reconnects to each new broker by itself.
 func TestServerKilledMidJob(t *testing.T) {
 	ctx := testContext(t, 4*time.Minute)
-	spec := loadFleet(t, "testdata/crash.yaml")
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	fleet, err := devicesim.New(spec, devicesim.Options{BrokerURL: "mqtt://" + addr, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fleet.Close() })
-	devs := fleet.Devices()
-	mbr := provisionInstallation(t, ctx, dir, devs)
+	kw := newKillWorld(t, ctx, "testdata/crash.yaml")
+	fleet, devs, dir, addr, mbr := kw.fleet, kw.devs, kw.dir, kw.addr, kw.mbr
 
 	w := &scenario.World{Fleet: fleet, Devices: devs, Dir: dir, BackupGroup: scenario.DefaultBackupGroup}
 	cfg := helperConfig{Mode: "start", MBR: mbr, MQTTAddr: addr, References: w.ReferenceGroups(), BackupGroup: w.BackupGroup, Target: "homes",
@@ -410,4 +402,28 @@ func checkOneOutcomeEach(t *testing.T, outs []grouprestore.DeviceOutcome, expect
 	if err := errors.Join(errs...); err != nil {
 		t.Error(err)
 	}
+}
+
+// killWorld is what the kill -9 tests share: a simulated fleet of a fleet
+// file, living in the test process and dialling a broker address that each
+// server process they start serves in turn, and its installation in dir.
+type killWorld struct {
+	fleet *devicesim.Fleet
+	devs  []devicesim.DeviceInfo
+	dir   string
+	addr  string
+	mbr   string
+}
+
+func newKillWorld(t *testing.T, ctx context.Context, fleetFile string) killWorld {
+	t.Helper()
+	w := killWorld{dir: t.TempDir(), addr: freeAddr(t)}
+	fleet, err := devicesim.New(loadFleet(t, fleetFile), devicesim.Options{BrokerURL: "mqtt://" + w.addr, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fleet.Close() })
+	w.fleet, w.devs = fleet, fleet.Devices()
+	w.mbr = provisionInstallation(t, ctx, w.dir, w.devs)
+	return w
 }
