@@ -20,7 +20,10 @@ type Options struct {
 	Tokens *Tokens
 	// OnJob is called with every job the service starts (the server's
 	// metrics count its outcomes); nil does nothing.
-	OnJob  func(*grouprestore.Job)
+	OnJob func(*grouprestore.Job)
+	// Events receives what people must be told about (EventSink); nil logs
+	// events without delivering them.
+	Events EventSink
 	Logger *slog.Logger
 }
 
@@ -30,14 +33,18 @@ type Service struct {
 	tokens *Tokens
 	eng    *grouprestore.Engine
 	onJob  func(*grouprestore.Job)
+	events EventSink
 	log    *slog.Logger
 }
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, log: opts.Logger}
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.events == nil {
+		s.events = discardEvents{s}
 	}
 	if s.onJob == nil {
 		s.onJob = func(*grouprestore.Job) {}
