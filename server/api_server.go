@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fleetvault/fleetvault/api"
+	"github.com/fleetvault/fleetvault/bui"
 	"github.com/fleetvault/fleetvault/httpguard"
 	"github.com/fleetvault/fleetvault/service"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -84,7 +85,8 @@ func (s *Server) trackRunningJobs() {
 	}
 }
 
-// Handler returns the HTTP API (package api) of the running server.
+// Handler returns the HTTP API (package api) of the running server, with
+// the BUI (package bui) under "/".
 func (s *Server) Handler() http.Handler { return s.api.handler }
 
 // serveMetrics serves /metrics, counting jobs started without the API first.
@@ -102,10 +104,21 @@ func (s *Server) startHTTP(opts Options) error {
 	th := opts.HTTPThrottle
 	th.Logger = s.log
 	a.throttle = httpguard.NewThrottle(th)
-	a.handler = httpguard.Headers(a.throttle.Wrap(api.New(a.ctx, api.Options{
+	apiHandler := httpguard.Headers(a.throttle.Wrap(api.New(a.ctx, api.Options{
 		Service: s.Service, Engine: s.Engine, Tokens: a.tokens, BrokerURL: s.brokerURL,
 		Metrics: http.HandlerFunc(s.serveMetrics), MetricsOpen: opts.MetricsOpen, Logger: s.log,
 	}).Handler()), httpguard.HeaderOptions{})
+	ui, err := bui.New(bui.Options{Service: s.Service, Throttle: a.throttle, Ctx: a.ctx, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	// The API keeps its paths; the BUI (the data owner's web view) has the rest.
+	mux := http.NewServeMux()
+	for _, p := range []string{api.APIPrefix + "/", "/healthz", "/metrics"} {
+		mux.Handle(p, apiHandler)
+	}
+	mux.Handle("/", ui.Handler())
+	a.handler = mux
 	if opts.HTTPAddr == "" {
 		return nil
 	}
