@@ -19,15 +19,15 @@ import (
 
 // wizardChoice is what the person has chosen so far.
 type wizardChoice struct {
-	Group   string // a device group to restore
-	Device  string // or one device
-	Source  string // the backup group (group restore)
-	AsOf    string // the version: RFC 3339, "" the newest
-	Piece   string // the backup (one device)
-	Dest    string // the device restored to (one device): the same, or another
-	Profile string // "" the group's default, "-" none, or a profile name
-	Mismatch bool  // allow a destination whose tag differs
-	Step     int   // 1 to 3: the step to show
+	Group    string // a device group to restore
+	Device   string // or one device
+	Source   string // the backup group (group restore)
+	AsOf     string // the version: RFC 3339, "" the newest
+	Piece    string // the backup (one device)
+	Dest     string // the device restored to (one device): the same, or another
+	Profile  string // "" the group's default, "-" none, or a profile name
+	Mismatch bool   // allow a destination whose tag differs
+	Step     int    // 1 to 3: the step to show
 }
 
 func parseChoice(v url.Values) wizardChoice {
