@@ -72,14 +72,22 @@ func (c wizardChoice) newJob() apiclient.NewJob {
 // version is one backup date of a backup group: a backup job's time.
 type version struct {
 	Value, Label string
-	Devices      int
+	Devices      int // backups taken by the job
+	Newest       bool
+	time         time.Time
+}
+
+// groupVersions are the backup dates of one backup group.
+type groupVersions struct {
+	Group    string
+	Versions []version
 }
 
 // wizardView is the wizard's data.
 type wizardView struct {
 	C        wizardChoice
 	Groups   []apiclient.Group // device groups the person may restore
-	Versions map[string][]version
+	Versions []groupVersions
 	Backups  []apiclient.Backup // of the one device
 	Profiles []string
 	Plan     *apiclient.Plan
@@ -126,7 +134,7 @@ func (u *UI) wizard(rq *request) error {
 
 // versions lists the backup dates of every backup group the person may
 // read, newest first: one per backup job.
-func (u *UI) versions(rq *request) (map[string][]version, error) {
+func (u *UI) versions(rq *request) ([]groupVersions, error) {
 	ctx := rq.r.Context()
 	if _, err := rq.ss.Group(ctx, rq.r.URL.Query().Get("group"), false); err != nil {
 		return nil, err
@@ -135,7 +143,7 @@ func (u *UI) versions(rq *request) (map[string][]version, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]version{}
+	var out []groupVersions
 	for _, g := range groups {
 		bs, err := rq.ss.Backups(ctx, apiclient.BackupQuery{Group: g.Name, Limit: maxVersionPieces})
 		if err != nil {
@@ -160,14 +168,17 @@ func (u *UI) versions(rq *request) (map[string][]version, error) {
 		}
 		var vs []version
 		for key, ver := range byJob {
-			t := times[key].UTC()
-			ver.Value = g.Name + "@" + t.Format(time.RFC3339Nano)
-			ver.Label = t.Format("2006-01-02 15:04:05 UTC")
+			ver.time = times[key].UTC()
+			// A job's "as of" has millisecond precision: round up, so the
+			// version includes the backups taken in its last millisecond.
+			ver.Value = g.Name + "@" + ver.time.Add(time.Millisecond-1).Truncate(time.Millisecond).Format(time.RFC3339Nano)
+			ver.Label = ver.time.Format("2006-01-02 15:04:05.000 UTC")
 			vs = append(vs, *ver)
 		}
-		sort.Slice(vs, func(a, b int) bool { return vs[a].Label > vs[b].Label })
+		sort.Slice(vs, func(a, b int) bool { return vs[a].time.After(vs[b].time) })
 		if len(vs) > 0 {
-			out[g.Name] = vs
+			vs[0].Newest = true
+			out = append(out, groupVersions{Group: g.Name, Versions: vs})
 		}
 	}
 	return out, nil
