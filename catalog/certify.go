@@ -17,6 +17,10 @@ var (
 	bktCertPolicies   = []byte("certification-policies") // category -> JSON CertPolicy
 )
 
+// TypeSettings is the piece type of a backup (a device's settings), the
+// pieces that are certified; snapshots and computed documents are not.
+const TypeSettings = "settings"
+
 // Certification states of a backup (a data piece). A backup with no record
 // is CertUnknown.
 const (
