@@ -15,6 +15,9 @@ type SweepReport struct {
 	Lapsed   []string // backups whose certification lapsed to unknown
 	Reminded []string // backups whose owner was reminded
 	Checked  int      // current backups looked at for reminders
+	// Current counts the current backups (the newest of each device) by
+	// certification state after the sweep.
+	Current map[string]int
 }
 
 // CertificationSweep applies the certification policies at now:
@@ -31,7 +34,7 @@ type SweepReport struct {
 // emitted, so a sweep is idempotent and a restarted one neither repeats nor
 // advances a reminder. serve runs it hourly and at start.
 func (s *Service) CertificationSweep(ctx context.Context, now time.Time) (SweepReport, error) {
-	var rep SweepReport
+	rep := SweepReport{Current: map[string]int{catalog.CertUnknown: 0, catalog.CertCertified: 0, catalog.CertNotCertified: 0}}
 	cc, err := s.certContext()
 	if err != nil {
 		return rep, err
@@ -67,6 +70,7 @@ func (s *Service) CertificationSweep(ctx context.Context, now time.Time) (SweepR
 		if reminded {
 			rep.Reminded = append(rep.Reminded, p.ID)
 		}
+		rep.Current[cc.record(p.ID).State]++
 	}
 	if len(rep.Lapsed)+len(rep.Reminded) > 0 {
 		s.log.Info("certification sweep", "lapsed", len(rep.Lapsed), "reminded", len(rep.Reminded), "checked", rep.Checked)

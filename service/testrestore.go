@@ -26,9 +26,10 @@ type TestBench interface {
 	// device, and returns once the server can reach it. stop disconnects it;
 	// it is called exactly once.
 	StartTwin(ctx context.Context, id, password string, tag tagmatch.Tag) (stop func(), err error)
-	// ReadSettings reads the settings of the device at identifier (its base
-	// address, e.g. mqtt://twin-1a2b) over the protocol: deterministic CBOR.
-	ReadSettings(ctx context.Context, identifier string) ([]byte, error)
+	// ReadSettings reads the settings of device, reached at identifier (as
+	// the resource database holds it, e.g. mqtt://twin-1a2b), over the
+	// protocol: deterministic CBOR.
+	ReadSettings(ctx context.Context, device, identifier string) ([]byte, error)
 }
 
 // testRestoreTimeout bounds a whole test restore.
@@ -58,12 +59,20 @@ func (ss *Session) TestRestore(ctx context.Context, backup string, req apiclient
 		if p.Type != catalog.TypeSettings {
 			return errorf(ErrConflict, "backup %s is a %s, not a device's settings backup; only backups are test-restored", p.ID, p.Type)
 		}
+		var target *catalog.Device
+		if req.Into != apiclient.TestRestoreInto {
+			d, err := ss.testBenchDevice(req.Into)
+			if err != nil {
+				return err
+			}
+			target = &d
+		}
 		if ss.s.eng == nil || ss.s.bench == nil {
 			return errorf(ErrUnprocessable, "test restores run in the server (they need its broker and job engine): run the command against a server with --server URL (fleetvault serve --http)")
 		}
 		ctx, cancel := context.WithTimeout(ctx, testRestoreTimeout)
 		defer cancel()
-		ev, err := ss.testRestore(ctx, p, req.Into)
+		ev, err := ss.testRestore(ctx, p, req.Into, target)
 		if ev != nil {
 			rec, uerr := ss.s.cat.UpdateCertification(p.ID, func(r *catalog.Certification) error { r.Evidence = ev; return nil })
 			if uerr != nil {
@@ -80,11 +89,25 @@ func (ss *Session) TestRestore(ctx context.Context, backup string, req apiclient
 	return out, err
 }
 
-// testRestore runs the test restore of p into "twin" or a test-bench
-// device and returns its evidence (nil when nothing was attempted).
-func (ss *Session) testRestore(ctx context.Context, p catalog.Piece, into string) (*catalog.TestEvidence, error) {
+// testBenchDevice is the device a test restore may write: one the caller
+// sees, marked as a test bench.
+func (ss *Session) testBenchDevice(id string) (catalog.Device, error) {
+	d, err := ss.device(id)
+	if err != nil {
+		return d, err
+	}
+	if !catalog.IsTestBench(d) {
+		return d, errorf(ErrConflict, "device %q is not marked as a test bench, so a test restore may not write it; mark it with fleetvault device set %s --test-bench (its owner or an admin), or use --into twin", d.ID, d.ID)
+	}
+	return d, nil
+}
+
+// testRestore runs the test restore of p into the test-bench device
+// bench, or into a twin when bench is nil, and returns its evidence (nil
+// when nothing was attempted).
+func (ss *Session) testRestore(ctx context.Context, p catalog.Piece, into string, bench *catalog.Device) (*catalog.TestEvidence, error) {
 	var target catalog.Device
-	if into == apiclient.TestRestoreInto {
+	if bench == nil {
 		twin, stop, err := ss.startTwin(ctx, p)
 		if err != nil {
 			return nil, err
@@ -92,14 +115,7 @@ func (ss *Session) testRestore(ctx context.Context, p catalog.Piece, into string
 		defer stop()
 		target = twin
 	} else {
-		d, err := ss.device(into)
-		if err != nil {
-			return nil, err
-		}
-		if !catalog.IsTestBench(d) {
-			return nil, errorf(ErrConflict, "device %q is not marked as a test bench, so a test restore may not write it; mark it with fleetvault device set %s --test-bench (its owner or an admin), or use --into twin", d.ID, d.ID)
-		}
-		target = d
+		target = *bench
 	}
 	ev := &catalog.TestEvidence{Into: into, Device: target.ID, By: ss.id.User}
 	fail := func(err error) (*catalog.TestEvidence, error) {
@@ -141,7 +157,7 @@ func (ss *Session) testRestore(ctx context.Context, p catalog.Piece, into string
 
 // readBack reads the device's settings after the restore into ev.
 func (ss *Session) readBack(ctx context.Context, target catalog.Device, p catalog.Piece, ev *catalog.TestEvidence) error {
-	raw, err := ss.s.bench.ReadSettings(ctx, target.Identifier)
+	raw, err := ss.s.bench.ReadSettings(ctx, target.ID, target.Identifier)
 	if err != nil {
 		return fmt.Errorf("read back the settings of %s: %w", target.ID, err)
 	}
