@@ -59,9 +59,9 @@ type dump struct {
 	// changed from their defaults (absent when none).
 	Certifications []Certification `json:"certifications,omitempty"`
 	CertPolicies   []CertPolicy    `json:"certification_policies,omitempty"`
-	Pieces      []pieceDump       `json:"pieces,omitempty"`
-	Content     []contentDump     `json:"content,omitempty"`
-	Restores    []RestoreEvent    `json:"restores"`
+	Pieces         []pieceDump     `json:"pieces,omitempty"`
+	Content        []contentDump   `json:"content,omitempty"`
+	Restores       []RestoreEvent  `json:"restores"`
 }
 
 type groupDump struct {
