@@ -52,6 +52,7 @@ func routes() []route {
 		{method: "POST", pattern: APIPrefix + "/devices/import", handle: (*API).handleImportDevices},
 		{method: "GET", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleGetDevice},
 		{method: "DELETE", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleDeleteDevice},
+		{method: "PATCH", pattern: APIPrefix + "/devices/{id}", handle: (*API).handleUpdateDevice},
 
 		{method: "GET", pattern: APIPrefix + "/groups", handle: (*API).handleListGroups},
 		{method: "POST", pattern: APIPrefix + "/groups", handle: (*API).handleCreateGroup},
@@ -68,6 +69,14 @@ func routes() []route {
 		{method: "GET", pattern: APIPrefix + "/backups", handle: (*API).handleListBackups},
 		{method: "GET", pattern: APIPrefix + "/backups/diff", handle: (*API).handleDiffBackups},
 		{method: "GET", pattern: APIPrefix + "/backups/{id}", handle: (*API).handleGetBackup},
+		{method: "GET", pattern: APIPrefix + "/backups/{id}/certification", handle: (*API).handleGetCertification},
+		{method: "PUT", pattern: APIPrefix + "/backups/{id}/certification", handle: (*API).handleCertify},
+		{method: "POST", pattern: APIPrefix + "/backups/{id}/test-restore", handle: (*API).handleTestRestore},
+
+		{method: "GET", pattern: APIPrefix + "/certifications", handle: (*API).handleListCertifications},
+		{method: "GET", pattern: APIPrefix + "/groups/{name}/certification", handle: (*API).handleGroupCertification},
+		{method: "GET", pattern: APIPrefix + "/certification-policies", handle: (*API).handleListCertPolicies},
+		{method: "PUT", pattern: APIPrefix + "/certification-policies/{category}", handle: (*API).handlePutCertPolicy},
 
 		{method: "GET", pattern: APIPrefix + "/jobs", handle: (*API).handleListJobs},
 		{method: "POST", pattern: APIPrefix + "/jobs", handle: (*API).handleStartJob},

@@ -118,6 +118,8 @@ type state struct {
 	Profiles []settingsdoc.Profile
 	Attached map[string]string // backup group -> its profile
 	Tokens   []service.TokenInfo
+	Certs    map[string]catalog.Certification
+	Policies []catalog.CertPolicy
 }
 
 func (w *world) state(t *testing.T) state {
@@ -156,6 +158,12 @@ func (w *world) state(t *testing.T) state {
 		s.Attached[o.backupGroup] = gp.Name
 	}
 	if s.Tokens, err = w.testInstallation.tokens.List(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Certs, err = w.cat.Certifications(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Policies, _, err = w.cat.CertPolicies(); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := w.eng.Jobs()
@@ -244,6 +252,32 @@ func matrixRoutes() []struct {
 		{"GET " + p + "/backups/{id}", func(_ ownedObjects, ids func(string) string) cell {
 			return cell{method: "GET", path: p + "/backups/" + ids("piece1")}
 		}, authed(200, 200, 200, 404)},
+		{"PATCH " + p + "/devices/{id}", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "PATCH", path: p + "/devices/" + o.device, body: `{"category": "critical"}`}
+		}, authed(200, 200, 403, 404)},
+		{"GET " + p + "/backups/{id}/certification", func(_ ownedObjects, ids func(string) string) cell {
+			return cell{method: "GET", path: p + "/backups/" + ids("piece1") + "/certification"}
+		}, authed(200, 200, 200, 404)},
+		{"PUT " + p + "/backups/{id}/certification", func(_ ownedObjects, ids func(string) string) cell {
+			return cell{method: "PUT", path: p + "/backups/" + ids("piece1") + "/certification", body: `{"state": "certified", "note": "restored fine"}`}
+		}, authed(200, 403, 200, 404)},
+		// Into the backup's own device, which is not a test bench: refused
+		// (409) once the caller may see both, before anything is written.
+		{"POST " + p + "/backups/{id}/test-restore", func(o ownedObjects, ids func(string) string) cell {
+			return cell{method: "POST", path: p + "/backups/" + ids("piece1") + "/test-restore", body: `{"into": "` + o.device + `"}`}
+		}, authed(409, 409, 409, 404)},
+		{"GET " + p + "/certifications", func(ownedObjects, func(string) string) cell {
+			return cell{method: "GET", path: p + "/certifications"}
+		}, authed(200, 200, 200, 200)},
+		{"GET " + p + "/groups/{name}/certification", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/groups/" + o.backupGroup + "/certification"}
+		}, authed(200, 200, 200, 404)},
+		{"GET " + p + "/certification-policies", func(ownedObjects, func(string) string) cell {
+			return cell{method: "GET", path: p + "/certification-policies"}
+		}, authed(200, 200, 200, 200)},
+		{"PUT " + p + "/certification-policies/{category}", func(ownedObjects, func(string) string) cell {
+			return cell{method: "PUT", path: p + "/certification-policies/critical", body: `{"lapse_days": 30, "remind_days": 3}`}
+		}, authed(200, 403, 403, 403)},
 		{"GET " + p + "/jobs", func(ownedObjects, func(string) string) cell { return cell{method: "GET", path: p + "/jobs"} }, authed(200, 200, 200, 200)},
 		{"POST " + p + "/jobs", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "POST", path: p + "/jobs", body: `{"kind": "backup", "source": "` + o.deviceGroup + `", "target": "` + o.backupGroup + `"}`}

@@ -109,6 +109,9 @@ type Backup struct {
 	Tag      tagmatch.Tag      `json:"tag"`
 	Hash     string            `json:"hash"`
 	Optional map[string]string `json:"optional,omitempty"`
+	// Certification is the backup's certification (unknown when none was
+	// given); filled by the backup listing and GET /backups/{id}.
+	Certification *BackupCertification `json:"certification,omitempty"`
 	// Settings, decoded from CBOR, with GET /backups/{id} only.
 	Settings any `json:"settings,omitempty"`
 }

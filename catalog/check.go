@@ -174,6 +174,7 @@ func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)
 		string(bktSchedules): func() any { return &Schedule{} }, string(bktProfiles): func() any { return &settingsdoc.Profile{} },
 		string(bktGroupProfiles): func() any { return new(string) },
 		string(bktUsers):         func() any { return &User{} }, string(bktAudit): func() any { return &AuditEntry{} },
+		string(bktCertifications): func() any { return &Certification{} }, string(bktCertPolicies): func() any { return &CertPolicy{} },
 	}
 	for _, bkt := range resourceBuckets {
 		if tx.Bucket(bkt) == nil {

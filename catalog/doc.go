@@ -39,7 +39,11 @@
 // backup groups, one bbolt key per member so a 100,000-member group changes
 // one key at a time), keep rules (restic 0.14's forget semantics in UTC;
 // see Keepers), backup schedules with their next run (the store of
-// package schedule) and the replication map used in DR mode.
+// package schedule), the replication map used in DR mode, and the
+// certification of backups: a record per backup whose state is not the
+// default unknown (Certification, with the last test restore's evidence)
+// and a policy per device category (CertPolicy: critical or non-critical).
+// Prune never removes a client's newest certified piece.
 // It also holds the installation's users (CreateUser, with a role and an
 // argon2id password hash), the data owner of devices and groups (AssignOwner:
 // all or nothing, in one transaction) and the audit log (AppendAudit returns

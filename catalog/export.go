@@ -55,9 +55,13 @@ type dump struct {
 	Replication []ruleRecord      `json:"replication"`
 	KeepRules   []KeepRule        `json:"keep_rules"`
 	Schedules   []Schedule        `json:"schedules,omitempty"`
-	Pieces      []pieceDump       `json:"pieces,omitempty"`
-	Content     []contentDump     `json:"content,omitempty"`
-	Restores    []RestoreEvent    `json:"restores"`
+	// Certifications and CertPolicies: the records and the policies
+	// changed from their defaults (absent when none).
+	Certifications []Certification `json:"certifications,omitempty"`
+	CertPolicies   []CertPolicy    `json:"certification_policies,omitempty"`
+	Pieces         []pieceDump     `json:"pieces,omitempty"`
+	Content        []contentDump   `json:"content,omitempty"`
+	Restores       []RestoreEvent  `json:"restores"`
 }
 
 type groupDump struct {
@@ -243,6 +247,9 @@ func (c *Catalog) dumpResources() (dump, error) {
 	if d.Schedules, err = c.Schedules(); err != nil {
 		return d, err
 	}
+	if err := c.dumpCertifications(&d); err != nil {
+		return d, err
+	}
 	if d.Restores, err = c.Restores(RestoreQuery{}); err != nil {
 		return d, err
 	}
@@ -410,7 +417,10 @@ func (c *Catalog) loadResources(tx *bbolt.Tx, d dump) error {
 			return err
 		}
 	}
-	return loadSchedules(recs, d.Schedules)
+	if err := loadSchedules(recs, d.Schedules); err != nil {
+		return err
+	}
+	return loadCertifications(recs, d)
 }
 
 func (c *Catalog) loadPieces(tx *bbolt.Tx, s *shard, pieces []pieceDump, content map[string][]byte) error {

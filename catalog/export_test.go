@@ -42,6 +42,11 @@ func richCatalog(t *testing.T) *Catalog {
 	must(t, c.PutSchedule(Schedule{Name: "nightly", DeviceGroup: "Backup Group of Devices", BackupGroup: "North Device Backup", Cron: "0 3 * * *", RPO: 26 * time.Hour}))
 	must(t, c.SetNextRun("nightly", t0.Add(15*time.Hour)))
 	must(t, c.PutSchedule(Schedule{Name: "often", DeviceGroup: "Backup Group of Devices", BackupGroup: "Empty", Cron: "CRON_TZ=Europe/Paris */15 * * * *"}))
+	must(t, c.PutCertification(Certification{Piece: out[0].ID, State: CertCertified, By: "facilities", At: t0.Add(time.Hour), Note: "O'Brien's twin matched",
+		Evidence: &TestEvidence{Job: "job-2", Into: "twin", Device: "twin-1", By: "facilities", At: t0.Add(30 * time.Minute), Verified: true, ReadBack: true,
+			RTOMillis: 42, SettingsHash: out[0].Ref.String(), SettingsSize: 12, Settings: json.RawMessage(`{"setpoint":21.5}`)}}))
+	must(t, c.PutCertification(Certification{Piece: out[1].ID, State: CertUnknown, By: "fleetvault", At: t0, RemindedAt: t0.Add(7 * 24 * time.Hour)}))
+	must(t, c.SetCertPolicy(CertPolicy{Category: CategoryCritical, LapseDays: 30, RemindDays: 3}))
 	must(t, c.RecordRestores(ctx, []RestoreEvent{
 		{Device: "home2", PieceID: out[0].ID, Ref: out[0].Ref.String(), Job: "job-1", Time: t0, Outcome: OutcomeRestored},
 		{Device: "home3", Job: "job-1", Time: t0.Add(time.Second), Outcome: OutcomeSkipped, Detail: "no match: model T9 ≠ T1"},

@@ -108,12 +108,20 @@ type PruneReport struct {
 	DryRun  bool
 	Removed []PrunedPiece
 	Kept    int
-	Freed   int64 // content bytes reclaimed (0 in a dry run)
+	// Protected are kept pieces that expiry or the keep rule would have
+	// removed, and why they stayed (counted in Kept too).
+	Protected []PrunedPiece
+	Freed     int64 // content bytes reclaimed (0 in a dry run)
 }
 
 // Prune applies expiry dates and keep rules: it removes pieces that expired
 // or that no rule keeps, and releases their content (freed when no other
 // piece refers to it). With dryRun it only reports what would go.
+//
+// Whatever expiry or the rule say, a client's newest certified piece stays
+// (docs/spec/catalog.md, "Certification"): a backup a data owner certified
+// is not pruned while it is the newest certified one of its device. The
+// scheduled retention calls Prune too, so this is the one place of that rule.
 func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (PruneReport, error) {
 	rep := PruneReport{DryRun: dryRun}
 	if !dryRun {
@@ -127,6 +135,10 @@ func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (Pru
 		}
 	}
 	now := c.opts.Now()
+	certs, err := c.Certifications()
+	if err != nil {
+		return rep, fmt.Errorf("catalog: prune: read certifications: %w", err)
+	}
 	for _, s := range c.shards {
 		var series map[string][]Piece
 		err := view(s.db, "catalog: prune "+s.label(), func(tx *bbolt.Tx) error {
@@ -138,11 +150,14 @@ func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (Pru
 			return rep, err
 		}
 		var gone []PrunedPiece
+		keepCertified := newestCertified(series, certs) // a client's pieces are all in one catalog
 		for _, ps := range series {
-			g, kept := decide(ps, pickRule(rules, ps), now)
+			g, kept, protected := decide(ps, pickRule(rules, ps), now, keepCertified)
 			gone = append(gone, g...)
 			rep.Kept += kept
+			rep.Protected = append(rep.Protected, protected...)
 		}
+		sort.Slice(rep.Protected, func(i, j int) bool { return rep.Protected[i].ID < rep.Protected[j].ID })
 		sort.Slice(gone, func(i, j int) bool { return gone[i].ID < gone[j].ID })
 		rep.Removed = append(rep.Removed, gone...)
 		if dryRun {
@@ -151,6 +166,9 @@ func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (Pru
 		freed, err := c.remove(ctx, s, gone)
 		rep.Freed += freed
 		if err != nil {
+			return rep, err
+		}
+		if err := c.dropCertifications(gone, certs); err != nil {
 			return rep, err
 		}
 	}
@@ -193,26 +211,34 @@ func pickRule(rules []KeepRule, ps []Piece) *KeepRule {
 	return group
 }
 
-// decide splits a series into removed pieces and a kept count.
-func decide(ps []Piece, rule *KeepRule, now time.Time) ([]PrunedPiece, int) {
+// decide splits a series into removed pieces and a kept count, and lists
+// the pieces kept only because they are their client's newest certified
+// one (keepCertified: client -> piece id).
+func decide(ps []Piece, rule *KeepRule, now time.Time, keepCertified map[string]string) (gone []PrunedPiece, kept int, protected []PrunedPiece) {
 	sortForRetention(ps)
 	var keep []bool
 	if rule != nil {
 		keep = Keepers(*rule, pieceTimes(ps))
 	}
-	var gone []PrunedPiece
-	kept := 0
 	for i, p := range ps {
+		var why string
 		switch {
 		case !p.Expiry.IsZero() && p.Expiry.Before(now):
-			gone = append(gone, PrunedPiece{p, "expired " + p.Expiry.Format(time.RFC3339)})
+			why = "expired " + p.Expiry.Format(time.RFC3339)
 		case keep != nil && !keep[i]:
-			gone = append(gone, PrunedPiece{p, "not kept by " + rule.String()})
-		default:
+			why = "not kept by " + rule.String()
+		}
+		switch {
+		case why == "":
 			kept++
+		case keepCertified[p.Client] == p.ID:
+			kept++
+			protected = append(protected, PrunedPiece{p, "kept: the newest certified backup of " + p.Client + " (else " + why + ")"})
+		default:
+			gone = append(gone, PrunedPiece{p, why})
 		}
 	}
-	return gone, kept
+	return gone, kept, protected
 }
 
 // remove deletes pieces, a transaction per 10,000 clients' worth.

@@ -68,6 +68,7 @@ func writeSQL(w io.Writer, d dump, content func(func(contentDump) error) error, 
 		sw.insert("restores", []string{"id", "device_id", "piece_id", "content_hash", "job_id", "restore_time", "outcome", "detail"},
 			e.ID, e.Device, e.PieceID, e.Ref, e.Job, fmtTime(e.Time), e.Outcome, e.Detail)
 	}
+	writeCertificationRows(sw, d) // after the pieces they refer to
 	sw.raw("\nCOMMIT;\n")
 	if sw.err != nil {
 		return fmt.Errorf("catalog: export sql: %w", sw.err)
@@ -413,7 +414,8 @@ func readSQL(r io.Reader) (dump, error) {
 }
 
 var knownTables = []string{"fv_meta", "devices", "device_optional", "resource_groups", "group_optional", "group_members",
-	"replication", "keep_rules", "schedules", "content", "pieces", "piece_tags", "piece_optional", "restores"}
+	"replication", "keep_rules", "schedules", "content", "pieces", "piece_tags", "piece_optional", "restores",
+	"certifications", "certification_policies"}
 
 func dumpFromRows(rows map[string][]sqlRow) (dump, error) {
 	var d dump
@@ -552,6 +554,7 @@ func bindResources(b *rowBinder, rows map[string][]sqlRow, d *dump) {
 		d.KeepRules = append(d.KeepRules, k)
 	}
 	bindSchedules(b, rows["schedules"], d)
+	bindCertifications(b, rows, d)
 }
 
 func bindPieces(b *rowBinder, rows map[string][]sqlRow, d *dump) {

@@ -8,4 +8,11 @@
 // `fleetvault serve` and `fleetvault demo` are thin wrappers around Start.
 // Jobs that were running when the last process stopped are resumed on Start.
 // The *http.Server is made in one place, startHTTP.
+//
+// The server is also the service's test bench (service.TestBench, in
+// certify.go): a test restore's twin is a devicesim device that connects to
+// the embedded broker with credentials registered for the test, so the
+// restore takes the real protocol path; and it runs the certification
+// sweep (service.CertificationSweep) hourly and at start from one goroutine
+// on Options.Clock, stopped by Close.
 package server

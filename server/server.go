@@ -19,6 +19,7 @@ import (
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/repokey"
 	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/schedule"
 )
 
 // Options configure a server. MBR is required; the zero value of the rest
@@ -71,6 +72,15 @@ type Options struct {
 	// HTTPThrottle limits failed authentications per client address; the
 	// zero value takes httpguard's defaults.
 	HTTPThrottle httpguard.ThrottleOptions
+
+	// Events receives what people must be told about (service.EventSink);
+	// nil logs events without delivering them.
+	Events service.EventSink
+	// Clock drives the certification sweep and dates certifications; nil is
+	// the wall clock. SweepEvery is the sweep's interval (default hourly);
+	// negative runs no sweep.
+	Clock      schedule.Clock
+	SweepEvery time.Duration
 
 	Logger *slog.Logger
 }
@@ -160,8 +170,14 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, fmt.Errorf("resume jobs: %w", err)
 	}
 	s.trackJobs(jobs)
+	if opts.Clock == nil {
+		opts.Clock = schedule.SystemClock{}
+	}
 	if err := s.startHTTP(opts); err != nil {
 		return s, err
+	}
+	if opts.SweepEvery >= 0 {
+		s.startCertificationSweep(opts.Clock, opts.SweepEvery)
 	}
 	return s, nil
 }

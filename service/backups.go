@@ -50,13 +50,17 @@ func (ss *Session) Backups(_ context.Context, bq apiclient.BackupQuery) ([]apicl
 	if err != nil {
 		return nil, fmt.Errorf("query backups: %w", err)
 	}
+	certs, err := ss.s.cat.Certifications()
+	if err != nil {
+		return nil, fmt.Errorf("query backups: %w", err)
+	}
 	out := []apiclient.Backup{}
 	for _, p := range ps {
 		if len(out) == limit {
 			break
 		}
 		if ss.id.seesPiece(p, devices, groups) {
-			out = append(out, BackupView(p))
+			out = append(out, withCertification(BackupView(p), p, certs))
 		}
 	}
 	return out, nil
@@ -68,7 +72,11 @@ func (ss *Session) Backup(_ context.Context, id string) (apiclient.Backup, error
 	if err != nil {
 		return apiclient.Backup{}, err
 	}
-	b := BackupView(p)
+	rec, err := ss.s.cat.Certification(p.ID)
+	if err != nil {
+		return apiclient.Backup{}, fmt.Errorf("certification of backup %s: %w", p.ID, err)
+	}
+	b := withCertification(BackupView(p), p, map[string]catalog.Certification{p.ID: rec})
 	b.Settings = settingsdoc.JSONValue(settings)
 	return b, nil
 }
@@ -160,6 +168,20 @@ func BackupView(p catalog.Piece) apiclient.Backup {
 	if b.Tag == nil {
 		b.Tag = tagmatch.Tag{}
 	}
+	return b
+}
+
+// withCertification adds a backup's certification (from certs, by piece
+// id) to its view; only backups (settings pieces) have one.
+func withCertification(b apiclient.Backup, p catalog.Piece, certs map[string]catalog.Certification) apiclient.Backup {
+	if p.Type != catalog.TypeSettings {
+		return b
+	}
+	rec, ok := certs[p.ID]
+	if !ok {
+		rec = catalog.Certification{Piece: p.ID, State: catalog.CertUnknown}
+	}
+	b.Certification = backupCertification(rec)
 	return b
 }
 

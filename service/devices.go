@@ -136,6 +136,9 @@ func (ss *Session) checkNewDevices(nds []apiclient.NewDevice, replace bool) erro
 		if err := nd.Tag.Validate(); len(nd.Tag) > 0 && err != nil {
 			return errorf(ErrInvalid, "device %d: field \"tag\": %v", i+1, err)
 		}
+		if err := catalog.CheckCategory(nd.Category); err != nil {
+			return errorf(ErrInvalid, "device %d: field \"category\" must be %s or %s, not %q", i+1, catalog.CategoryCritical, catalog.CategoryNonCritical, nd.Category)
+		}
 		if nd.Group != "" {
 			if err := CheckName("group", nd.Group); err != nil {
 				return errorf(ErrInvalid, "device %d: field \"group\": %v", i+1, err)

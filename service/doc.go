@@ -26,6 +26,12 @@
 // all is ErrForbidden. A job whose device group holds one device that is not
 // the owner's is refused whole, before any device is contacted.
 //
+// Backups are certified by their data owner or an admin, never an operator
+// (certify.go); a test restore runs through Options.Bench, which only the
+// server provides, and never certifies (testrestore.go); the sweep applies
+// the certification policies (sweep.go). Certification history is the
+// audit log.
+//
 // Every change, and every refused attempt at one, is appended to the audit
 // log (catalog.AppendAudit) before the operation returns. Names of devices,
 // groups and users are checked once, by CheckName.

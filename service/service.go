@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/fleetvault/fleetvault/apiclient"
 	"log/slog"
+	"time"
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
@@ -24,6 +25,11 @@ type Options struct {
 	// Events receives what people must be told about (EventSink); nil logs
 	// events without delivering them.
 	Events EventSink
+	// Bench runs test restores' twins and reads devices' settings back
+	// (the server's); nil refuses test restores (the CLI's direct mode).
+	Bench TestBench
+	// Now is the clock of certification times; nil is time.Now.
+	Now    func() time.Time
 	Logger *slog.Logger
 }
 
@@ -34,6 +40,8 @@ type Service struct {
 	eng    *grouprestore.Engine
 	onJob  func(*grouprestore.Job)
 	events EventSink
+	bench  TestBench
+	now    func() time.Time
 	log    *slog.Logger
 	// dummyHash makes an unknown user's log-on cost a real check (logon.go).
 	dummyHash func() string
@@ -41,7 +49,10 @@ type Service struct {
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, log: opts.Logger, dummyHash: newDummyHash()}
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, bench: opts.Bench, now: opts.Now, log: opts.Logger, dummyHash: newDummyHash()}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -85,9 +85,9 @@ func runBackupsList(ctx context.Context, a *app, r remote, q apiclient.BackupQue
 
 func renderBackups(w io.Writer, bs []apiclient.Backup) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "ID\tCLIENT\tGROUP\tTIME\tSIZE\tTAG")
+	fmt.Fprintln(tw, "ID\tCLIENT\tGROUP\tTIME\tSIZE\tCERTIFICATION\tTAG")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", b.ID, b.Client, b.Group, b.Time.UTC().Format(time.RFC3339), b.Size, b.Tag.String())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", b.ID, b.Client, b.Group, b.Time.UTC().Format(time.RFC3339), b.Size, certText(b.Certification), b.Tag.String())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -149,6 +149,13 @@ func renderBackup(w io.Writer, b apiclient.Backup) error {
 	row("Size", strconv.FormatInt(b.Size, 10))
 	row("Tag", b.Tag.String())
 	row("Hash", b.Hash)
+	if c := b.Certification; c != nil {
+		text := c.State
+		if c.By != "" {
+			text += " by " + c.By + " at " + timeText(c.At)
+		}
+		row("Certification", text)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -219,4 +226,13 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// certText is a backup's certification state in a listing ("-" for a
+// piece that is not a backup, e.g. an undo snapshot).
+func certText(c *apiclient.BackupCertification) string {
+	if c == nil {
+		return "-"
+	}
+	return c.State
 }

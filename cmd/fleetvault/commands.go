@@ -13,7 +13,7 @@ func commands(a *app) []*cobra.Command {
 		newServeCommand(a),
 		newTokenCommand(a),
 		newUserCommand(a), newOwnerCommand(a), newAuditCommand(a),
-		newDeviceCommand(a), newGroupCommand(a), newBackupCommand(a), newRestoreCommand(a), newProfileCommand(a), newDriftCommand(a), newJobsCommand(a), newUndoCommand(a), newBackupsCommand(a),
+		newDeviceCommand(a), newGroupCommand(a), newBackupCommand(a), newRestoreCommand(a), newProfileCommand(a), newDriftCommand(a), newJobsCommand(a), newUndoCommand(a), newBackupsCommand(a), newCertifyCommand(a),
 		newInitCommand(a),
 		newCheckCommand(a),
 		newKeyCommand(a),

@@ -42,7 +42,7 @@ tags and device groups.` + directStoreHelp + exitCodesHelp,
 		Args: cobra.NoArgs,
 	}
 	addServerFlags(c, true)
-	c.AddCommand(newDeviceAddCommand(a), newDeviceImportCommand(a), newDeviceListCommand(a))
+	c.AddCommand(newDeviceAddCommand(a), newDeviceImportCommand(a), newDeviceListCommand(a), newDeviceSetCommand(a))
 	return c
 }
 
@@ -81,7 +81,7 @@ contradicts it ends tag-mismatch, with nothing stored or written.` + directStore
 	f.String("tag", "", "the device's registered tag, 'key=value; key=value': jobs check what the device says against it")
 	f.String("group", "", "also add the device to this device group (created if missing)")
 	f.String("domain", "", "the device's domain, e.g. a region")
-	f.String("category", "", "the device's category, e.g. critical")
+	f.String("category", "", "the device's category: critical or non-critical (default); certification policies go by it")
 	f.String("owner", "", "the device's data owner")
 	f.Bool("replace", false, "overwrite a device with the same id")
 	f.Bool("json", false, "print the result as JSON")

@@ -175,6 +175,8 @@ type store interface {
 	groupStore
 	backupStore
 	profileStore
+	certStore
+	deviceUpdater
 }
 
 var (

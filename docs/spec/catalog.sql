@@ -157,3 +157,30 @@ CREATE TABLE restores (
 );
 
 CREATE INDEX restores_device_time ON restores (device_id, restore_time);
+
+-- Certification of backups (optional: absent from exports made before it).
+-- A backup (a piece of type 'settings') with no row is 'unknown'. state:
+-- 'unknown', 'certified' or 'not-certified', decided by decided_by (a user;
+-- 'fleetvault' when a policy lapsed it) at decided_at; reminded_at: the
+-- last reminder sent while unknown; evidence: the last test restore, a JSON
+-- object (docs/spec/catalog.md, "Certification"), NULL when none.
+CREATE TABLE certifications (
+  piece_id    TEXT NOT NULL PRIMARY KEY REFERENCES pieces (id),
+  state       TEXT NOT NULL,
+  decided_by  TEXT NOT NULL,
+  decided_at  TEXT,
+  note        TEXT NOT NULL,
+  reminded_at TEXT,
+  evidence    TEXT
+);
+
+-- Certification policy per device category ('critical', 'non-critical'),
+-- only where changed from the default (critical: 90, 7; non-critical: 0,
+-- 30). lapse_days: a certification goes back to 'unknown' that many days
+-- after decided_at (0 = never); remind_days: the owner is reminded that
+-- often while a current backup is 'unknown' (0 = never).
+CREATE TABLE certification_policies (
+  category    TEXT NOT NULL PRIMARY KEY,
+  lapse_days  INTEGER NOT NULL,
+  remind_days INTEGER NOT NULL
+);
