@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fleetvault/fleetvault/apiclient"
 	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fleetvault/fleetvault/apiclient"
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
@@ -24,6 +27,15 @@ type Options struct {
 	// Events receives what people must be told about (EventSink); nil logs
 	// events without delivering them.
 	Events EventSink
+	// Now is the clock of schedules and RPOs; nil is time.Now. A server
+	// driven by a test clock passes that clock's Now.
+	Now func() time.Time
+	// SchedulesChanged is called after a schedule is added, replaced or
+	// removed (the server's scheduler reloads them); nil does nothing.
+	SchedulesChanged func()
+	// OnRPO receives every device's RPO status after each CheckRPO (the
+	// server's metrics); nil does nothing.
+	OnRPO  func([]apiclient.RPOStatus)
 	Logger *slog.Logger
 }
 
@@ -35,11 +47,26 @@ type Service struct {
 	onJob  func(*grouprestore.Job)
 	events EventSink
 	log    *slog.Logger
+
+	now              func() time.Time
+	schedulesChanged func()
+	onRPO            func([]apiclient.RPOStatus)
+	rpoMu            sync.Mutex // one CheckRPO at a time, so a miss is told once
 }
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, log: opts.Logger}
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, log: opts.Logger,
+		now: opts.Now, schedulesChanged: opts.SchedulesChanged, onRPO: opts.OnRPO}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.schedulesChanged == nil {
+		s.schedulesChanged = func() {}
+	}
+	if s.onRPO == nil {
+		s.onRPO = func([]apiclient.RPOStatus) {}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
