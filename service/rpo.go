@@ -51,7 +51,7 @@ func (ss *Session) runSchedule(ctx context.Context, sc catalog.Schedule, slot ti
 // backupAndPrune runs the backup job of sc, waits for it and, when it is
 // done, applies the backup group's retention; run says what happened.
 func (ss *Session) backupAndPrune(ctx context.Context, sc catalog.Schedule, run *apiclient.ScheduleRun) error {
-	job, err := ss.StartJob(ctx, apiclient.NewJob{Kind: string(grouprestore.KindBackup), Source: sc.DeviceGroup, Target: sc.BackupGroup})
+	job, err := ss.startJob(ctx, apiclient.NewJob{Kind: string(grouprestore.KindBackup), Source: sc.DeviceGroup, Target: sc.BackupGroup})
 	if err != nil {
 		run.Outcome, run.Detail = outcomeError, err.Error()
 		return err
