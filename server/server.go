@@ -19,6 +19,7 @@ import (
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/repokey"
 	"github.com/fleetvault/fleetvault/grouprestore"
+	"github.com/fleetvault/fleetvault/schedule"
 )
 
 // Options configure a server. MBR is required; the zero value of the rest
@@ -72,6 +73,17 @@ type Options struct {
 	// zero value takes httpguard's defaults.
 	HTTPThrottle httpguard.ThrottleOptions
 
+	// ScheduleClock drives the scheduler (schedules and RPO checks) and
+	// stamps backups; nil is the system clock. Tests pass a
+	// scheduletest.Clock.
+	ScheduleClock schedule.Clock
+	// RPOInterval is how often every device's RPO is checked between runs;
+	// 0 means a minute.
+	RPOInterval time.Duration
+	// Events receives what people must be told (a scheduled job failed, a
+	// device missed its RPO); nil logs them (see service.Options.Events).
+	Events service.EventSink
+
 	Logger *slog.Logger
 }
 
@@ -86,7 +98,9 @@ type Server struct {
 	CoAP *coap.Transport
 
 	brokerURL string
-	api       *apiState // HTTP API and metrics (api_server.go)
+	api       *apiState  // HTTP API and metrics (api_server.go)
+	sched     *scheduler // schedules and RPO checks (schedules.go)
+	now       func() time.Time
 	log       *slog.Logger
 	closers   []func() error
 }
@@ -107,7 +121,11 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.MBR == "" {
 		return nil, errors.New("no master backup record: give --mbr (or mbr: in the configuration), or create one with fleetvault init")
 	}
-	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1, Key: opts.Key}) // the engine groups its writes
+	s.now = time.Now
+	if opts.ScheduleClock != nil {
+		s.now = opts.ScheduleClock.Now
+	}
+	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1, Key: opts.Key, Now: s.now}) // the engine groups its writes
 	if err != nil {
 		return s, err
 	}
@@ -150,6 +168,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 			"coap": s.CoAP, "coaps": s.CoAP,
 		}),
 		Logger: s.log,
+		Now:    s.now,
 	})
 	if err != nil {
 		return s, err
@@ -161,6 +180,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	}
 	s.trackJobs(jobs)
 	if err := s.startHTTP(opts); err != nil {
+		return s, err
+	}
+	if err := s.startScheduler(opts); err != nil {
 		return s, err
 	}
 	return s, nil
