@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,11 +47,22 @@ type schedWorld struct {
 	pw     map[string]string
 }
 
-// schedDevice is a device served over MQTT that can be taken offline.
+// schedDevice is a device served over MQTT that can be taken offline, or
+// made to fail its reads (an error answered at once).
 type schedDevice struct {
 	*agenttest.MemDevice
 	connects atomic.Int64
+	failRead atomic.Bool
 	stop     func()
+}
+
+var errReadFails = errors.New("test device: reading the settings fails")
+
+func (d *schedDevice) Settings(ctx context.Context) (agent.Settings, error) {
+	if d.failRead.Load() {
+		return nil, errReadFails
+	}
+	return d.MemDevice.Settings(ctx)
 }
 
 // eventLog is an EventSink that keeps what it is told.
@@ -400,5 +413,126 @@ func TestScheduledRPO(t *testing.T) {
 	}
 	if n := len(w.events.of(notify.RPOMissed)); n != 1 {
 		t.Fatalf("%d RPOMissed events, want still 1", n)
+	}
+}
+
+// pieceTimes returns the backups of group per device, newest first.
+func piecesByDevice(t *testing.T, c *catalog.Catalog, group string) map[string][]catalog.Piece {
+	t.Helper()
+	ps, err := c.Pieces(catalog.Query{Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]catalog.Piece{}
+	for _, p := range ps {
+		out[p.Client] = append(out[p.Client], p)
+	}
+	for _, list := range out {
+		slices.SortFunc(list, func(a, b catalog.Piece) int {
+			if c := b.Time.Compare(a.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return out
+}
+
+func pieceIDs(ps []catalog.Piece) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestScheduledRetention: after each scheduled backup the backup group's
+// keep rule is applied, dropping exactly what catalog.Keepers decides over
+// the device's backups; and the schedule's prune preview lists exactly what
+// a run then drops.
+func TestScheduledRetention(t *testing.T) {
+	w := newSchedWorld(t, []string{"home1", "home2"}, 24*time.Hour)
+	keep := apiclient.KeepRule{Last: 2, Hourly: 3}
+	rule := catalog.KeepRule{Group: "home-backups", Last: keep.Last, Hourly: keep.Hourly}
+	w.addSchedule(apiclient.NewSchedule{Name: "often", DeviceGroup: "homes", BackupGroup: "home-backups", Cron: "*/15 * * * *", Keep: &keep})
+	ctx := context.Background()
+	for slot := t0.Add(15 * time.Minute); !slot.After(t0.Add(4 * time.Hour)); slot = slot.Add(15 * time.Minute) {
+		before := piecesByDevice(t, w.s.Catalog, "home-backups")
+		w.until(slot)
+		after := piecesByDevice(t, w.s.Catalog, "home-backups")
+		dropped := 0
+		for id := range w.devs {
+			newest := after[id][0]
+			if !newest.Time.Equal(slot) {
+				t.Fatalf("%s: newest backup at %v, want the slot %v", id, newest.Time, slot)
+			}
+			all := append([]catalog.Piece{newest}, before[id]...)
+			var times []time.Time
+			for _, p := range all {
+				times = append(times, p.Time)
+			}
+			var want []catalog.Piece
+			for i, k := range catalog.Keepers(rule, times) {
+				if k {
+					want = append(want, all[i])
+				}
+			}
+			if got := pieceIDs(after[id]); !slices.Equal(got, pieceIDs(want)) {
+				t.Fatalf("%s after the %v run keeps %v, Keepers keeps %v", id, slot, got, pieceIDs(want))
+			}
+			dropped += len(all) - len(want)
+		}
+		sc, err := w.admin().Schedule(ctx, "often")
+		if err != nil || sc.LastRun == nil || sc.LastRun.Pruned != dropped || !sc.LastRun.Slot.Equal(slot) {
+			t.Fatalf("after the %v run: %+v (%v), want %d pruned", slot, sc.LastRun, err, dropped)
+		}
+	}
+
+	// The preview against the run: with the devices' reads failing, a run
+	// stores nothing new, so what it drops is what the preview showed.
+	for id, d := range w.devs {
+		d.failRead.Store(true)
+		// History from before the schedule, to give retention work.
+		for h := 1; h <= 5; h++ {
+			if _, err := w.s.Catalog.Ingest(ctx, []catalog.NewPiece{{Client: id, Name: "settings", Type: "settings", Group: "home-backups",
+				Time: t0.Add(-time.Duration(h) * time.Hour), Content: []byte(fmt.Sprintf("%s old %d", id, h))}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	preview, err := w.admin().PrunePreview(ctx, "often")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(preview.Remove) != 10 || preview.Keep == nil || *preview.Keep != keep {
+		t.Fatalf("preview %+v, want the 10 old backups removed by the group's rule", preview)
+	}
+	before := piecesByDevice(t, w.s.Catalog, "home-backups")
+	w.until(t0.Add(4*time.Hour + 15*time.Minute))
+	after := piecesByDevice(t, w.s.Catalog, "home-backups")
+	var gone []string
+	for id := range before {
+		kept := map[string]bool{}
+		for _, p := range after[id] {
+			kept[p.ID] = true
+		}
+		for _, p := range before[id] {
+			if !kept[p.ID] {
+				gone = append(gone, p.ID)
+			}
+		}
+	}
+	var previewed []string
+	for _, p := range preview.Remove {
+		previewed = append(previewed, p.ID)
+	}
+	slices.Sort(gone)
+	slices.Sort(previewed)
+	if !slices.Equal(gone, previewed) {
+		t.Fatalf("the run dropped %v, the preview showed %v", gone, previewed)
+	}
+	if sc, _ := w.admin().Schedule(ctx, "often"); sc.LastRun == nil || sc.LastRun.Pruned != len(previewed) || sc.LastRun.Outcome != "done" {
+		t.Fatalf("last run %+v", sc.LastRun)
 	}
 }
