@@ -275,6 +275,19 @@ func (ss *Session) PrunePreview(ctx context.Context, name string) (apiclient.Pru
 	if err != nil {
 		return apiclient.PrunePreview{}, err
 	}
+	if ss.id.owner() { // a backup group may hold others' backups: list only the caller's
+		devices, groups, err := ss.ownerScope()
+		if err != nil {
+			return apiclient.PrunePreview{}, err
+		}
+		mine := rep.Removed[:0:0]
+		for _, p := range rep.Removed {
+			if ss.id.seesPiece(p.Piece, devices, groups) {
+				mine = append(mine, p)
+			}
+		}
+		rep.Removed = mine
+	}
 	out := apiclient.PrunePreview{Schedule: sc.Name, BackupGroup: sc.BackupGroup, Keep: groupRule(rules, sc.BackupGroup), Remove: prunedView(rep), Kept: rep.Kept}
 	return out, nil
 }
