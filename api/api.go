@@ -87,6 +87,14 @@ func routes() []route {
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/resume", handle: (*API).handleResumeJob},
 		{method: "POST", pattern: APIPrefix + "/jobs/{id}/remediate", handle: (*API).handleRemediate},
 
+		{method: "GET", pattern: APIPrefix + "/schedules", handle: (*API).handleListSchedules},
+		{method: "POST", pattern: APIPrefix + "/schedules", handle: (*API).handleAddSchedule},
+		{method: "GET", pattern: APIPrefix + "/schedules/{name}", handle: (*API).handleGetSchedule},
+		{method: "DELETE", pattern: APIPrefix + "/schedules/{name}", handle: (*API).handleRemoveSchedule},
+		{method: "POST", pattern: APIPrefix + "/schedules/{name}/run", handle: (*API).handleRunSchedule},
+		{method: "GET", pattern: APIPrefix + "/schedules/{name}/prune-preview", handle: (*API).handlePrunePreview},
+		{method: "GET", pattern: APIPrefix + "/rpo", handle: (*API).handleRPO},
+
 		{method: "GET", pattern: APIPrefix + "/catalog/export", handle: (*API).handleExport},
 
 		{method: "GET", pattern: APIPrefix + "/audit", handle: (*API).handleAudit},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -44,13 +45,15 @@ type world struct {
 
 type ownedObjects struct {
 	user, device, deviceGroup, backupGroup string
+	schedule                               string // backs up deviceGroup into backupGroup
+	emptySchedule                          string // backs up an empty device group of the owner's: its run fails at once
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{testInstallation: newInstallation(t, map[string]agent.Transport{"": silentTransport{}, "mqtt": silentTransport{}}), tokens: map[string]string{}, ids: map[string]string{}, byUser: map[string]ownedObjects{
-		"A": {user: "alice", device: "a1", deviceGroup: "ga", backupGroup: "bka"},
-		"B": {user: "bob", device: "b1", deviceGroup: "gb", backupGroup: "bkb"},
+		"A": {user: "alice", device: "a1", deviceGroup: "ga", backupGroup: "bka", schedule: "sched-a", emptySchedule: "sched-a-empty"},
+		"B": {user: "bob", device: "b1", deviceGroup: "gb", backupGroup: "bkb", schedule: "sched-b", emptySchedule: "sched-b-empty"},
 	}}
 	ctx := context.Background()
 	for _, u := range []catalog.User{{Name: "alice", Role: catalog.UserOwner}, {Name: "bob", Role: catalog.UserOwner}, {Name: "oscar", Role: catalog.UserOperator}} {
@@ -103,6 +106,20 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 		w.ids["job"+key] = j.ID()
+		if err := w.cat.CreateGroup(o.deviceGroup+"-empty", catalog.Group{Kind: catalog.GroupDevices, Owner: o.user}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.cat.SetKeepRules([]catalog.KeepRule{{Group: o.backupGroup, Last: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, sc := range []catalog.Schedule{
+			{Name: o.schedule, DeviceGroup: o.deviceGroup, BackupGroup: o.backupGroup, Cron: "0 3 * * *", RPO: time.Hour},
+			{Name: o.emptySchedule, DeviceGroup: o.deviceGroup + "-empty", BackupGroup: o.backupGroup, Cron: "0 3 * * *"},
+		} {
+			if err := w.cat.PutSchedule(sc); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return w
 }
@@ -120,6 +137,10 @@ type state struct {
 	Tokens   []service.TokenInfo
 	Certs    map[string]catalog.Certification
 	Policies []catalog.CertPolicy
+	// Schedules as defined (a run's record is left out: a run that could
+	// not start is still a run) and the keep rules.
+	Schedules []catalog.Schedule
+	Keep      []catalog.KeepRule
 }
 
 func (w *world) state(t *testing.T) state {
@@ -164,6 +185,15 @@ func (w *world) state(t *testing.T) state {
 		t.Fatal(err)
 	}
 	if s.Policies, _, err = w.cat.CertPolicies(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Schedules, err = w.cat.Schedules(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range s.Schedules {
+		s.Schedules[i].Last = catalog.ScheduleRun{}
+	}
+	if s.Keep, err = w.cat.KeepRules(); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := w.eng.Jobs()
@@ -310,6 +340,25 @@ func matrixRoutes() []struct {
 		{"PUT " + p + "/groups/{name}/profile", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "PUT", path: p + "/groups/" + o.backupGroup + "/profile", body: `{"profile": "keep-name"}`}
 		}, authed(200, 200, 403, 403)},
+		{"GET " + p + "/schedules", func(ownedObjects, func(string) string) cell { return cell{method: "GET", path: p + "/schedules"} }, authed(200, 200, 200, 200)},
+		{"POST " + p + "/schedules", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/schedules", body: `{"name": "new-schedule", "device_group": "` + o.deviceGroup + `", "backup_group": "` + o.backupGroup + `", "cron": "*/15 * * * *", "rpo": "1h", "keep": {"last": 3}}`}
+		}, authed(201, 201, 403, 403)},
+		{"GET " + p + "/schedules/{name}", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/schedules/" + o.schedule}
+		}, authed(200, 200, 200, 404)},
+		{"DELETE " + p + "/schedules/{name}", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "DELETE", path: p + "/schedules/" + o.schedule}
+		}, authed(204, 204, 403, 403)},
+		{"POST " + p + "/schedules/{name}/run", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/schedules/" + o.emptySchedule + "/run"} // an empty device group: its job cannot start
+		}, authed(400, 400, 403, 403)},
+		{"GET " + p + "/schedules/{name}/prune-preview", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/schedules/" + o.schedule + "/prune-preview"}
+		}, authed(200, 200, 200, 404)},
+		{"GET " + p + "/rpo", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/rpo?group=" + o.deviceGroup}
+		}, authed(200, 200, 200, 404)},
 		{"GET " + p + "/catalog/export", func(ownedObjects, func(string) string) cell {
 			return cell{method: "GET", path: p + "/catalog/export?format=json"}
 		}, authed(200, 200, 403, 403)},
@@ -422,7 +471,7 @@ func (w *world) checkListScope(t *testing.T, caller string, c cell, body string)
 		return
 	}
 	b := w.byUser["B"]
-	for _, name := range []string{b.user, b.device, "b2", b.deviceGroup, b.backupGroup, w.ids["piece1B"], w.ids["piece2B"], w.ids["jobB"]} {
+	for _, name := range []string{b.user, b.device, "b2", b.deviceGroup, b.backupGroup, b.schedule, b.emptySchedule, w.ids["piece1B"], w.ids["piece2B"], w.ids["jobB"]} {
 		if strings.Contains(body, `"`+name+`"`) {
 			t.Errorf("owner A's %s %s names B's %q: %s", c.method, c.path, name, body)
 		}

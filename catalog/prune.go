@@ -123,6 +123,22 @@ type PruneReport struct {
 // is not pruned while it is the newest certified one of its device. The
 // scheduled retention calls Prune too, so this is the one place of that rule.
 func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (PruneReport, error) {
+	return c.prune(ctx, rules, dryRun, "")
+}
+
+// PruneGroup is Prune limited to the series of backup group group (those
+// whose newest piece is in it, as the group's keep rule sees them): what a
+// schedule applies after its backup, and what its preview (dryRun) shows.
+// The rules are chosen as Prune chooses them, so a client rule still wins.
+func (c *Catalog) PruneGroup(ctx context.Context, group string, rules []KeepRule, dryRun bool) (PruneReport, error) {
+	if group == "" {
+		return PruneReport{DryRun: dryRun}, fmt.Errorf("catalog: prune a backup group: %w: no group named", ErrInvalid)
+	}
+	return c.prune(ctx, rules, dryRun, group)
+}
+
+// prune is Prune over every series, or over those of group when it is set.
+func (c *Catalog) prune(ctx context.Context, rules []KeepRule, dryRun bool, group string) (PruneReport, error) {
 	rep := PruneReport{DryRun: dryRun}
 	if !dryRun {
 		if err := c.writable(); err != nil {
@@ -152,6 +168,9 @@ func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (Pru
 		var gone []PrunedPiece
 		keepCertified := newestCertified(series, certs) // a client's pieces are all in one catalog
 		for _, ps := range series {
+			if group != "" && ps[0].Group != group {
+				continue
+			}
 			g, kept, protected := decide(ps, pickRule(rules, ps), now, keepCertified)
 			gone = append(gone, g...)
 			rep.Kept += kept
@@ -172,7 +191,7 @@ func (c *Catalog) Prune(ctx context.Context, rules []KeepRule, dryRun bool) (Pru
 			return rep, err
 		}
 	}
-	c.log.Info("catalog pruned", "removed", len(rep.Removed), "kept", rep.Kept, "freed", rep.Freed, "dry_run", dryRun)
+	c.log.Info("catalog pruned", "group", group, "removed", len(rep.Removed), "kept", rep.Kept, "freed", rep.Freed, "dry_run", dryRun)
 	return rep, nil
 }
 

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,53 @@ func TestKeepRulesStored(t *testing.T) {
 	}
 	if err := c.SetKeepRules([]KeepRule{{Last: 1}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("rule without scope: %v", err)
+	}
+}
+
+// TestPruneGroup: a group's prune touches only the series of that backup
+// group, removes exactly what the whole-catalog prune removes there, and its
+// dry run lists what the real one then removes.
+func TestPruneGroup(t *testing.T) {
+	now := t0.AddDate(0, 2, 0)
+	c, _ := mustCreate(t, Options{Now: func() time.Time { return now }})
+	mustIngest(t, c, append(dailyPieces("a", "north", 10, time.Time{}), dailyPieces("b", "south", 10, time.Time{})...))
+	rules := []KeepRule{{Group: "north", Daily: 3}, {Group: "south", Last: 1}}
+	ctx := context.Background()
+	whole, err := c.Prune(ctx, rules, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantNorth []string
+	for _, p := range whole.Removed {
+		if p.Group == "north" {
+			wantNorth = append(wantNorth, p.ID)
+		}
+	}
+	dry, err := c.PruneGroup(ctx, "north", rules, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.PruneGroup(ctx, "north", rules, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(ps []PrunedPiece) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	if got := ids(dry.Removed); len(got) != 37 || strings.Join(got, ",") != strings.Join(wantNorth, ",") {
+		t.Fatalf("dry run removes %v, want %v", got, wantNorth)
+	}
+	if got := ids(rep.Removed); strings.Join(got, ",") != strings.Join(wantNorth, ",") || rep.Kept != 3 {
+		t.Fatalf("prune removed %v (kept %d), want %v", got, rep.Kept, wantNorth)
+	}
+	if south, _ := c.Pieces(Query{Group: "south"}); len(south) != 40 {
+		t.Fatalf("south has %d pieces after pruning north, want 40", len(south))
+	}
+	if _, err := c.PruneGroup(ctx, "", rules, true); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("PruneGroup without a group: %v", err)
 	}
 }

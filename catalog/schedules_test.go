@@ -113,3 +113,46 @@ func TestImportBeforeKeepHourly(t *testing.T) {
 		t.Fatalf("Schedules = %v, %v", ss, err)
 	}
 }
+
+func TestScheduleRunRecorded(t *testing.T) {
+	c, _ := mustCreate(t, Options{})
+	s := Schedule{Name: "nightly", DeviceGroup: "homes", BackupGroup: "house-backups", Cron: "0 3 * * *", RPO: 26 * time.Hour}
+	must(t, c.PutSchedule(s))
+	run := ScheduleRun{Slot: time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC), Job: "j1", Outcome: "done", Pruned: 4}
+	must(t, c.RecordScheduleRun("nightly", run))
+	must(t, c.SetRPOMissed("nightly", []string{"home2", "home1"}))
+	t.Run("read back", func(t *testing.T) {
+		got, err := c.Schedule("nightly")
+		if err != nil || got.Last != run || strings.Join(got.RPOMissed, ",") != "home1,home2" {
+			t.Fatalf("Schedule = %+v, %v", got, err)
+		}
+	})
+	t.Run("a changed schedule keeps its run state", func(t *testing.T) {
+		s.Cron = "0 4 * * *"
+		must(t, c.PutSchedule(s))
+		got, err := c.Schedule("nightly")
+		if err != nil || got.Last != run || len(got.RPOMissed) != 2 {
+			t.Fatalf("Schedule = %+v, %v", got, err)
+		}
+	})
+	for _, format := range []string{FormatSQL, FormatJSON} {
+		t.Run("export "+format, func(t *testing.T) {
+			var buf bytes.Buffer
+			must(t, c.Export(&buf, format))
+			dst, _ := mustCreate(t, Options{})
+			must(t, dst.Import(&buf, format))
+			got, err := dst.Schedule("nightly")
+			if err != nil || got.Last != run || strings.Join(got.RPOMissed, ",") != "home1,home2" {
+				t.Fatalf("imported %+v, %v", got, err)
+			}
+		})
+	}
+	t.Run("removed schedule", func(t *testing.T) {
+		if err := c.RecordScheduleRun("weekly", run); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("RecordScheduleRun of an unknown schedule: %v", err)
+		}
+		if _, err := c.Schedule("weekly"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Schedule(weekly): %v", err)
+		}
+	})
+}

@@ -33,6 +33,9 @@ type Options struct {
 	// StorageRetry bounds the retries of a write that failed for want of
 	// space or a failing disk, while its job is paused (see IsStorageError).
 	StorageRetry StorageRetry
+	// Now stamps the pieces a job stores (backups, snapshots); nil is
+	// time.Now. A server driven by a test clock passes that clock's Now.
+	Now func() time.Time
 }
 
 // Engine runs jobs. Create one per installation with New; Close it to stop
@@ -52,6 +55,7 @@ type Engine struct {
 	presence *presence
 
 	identity []string // Options.IdentityKeys, checked
+	now      func() time.Time
 	retry    StorageRetry
 	stats    stats
 
@@ -90,7 +94,10 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{journal: j, cat: opts.Catalog, dir: opts.Directory, transports: opts.Transports, log: opts.Logger,
-		identity: identity, retry: opts.StorageRetry.withDefaults(), jobs: map[string]*Job{}}
+		identity: identity, retry: opts.StorageRetry.withDefaults(), jobs: map[string]*Job{}, now: opts.Now}
+	if e.now == nil {
+		e.now = time.Now
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

@@ -3,7 +3,6 @@ package grouprestore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/settingsdoc"
@@ -62,7 +61,7 @@ func (r *run) profiled(ctx context.Context, d *DeviceOutcome, piece Piece, resp 
 		return err
 	}
 	p, err := r.e.store.Do(ctx, NewPiece{Client: d.Device, Group: ProfiledGroup, Type: "profiled", Job: r.j.id,
-		Location: location, Tag: resp.Tag, Settings: doc, Time: time.Now()})
+		Location: location, Tag: resp.Tag, Settings: doc, Time: r.e.now()})
 	if err != nil {
 		return fmt.Errorf("store the document of profile %s: %w", r.profile.Profile().Name, err)
 	}

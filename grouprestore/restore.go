@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/identifiers"
@@ -48,7 +47,7 @@ func (r *run) restore(ctx context.Context, seq int, d DeviceOutcome, target iden
 		}
 	} else {
 		snap, err := r.storeOnce(ctx, "store the pre-restore snapshot of "+d.Device, NewPiece{Client: d.Device, Group: "snapshots", Type: "snapshot", Job: r.j.id,
-			Location: probeID.String(), Tag: resp.Tag, Settings: resp.Settings, Time: time.Now()})
+			Location: probeID.String(), Tag: resp.Tag, Settings: resp.Settings, Time: r.e.now()})
 		if err != nil {
 			if !r.abandoned(ctx) {
 				r.final(ctx, seq, d, Failed, "store the pre-restore snapshot: "+err.Error())
@@ -162,7 +161,7 @@ func (r *run) backup(ctx context.Context, seq int, d DeviceOutcome, target ident
 		return
 	}
 	p, err := r.storeOnce(ctx, "store the backup of "+d.Device, NewPiece{Client: d.Device, Group: r.j.spec.Target, Type: "settings", Job: r.j.id,
-		Location: id.String(), Tag: resp.Tag, Settings: resp.Settings, Time: time.Now()})
+		Location: id.String(), Tag: resp.Tag, Settings: resp.Settings, Time: r.e.now()})
 	if err != nil {
 		if !r.abandoned(ctx) {
 			r.final(ctx, seq, d, Failed, "store in the catalog: "+err.Error())

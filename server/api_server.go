@@ -99,8 +99,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 // through httpguard: TLS when asked, timeouts, security headers and the
 // throttling of failed authentications per client address.
 func (s *Server) startHTTP(opts Options) error {
-	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.api.metrics.track,
-		Events: opts.Events, Bench: bench{s}, Now: opts.Clock.Now, Logger: s.log})
+	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.api.metrics.track, Logger: s.log,
+		Events: opts.Events, Bench: bench{s}, Now: opts.Clock.Now, SchedulesChanged: s.reloadSchedules, OnRPO: s.api.metrics.rpo.set})
 	a := s.api
 	th := opts.HTTPThrottle
 	th.Logger = s.log

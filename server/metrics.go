@@ -23,6 +23,7 @@ type metrics struct {
 	outcomes *prometheus.CounterVec   // kind, state
 	jobsSeen *prometheus.CounterVec   // kind: jobs started or resumed by this process
 	drifted  *prometheus.GaugeVec     // group: devices drifted at the group's last drift job
+	rpo      *rpoMetrics              // schedule: RPO states and backup age (schedules.go)
 
 	mu      sync.Mutex
 	tracked map[string]func() // job id -> stop watching
@@ -46,9 +47,10 @@ func newMetrics() *metrics {
 			Help: "Jobs started or resumed by this server process, by kind.",
 		}, []string{"kind"}),
 		drifted: newDriftGauge(),
+		rpo:     newRPOMetrics(),
 		tracked: map[string]func(){},
 	}
-	m.registry.MustRegister(m.latency, m.outcomes, m.jobsSeen, m.drifted,
+	m.registry.MustRegister(m.latency, m.outcomes, m.jobsSeen, m.drifted, m.rpo.devices, m.rpo.age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

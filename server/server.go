@@ -73,14 +73,22 @@ type Options struct {
 	// zero value takes httpguard's defaults.
 	HTTPThrottle httpguard.ThrottleOptions
 
-	// Events receives what people must be told about (service.EventSink);
-	// nil logs events without delivering them.
+	// Events receives what people must be told about (service.EventSink):
+	// a scheduled job failed, a device missed its RPO, a certification
+	// reminder; nil logs events without delivering them.
 	Events service.EventSink
 	// Clock drives the certification sweep and dates certifications; nil is
 	// the wall clock. SweepEvery is the sweep's interval (default hourly);
 	// negative runs no sweep.
 	Clock      schedule.Clock
 	SweepEvery time.Duration
+	// ScheduleClock drives the scheduler (schedules and RPO checks) and
+	// stamps backups; nil is the system clock. Tests pass a
+	// scheduletest.Clock.
+	ScheduleClock schedule.Clock
+	// RPOInterval is how often every device's RPO is checked between runs;
+	// 0 means a minute.
+	RPOInterval time.Duration
 
 	Logger *slog.Logger
 }
@@ -96,7 +104,9 @@ type Server struct {
 	CoAP *coap.Transport
 
 	brokerURL string
-	api       *apiState // HTTP API and metrics (api_server.go)
+	api       *apiState  // HTTP API and metrics (api_server.go)
+	sched     *scheduler // schedules and RPO checks (schedules.go)
+	now       func() time.Time
 	log       *slog.Logger
 	closers   []func() error
 }
@@ -117,7 +127,11 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.MBR == "" {
 		return nil, errors.New("no master backup record: give --mbr (or mbr: in the configuration), or create one with fleetvault init")
 	}
-	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1, Key: opts.Key}) // the engine groups its writes
+	s.now = time.Now
+	if opts.ScheduleClock != nil {
+		s.now = opts.ScheduleClock.Now
+	}
+	s.Catalog, err = catalog.Open(opts.MBR, catalog.Options{Logger: s.log, SiteAddress: opts.SiteAddress, BatchDelay: -1, Key: opts.Key, Now: s.now}) // the engine groups its writes
 	if err != nil {
 		return s, err
 	}
@@ -160,6 +174,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 			"coap": s.CoAP, "coaps": s.CoAP,
 		}),
 		Logger: s.log,
+		Now:    s.now,
 	})
 	if err != nil {
 		return s, err
@@ -178,6 +193,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	}
 	if opts.SweepEvery >= 0 {
 		s.startCertificationSweep(opts.Clock, opts.SweepEvery)
+	}
+	if err := s.startScheduler(opts); err != nil {
+		return s, err
 	}
 	return s, nil
 }

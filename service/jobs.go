@@ -68,20 +68,27 @@ func JobSpec(nj apiclient.NewJob) (grouprestore.Spec, error) {
 func (ss *Session) StartJob(ctx context.Context, nj apiclient.NewJob) (apiclient.Job, error) {
 	var out apiclient.Job
 	err := ss.audited("job.start", jobObjects(nj), func() error {
-		spec, err := ss.checkJob(nj)
-		if err != nil {
-			return err
-		}
-		j, err := ss.s.eng.Start(ctx, spec)
-		if err != nil {
-			return jobError(err)
-		}
-		ss.s.onJob(j)
-		ss.s.log.Info("job started", "job", j.ID(), "kind", spec.Kind, "user", ss.id.User)
-		out = jobView(j, false)
-		return nil
+		var err error
+		out, err = ss.startJob(ctx, nj)
+		return err
 	})
 	return out, err
+}
+
+// startJob is StartJob without its audit entry, for an operation that
+// audits the job as part of itself (a schedule's run).
+func (ss *Session) startJob(ctx context.Context, nj apiclient.NewJob) (apiclient.Job, error) {
+	spec, err := ss.checkJob(nj)
+	if err != nil {
+		return apiclient.Job{}, err
+	}
+	j, err := ss.s.eng.Start(ctx, spec)
+	if err != nil {
+		return apiclient.Job{}, jobError(err)
+	}
+	ss.s.onJob(j)
+	ss.s.log.Info("job started", "job", j.ID(), "kind", spec.Kind, "user", ss.id.User)
+	return jobView(j, false), nil
 }
 
 // jobObjects names what a job request touches, for the audit log: its kind

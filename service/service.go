@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fleetvault/fleetvault/apiclient"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/fleetvault/fleetvault/apiclient"
 
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
@@ -28,8 +30,15 @@ type Options struct {
 	// Bench runs test restores' twins and reads devices' settings back
 	// (the server's); nil refuses test restores (the CLI's direct mode).
 	Bench TestBench
-	// Now is the clock of certification times; nil is time.Now.
-	Now    func() time.Time
+	// Now is the clock of certification times, schedules and RPOs; nil is
+	// time.Now. A server driven by a test clock passes that clock's Now.
+	Now func() time.Time
+	// SchedulesChanged is called after a schedule is added, replaced or
+	// removed (the server's scheduler reloads them); nil does nothing.
+	SchedulesChanged func()
+	// OnRPO receives every device's RPO status after each CheckRPO (the
+	// server's metrics); nil does nothing.
+	OnRPO  func([]apiclient.RPOStatus)
 	Logger *slog.Logger
 }
 
@@ -45,13 +54,24 @@ type Service struct {
 	log    *slog.Logger
 	// dummyHash makes an unknown user's log-on cost a real check (logon.go).
 	dummyHash func() string
+
+	schedulesChanged func()
+	onRPO            func([]apiclient.RPOStatus)
+	rpoMu            sync.Mutex // one CheckRPO at a time, so a miss is told once
 }
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, bench: opts.Bench, now: opts.Now, log: opts.Logger, dummyHash: newDummyHash()}
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, bench: opts.Bench, log: opts.Logger,
+		now: opts.Now, schedulesChanged: opts.SchedulesChanged, onRPO: opts.OnRPO, dummyHash: newDummyHash()}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.schedulesChanged == nil {
+		s.schedulesChanged = func() {}
+	}
+	if s.onRPO == nil {
+		s.onRPO = func([]apiclient.RPOStatus) {}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

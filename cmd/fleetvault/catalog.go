@@ -173,34 +173,52 @@ func runCatalogRestores(a *app, q catalog.RestoreQuery, asJSON bool) error {
 
 func newCatalogPruneCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "prune [--dry-run] [--client C | --group G --keep-last N ...] [--save]",
+		Use:   "prune [--dry-run] [--client C | --group G] [--keep-last N ...] [--save]",
 		Short: "Remove expired pieces and pieces no keep rule keeps; reclaim their space",
 		Long: `prune applies expiry dates and keep rules (like restic's forget): the rules
 stored in the resource database, plus one given with --client or --group and
 --keep-* flags (which replaces a stored rule for the same client or group;
---save stores it). With --dry-run it lists what would go and changes nothing.`,
+--save stores it). With --dry-run it lists what would go and changes nothing.
+
+--group prunes that backup group only, as a schedule does after its backup:
+"catalog prune --dry-run --group B" shows what B's retention would remove
+now, the same decision as "schedule show NAME --prune-preview".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rule := catalog.KeepRule{Client: a.v.GetString("client"), Group: a.v.GetString("group"),
-				Last: a.v.GetInt("keep-last"), Daily: a.v.GetInt("keep-daily"), Weekly: a.v.GetInt("keep-weekly"),
-				Monthly: a.v.GetInt("keep-monthly"), Yearly: a.v.GetInt("keep-yearly")}
-			return runCatalogPrune(cmd.Context(), a, rule, a.v.GetBool("dry-run"), a.v.GetBool("save"))
+			keep, err := keepRule(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			client, group := a.v.GetString("client"), a.v.GetString("group")
+			if client != "" && group != "" {
+				return usageError{errors.New("catalog prune: give --client or --group, not both")}
+			}
+			var rule *catalog.KeepRule
+			if keep != nil {
+				if client == "" && group == "" {
+					return usageError{errors.New("catalog prune: --keep-* flags need --client or --group: the client or backup group the rule is for")}
+				}
+				rule = &catalog.KeepRule{Client: client, Group: group, Last: keep.Last, Hourly: keep.Hourly, Daily: keep.Daily,
+					Weekly: keep.Weekly, Monthly: keep.Monthly, Yearly: keep.Yearly}
+			}
+			return runCatalogPrune(cmd.Context(), a, rule, group, a.v.GetBool("dry-run"), a.v.GetBool("save"))
 		},
 	}
 	f := c.Flags()
 	f.Bool("dry-run", false, "only list what would be removed")
 	f.String("client", "", "the client the --keep-* rule is for")
-	f.String("group", "", "the backup group the --keep-* rule is for")
-	f.Int("keep-last", 0, "keep the N newest pieces")
-	f.Int("keep-daily", 0, "keep the newest piece of each of the N newest days")
-	f.Int("keep-weekly", 0, "keep the newest piece of each of the N newest weeks")
-	f.Int("keep-monthly", 0, "keep the newest piece of each of the N newest months")
-	f.Int("keep-yearly", 0, "keep the newest piece of each of the N newest years")
+	f.String("group", "", "prune only this backup group (and the --keep-* rule is for it)")
+	for _, kf := range keepFlags {
+		f.Int(kf.name, 0, kf.help)
+	}
 	f.Bool("save", false, "store the --keep-* rule in the resource database")
 	return c
 }
 
-func runCatalogPrune(ctx context.Context, a *app, rule catalog.KeepRule, dryRun, save bool) error {
+// runCatalogPrune prunes the catalog, or only backup group group when it is
+// set, with the stored keep rules and rule (nil: none) in place of the
+// stored one of its client or group.
+func runCatalogPrune(ctx context.Context, a *app, rule *catalog.KeepRule, group string, dryRun, save bool) error {
 	c, err := openCatalog(a, dryRun && !save)
 	if err != nil {
 		return err
@@ -210,13 +228,13 @@ func runCatalogPrune(ctx context.Context, a *app, rule catalog.KeepRule, dryRun,
 	if err != nil {
 		return err
 	}
-	if rule.Client != "" || rule.Group != "" {
+	if rule != nil {
 		if save {
-			if err := c.SetKeepRules([]catalog.KeepRule{rule}); err != nil {
+			if err := c.SetKeepRules([]catalog.KeepRule{*rule}); err != nil {
 				return err
 			}
 		}
-		kept := []catalog.KeepRule{rule}
+		kept := []catalog.KeepRule{*rule}
 		for _, r := range rules {
 			if r.Client != rule.Client || r.Group != rule.Group {
 				kept = append(kept, r)
@@ -226,7 +244,12 @@ func runCatalogPrune(ctx context.Context, a *app, rule catalog.KeepRule, dryRun,
 	} else if save {
 		return usageError{errors.New("catalog prune: --save needs --client or --group with --keep-* flags")}
 	}
-	rep, err := c.Prune(ctx, rules, dryRun)
+	var rep catalog.PruneReport
+	if group != "" {
+		rep, err = c.PruneGroup(ctx, group, rules, dryRun)
+	} else {
+		rep, err = c.Prune(ctx, rules, dryRun)
+	}
 	if err != nil {
 		return err
 	}

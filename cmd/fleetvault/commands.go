@@ -14,6 +14,7 @@ func commands(a *app) []*cobra.Command {
 		newTokenCommand(a),
 		newUserCommand(a), newOwnerCommand(a), newAuditCommand(a),
 		newDeviceCommand(a), newGroupCommand(a), newBackupCommand(a), newRestoreCommand(a), newProfileCommand(a), newDriftCommand(a), newJobsCommand(a), newUndoCommand(a), newBackupsCommand(a), newCertifyCommand(a),
+		newScheduleCommand(a), newRPOCommand(a),
 		newInitCommand(a),
 		newCheckCommand(a),
 		newKeyCommand(a),

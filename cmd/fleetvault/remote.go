@@ -155,6 +155,7 @@ var apiToCommands = strings.NewReplacer(
 	"GET /api/v1/groups", "fleetvault group list",
 	"GET /api/v1/devices", "fleetvault device list",
 	"GET /api/v1/backups", "fleetvault backups list",
+	"GET /api/v1/schedules", "fleetvault schedule list",
 	"POST /api/v1/groups/{name}/members", "fleetvault group add",
 	"?replace=true", "--replace",
 )
@@ -177,6 +178,7 @@ type store interface {
 	profileStore
 	certStore
 	deviceUpdater
+	scheduleStore
 }
 
 var (

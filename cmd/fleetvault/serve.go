@@ -53,6 +53,10 @@ named by the MBR, the embedded MQTT broker (or a connection to an external one
 with --broker-url), the MQTT and CoAP transports, the group-restore engine and
 the HTTP API (docs/api.md) with Prometheus metrics on /metrics.
 
+It runs the backup schedules (fleetvault schedule): each schedule's backup,
+then its backup group's retention; runs missed while the server was down run
+once at start. It checks every scheduled device's RPO every minute.
+
 Jobs that were running when the server last stopped are resumed. SIGINT or
 SIGTERM stops the server gracefully: running jobs stop where they stand and
 stay resumable in the journal.

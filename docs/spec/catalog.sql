@@ -83,13 +83,21 @@ CREATE TABLE keep_rules (
 -- rule applies. cron: five fields or a descriptor, UTC unless it starts with
 -- CRON_TZ=Zone. rpo_seconds: recovery point objective per device, 0 = none.
 -- next_run: the next slot to run, NULL until the scheduler first sees it.
+-- last_*: the latest run (its slot, backup job, the job's final state or
+-- 'error', pieces retention removed), NULL/empty/0 until the first run.
+-- rpo_missed: JSON list of the devices already told they missed the RPO.
 CREATE TABLE schedules (
   name         TEXT NOT NULL PRIMARY KEY,
   device_group TEXT NOT NULL,
   backup_group TEXT NOT NULL,
   cron         TEXT NOT NULL,
   rpo_seconds  INTEGER NOT NULL,
-  next_run     TEXT
+  next_run     TEXT,
+  last_run     TEXT,
+  last_job     TEXT NOT NULL DEFAULT '',
+  last_outcome TEXT NOT NULL DEFAULT '',
+  last_pruned  INTEGER NOT NULL DEFAULT 0,
+  rpo_missed   TEXT NOT NULL DEFAULT '[]'
 );
 
 -- Content, addressed by SHA-256 (lower-case hex). Optional: an export

@@ -15,6 +15,7 @@ type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
 	pending *sleeper // the most recent After not yet fired
+	sleeps  int      // After calls so far
 }
 
 type sleeper struct {
@@ -40,13 +41,24 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sleeps++
 	s := &sleeper{until: c.now.Add(d), ch: make(chan time.Time, 1)}
 	if d <= 0 {
+		c.pending = nil // an earlier sleep is abandoned all the same
 		s.ch <- c.now
 		return s.ch
 	}
 	c.pending = s
 	return s.ch
+}
+
+// Sleeps counts the After calls so far. A test that wakes the sleeper by
+// other means (a loop's Set) waits for this count to grow before trusting
+// Sleeping: until then the abandoned sleep is still the pending one.
+func (c *Clock) Sleeps() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sleeps
 }
 
 // Sleeping reports whether someone sleeps on the clock, and until when.
