@@ -24,22 +24,26 @@ type Options struct {
 	// Events receives what people must be told about (EventSink); nil logs
 	// events without delivering them.
 	Events EventSink
-	Logger *slog.Logger
+	// Channels sends test notifications (TestNotifications); nil answers
+	// ErrUnprocessable (the CLI's direct mode).
+	Channels ChannelTester
+	Logger   *slog.Logger
 }
 
 // Service is one installation's operations. It is safe for concurrent use.
 type Service struct {
-	cat    *catalog.Catalog
-	tokens *Tokens
-	eng    *grouprestore.Engine
-	onJob  func(*grouprestore.Job)
-	events EventSink
-	log    *slog.Logger
+	cat      *catalog.Catalog
+	tokens   *Tokens
+	eng      *grouprestore.Engine
+	onJob    func(*grouprestore.Job)
+	events   EventSink
+	channels ChannelTester
+	log      *slog.Logger
 }
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, log: opts.Logger}
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, channels: opts.Channels, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
