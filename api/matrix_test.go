@@ -103,6 +103,9 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 		w.ids["job"+key] = j.ID()
+		if err := w.cat.PutNotifyPrefs(catalog.NotifyPrefs{User: o.user, Email: o.user + "@example.com", Mode: catalog.NotifyOnFailure}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return w
 }
@@ -289,6 +292,24 @@ func matrixRoutes() []struct {
 		}, authed(204, 403, 403, 403)},
 		{"POST " + p + "/users/{name}/disable", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "POST", path: p + "/users/" + o.user + "/disable"}
+		}, authed(204, 403, 403, 403)},
+		{"GET " + p + "/users/{name}/notifications", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/users/" + o.user + "/notifications"}
+		}, authed(200, 403, 200, 403)},
+		{"PUT " + p + "/users/{name}/notifications", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "PUT", path: p + "/users/" + o.user + "/notifications", body: `{"mode": "always", "email": "` + o.user + `@example.net"}`}
+		}, authed(200, 403, 200, 403)},
+		{"POST " + p + "/users/{name}/notifications/test", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/users/" + o.user + "/notifications/test"}
+		}, authed(200, 403, 200, 403)},
+		{"GET " + p + "/notifications/undeliverable", func(ownedObjects, func(string) string) cell {
+			return cell{method: "GET", path: p + "/notifications/undeliverable"}
+		}, authed(200, 403, 403, 403)},
+		{"GET " + p + "/stats", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/stats?owner=" + o.user}
+		}, authed(200, 200, 200, 403)},
+		{"PUT " + p + "/stats/retention", func(ownedObjects, func(string) string) cell {
+			return cell{method: "PUT", path: p + "/stats/retention", body: `{"days": 30}`}
 		}, authed(204, 403, 403, 403)},
 		{"POST " + p + "/owners/{user}/assign", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "POST", path: p + "/owners/" + o.user + "/assign", body: `{"devices": ["` + o.device + `"]}`}
