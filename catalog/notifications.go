@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
-	"sort"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -134,18 +133,21 @@ func digestKey(user string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// DrainDigests calls send once per user with digest events waiting, in
-// user order, with their events in the order they came; the events of a
-// user are deleted only when send returns nil, in the same transaction.
-func (c *Catalog) DrainDigests(send func(user string, events []json.RawMessage) error) error {
-	if err := c.writable(); err != nil {
-		return err
-	}
-	return update(c.res, "catalog: send digests", func(tx *bbolt.Tx) error {
+// DigestBatch is the events waiting for one user's digest, in the order
+// they came; Last is the sequence of the newest, for RemoveDigests.
+type DigestBatch struct {
+	User   string
+	Events []json.RawMessage
+	Last   uint64
+}
+
+// PendingDigests returns the events waiting for digests, one batch per
+// user, by user name.
+func (c *Catalog) PendingDigests() ([]DigestBatch, error) {
+	var out []DigestBatch
+	err := view(c.res, "catalog: pending digests", func(tx *bbolt.Tx) error {
 		recs := c.resRecords(tx)
-		byUser := map[string][][]byte{} // keys
-		events := map[string][]json.RawMessage{}
-		err := recs.each(bktDigest, func(k []byte, decode func(any) error) error {
+		return recs.each(bktDigest, func(k []byte, decode func(any) error) error {
 			i := bytes.IndexByte(k, 0)
 			if i < 0 || len(k)-i != 9 {
 				return fmt.Errorf("catalog: %s: %w: digest key %x", recs.file, ErrCorrupt, k)
@@ -154,28 +156,34 @@ func (c *Catalog) DrainDigests(send func(user string, events []json.RawMessage) 
 			if err := decode(&ev); err != nil {
 				return err
 			}
-			u := string(k[:i])
-			byUser[u] = append(byUser[u], append([]byte(nil), k...))
-			events[u] = append(events[u], ev)
+			u, seq := string(k[:i]), binary.BigEndian.Uint64(k[i+1:])
+			if n := len(out); n == 0 || out[n-1].User != u {
+				out = append(out, DigestBatch{User: u})
+			}
+			b := &out[len(out)-1]
+			b.Events, b.Last = append(b.Events, ev), seq
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		users := make([]string, 0, len(events))
-		for u := range events {
-			users = append(users, u)
-		}
-		sort.Strings(users)
+	})
+	return out, err
+}
+
+// RemoveDigests deletes user's waiting digest events up to sequence
+// through (DigestBatch.Last), once their digest is on its way.
+func (c *Catalog) RemoveDigests(user string, through uint64) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	return update(c.res, "catalog: remove the digest of "+user, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bktDigest)
-		for _, u := range users {
-			if err := send(u, events[u]); err != nil {
-				continue // kept for the next digest
+		prefix := append([]byte(user), 0)
+		cur := b.Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Seek(prefix) {
+			if binary.BigEndian.Uint64(k[len(prefix):]) > through {
+				break
 			}
-			for _, k := range byUser[u] {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
+			if err := b.Delete(k); err != nil {
+				return err
 			}
 		}
 		return nil

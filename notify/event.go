@@ -112,7 +112,8 @@ func (e Event) Validate() error {
 	return nil
 }
 
-func newID() string {
+// NewID returns a fresh random event id.
+func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	return hex.EncodeToString(b[:])

@@ -134,7 +134,7 @@ func orDefault(v, def int) int {
 // are logged and counted in Stats.Dropped.
 func (n *Notifier) Notify(e Event, targets ...Target) error {
 	if e.ID == "" {
-		e.ID = newID()
+		e.ID = NewID()
 	}
 	msg, err := n.render.Render(e)
 	if err != nil {
@@ -171,7 +171,7 @@ func (t Target) check(e Event) error {
 // channels, who wants to see at once why a delivery fails.
 func (n *Notifier) SendNow(ctx context.Context, e Event, t Target) error {
 	if e.ID == "" {
-		e.ID = newID()
+		e.ID = NewID()
 	}
 	if err := t.check(e); err != nil {
 		return err
