@@ -76,6 +76,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	other, _ := agent.EncodeSettings(agent.Settings{"setpoint": 19})
+	if err := w.cat.PutNotifyPrefs(catalog.NotifyPrefs{User: "oscar", Webhook: "https://chat.example.com/hook", WebhookSecret: "oscar's-secret-0123456789", Mode: catalog.NotifyAlways}); err != nil {
+		t.Fatal(err)
+	}
 	for key, o := range w.byUser {
 		devs := []catalog.Device{{ID: o.device, Owner: o.user, Identifier: "mqtt://" + o.device}, {ID: o.device[:1] + "2", Owner: o.user, Identifier: "mqtt://" + o.device[:1] + "2"}}
 		if err := w.cat.PutDevices(ctx, devs); err != nil {
@@ -302,6 +305,15 @@ func matrixRoutes() []struct {
 		{"POST " + p + "/users/{name}/notifications/test", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "POST", path: p + "/users/" + o.user + "/notifications/test"}
 		}, authed(200, 403, 200, 403)},
+		{"GET " + p + "/me/notifications", func(ownedObjects, func(string) string) cell {
+			return cell{method: "GET", path: p + "/me/notifications"}
+		}, authed(404, 200, 200, 200)},
+		{"PUT " + p + "/me/notifications", func(ownedObjects, func(string) string) cell {
+			return cell{method: "PUT", path: p + "/me/notifications", body: `{"mode": "never"}`}
+		}, authed(404, 200, 200, 200)},
+		{"POST " + p + "/me/notifications/test", func(ownedObjects, func(string) string) cell {
+			return cell{method: "POST", path: p + "/me/notifications/test"}
+		}, authed(404, 200, 200, 200)},
 		{"GET " + p + "/notifications/undeliverable", func(ownedObjects, func(string) string) cell {
 			return cell{method: "GET", path: p + "/notifications/undeliverable"}
 		}, authed(200, 403, 403, 403)},

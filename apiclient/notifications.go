@@ -143,25 +143,34 @@ type StatsRetention struct {
 	Days int `json:"days"`
 }
 
+// prefsPath is where a user's notification preferences are: user "" is
+// the caller (/me).
+func prefsPath(user string) string {
+	if user == "" {
+		return APIPrefix + "/me/notifications"
+	}
+	return APIPrefix + "/users/" + esc(user) + "/notifications"
+}
+
 // NotificationPrefs returns a user's notification preferences (their own,
-// or anyone's for an admin).
+// or anyone's for an admin); user "" is the caller.
 func (c *Client) NotificationPrefs(ctx context.Context, user string) (NotificationPrefs, error) {
 	var out NotificationPrefs
-	return out, c.do(ctx, http.MethodGet, APIPrefix+"/users/"+esc(user)+"/notifications", nil, nil, "", &out)
+	return out, c.do(ctx, http.MethodGet, prefsPath(user), nil, nil, "", &out)
 }
 
 // SetNotificationPrefs changes a user's notification preferences and
-// returns them.
+// returns them; user "" is the caller.
 func (c *Client) SetNotificationPrefs(ctx context.Context, user string, u NotificationUpdate) (NotificationPrefs, error) {
 	var out NotificationPrefs
-	return out, c.putJSON(ctx, APIPrefix+"/users/"+esc(user)+"/notifications", u, &out)
+	return out, c.putJSON(ctx, prefsPath(user), u, &out)
 }
 
 // TestNotifications sends a test event to each of a user's channels, once,
 // and reports per channel whether it arrived.
 func (c *Client) TestNotifications(ctx context.Context, user string) (NotificationTest, error) {
 	var out NotificationTest
-	return out, c.postJSON(ctx, APIPrefix+"/users/"+esc(user)+"/notifications/test", nil, struct{}{}, &out)
+	return out, c.postJSON(ctx, prefsPath(user)+"/test", nil, struct{}{}, &out)
 }
 
 // Undeliverable lists the notifications that did not arrive, newest first,

@@ -18,7 +18,7 @@ type ChannelTester interface {
 }
 
 // NotificationPrefs returns a user's notification preferences: a user's
-// own, or anyone's for an admin. A user who set none gets the defaults
+// own, or anyone's for an admin; user "" is the caller. A user who set none gets the defaults
 // (mode on-failure, no channel). The webhook secret shows as "set".
 func (ss *Session) NotificationPrefs(_ context.Context, user string) (apiclient.NotificationPrefs, error) {
 	p, err := ss.notifyPrefs(user)
@@ -28,10 +28,16 @@ func (ss *Session) NotificationPrefs(_ context.Context, user string) (apiclient.
 // notifyPrefs reads user's preferences for the caller, the defaults when
 // none are stored.
 func (ss *Session) notifyPrefs(user string) (catalog.NotifyPrefs, error) {
+	self := user == ""
+	if self {
+		user = ss.id.User
+	}
 	if err := ss.id.requireSelfOrAdmin(user, "see the notification preferences"); err != nil {
 		return catalog.NotifyPrefs{}, err
 	}
-	if _, err := ss.s.cat.User(user); errors.Is(err, catalog.ErrNotFound) {
+	if _, err := ss.s.cat.User(user); errors.Is(err, catalog.ErrNotFound) && self {
+		return catalog.NotifyPrefs{}, errorf(ErrNotFound, "you act as %q, which is not a user of the installation (an installation token, or the CLI working on the installation directly): name the user whose notifications you mean (--user)", user)
+	} else if errors.Is(err, catalog.ErrNotFound) {
 		return catalog.NotifyPrefs{}, errorf(ErrNotFound, "no user %q%s", user, ss.suggestUser(user))
 	} else if err != nil {
 		return catalog.NotifyPrefs{}, err
@@ -52,7 +58,8 @@ func prefsView(p catalog.NotifyPrefs) apiclient.NotificationPrefs {
 }
 
 // SetNotificationPrefs changes the fields of a user's notification
-// preferences that u gives: a user's own, or anyone's for an admin.
+// preferences that u gives: a user's own, or anyone's for an admin; user
+// "" is the caller.
 func (ss *Session) SetNotificationPrefs(_ context.Context, user string, u apiclient.NotificationUpdate) (apiclient.NotificationPrefs, error) {
 	var out apiclient.NotificationPrefs
 	err := ss.audited("notify.set", []string{user}, func() error {
@@ -104,11 +111,12 @@ func (ss *Session) TestNotifications(ctx context.Context, user string) (apiclien
 		if err != nil {
 			return err
 		}
+		out.User = p.User
 		if ss.s.channels == nil {
 			return errorf(ErrUnprocessable, "notifications are sent by the server: run fleetvault serve and test through it (--server)")
 		}
 		if p.Email == "" && p.Webhook == "" {
-			return errorf(ErrUnprocessable, "user %q has no email address and no webhook; set one with fleetvault notify set --user %s --email ADDRESS", user, user)
+			return errorf(ErrUnprocessable, "user %q has no email address and no webhook; set one with fleetvault notify set --user %s --email ADDRESS", p.User, p.User)
 		}
 		out.Channels = ss.s.channels.TestChannels(ctx, p)
 		return nil
