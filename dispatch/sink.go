@@ -58,6 +58,9 @@ type Sink struct {
 	jobs     sync.WaitGroup
 	mu       sync.Mutex
 	watched  map[string]bool // job ids
+
+	created    time.Time // by Options.Now
+	nextDigest time.Time // the first digest hour after created
 }
 
 // New checks opts and returns a Sink; start it with Run.
@@ -85,6 +88,8 @@ func New(opts Options) (*Sink, error) {
 	}
 	s := &Sink{opts: opts, cat: opts.Catalog, log: opts.Logger, events: make(chan notify.Event, opts.QueueSize),
 		stop: make(chan struct{}), watched: map[string]bool{}}
+	s.created = opts.Now()
+	s.nextDigest = digestAfter(s.created, opts.DigestHour)
 	var email *notify.Email
 	if opts.Email != nil {
 		var err error
@@ -126,9 +131,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer func() { <-done }()
 	tick := time.NewTicker(s.opts.Tick)
 	defer tick.Stop()
-	now := s.opts.Now()
-	nextDigest := digestAfter(now, s.opts.DigestHour)
-	nextPrune := now
+	nextDigest, nextPrune := s.nextDigest, s.created
 	for {
 		if now := s.opts.Now(); !now.Before(nextPrune) {
 			s.pruneHistory(now)
