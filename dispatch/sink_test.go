@@ -22,7 +22,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 func openCatalog(t *testing.T) *catalog.Catalog {
@@ -203,4 +203,3 @@ func TestJobOfManyDevices(t *testing.T) {
 		t.Fatalf("history: %d attempts, want %d", records, n)
 	}
 }
-
