@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,13 +46,9 @@ func (s *API) handleTestNotifications(ss *service.Session, w http.ResponseWriter
 // handleUndeliverable serves GET /notifications/undeliverable?limit= (admin
 // only).
 func (s *API) handleUndeliverable(ss *service.Session, w http.ResponseWriter, r *http.Request) error {
-	limit := 0
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return errBadRequest("query parameter \"limit\" must be a positive count, not %q", l)
-		}
-		limit = n
+	limit, err := limitParam(r.URL.Query())
+	if err != nil {
+		return err
 	}
 	out, err := ss.Undeliverable(r.Context(), limit)
 	if err != nil {
