@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/fleetvault/fleetvault/apiclient"
@@ -19,12 +20,9 @@ func (s *API) handleAudit(ss *service.Session, w http.ResponseWriter, r *http.Re
 		}
 		q.Since = t
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return errBadRequest("query parameter \"limit\" must be a positive count, not %q", l)
-		}
-		q.Limit = n
+	var err error
+	if q.Limit, err = limitParam(v); err != nil {
+		return err
 	}
 	out, err := ss.Audit(r.Context(), q)
 	if err != nil {
@@ -32,4 +30,18 @@ func (s *API) handleAudit(ss *service.Session, w http.ResponseWriter, r *http.Re
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// limitParam reads the query parameter limit: a positive count, or 0 when
+// absent.
+func limitParam(v url.Values) (int, error) {
+	l := v.Get("limit")
+	if l == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 {
+		return 0, errBadRequest("query parameter \"limit\" must be a positive count, not %q", l)
+	}
+	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fleetvault/fleetvault/agent"
+	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/identifiers"
@@ -67,7 +68,7 @@ func newInstallation(t *testing.T, tr map[string]agent.Transport) *testInstallat
 	tokens := service.OpenTokens(filepath.Join(dir, service.TokenFileName))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	a := New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e, Tokens: tokens}), Engine: e, Tokens: tokens,
+	a := New(ctx, Options{Service: service.New(service.Options{Catalog: c, Engine: e, Tokens: tokens, Channels: loopChannels{}}), Engine: e, Tokens: tokens,
 		Metrics: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})})
 	return &testInstallation{cat: c, eng: e, tokens: tokens, api: a}
 }
@@ -82,4 +83,20 @@ func newTestAPI(t *testing.T) (*API, string) {
 		t.Fatal(err)
 	}
 	return in.api, token
+}
+
+// loopChannels reports every channel delivered without sending anything:
+// the API's tests check routes and rules, not delivery (package server's
+// tests send through real channels).
+type loopChannels struct{}
+
+func (loopChannels) TestChannels(_ context.Context, p catalog.NotifyPrefs) []apiclient.ChannelResult {
+	var out []apiclient.ChannelResult
+	if p.Email != "" {
+		out = append(out, apiclient.ChannelResult{Channel: "email", Target: p.Email, Delivered: true})
+	}
+	if p.Webhook != "" {
+		out = append(out, apiclient.ChannelResult{Channel: "webhook", Target: p.Webhook, Delivered: true})
+	}
+	return out
 }

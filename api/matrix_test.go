@@ -79,6 +79,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	other, _ := agent.EncodeSettings(agent.Settings{"setpoint": 19})
+	if err := w.cat.PutNotifyPrefs(catalog.NotifyPrefs{User: "oscar", Webhook: "https://chat.example.com/hook", WebhookSecret: "oscar's-secret-0123456789", Mode: catalog.NotifyAlways}); err != nil {
+		t.Fatal(err)
+	}
 	for key, o := range w.byUser {
 		devs := []catalog.Device{{ID: o.device, Owner: o.user, Identifier: "mqtt://" + o.device}, {ID: o.device[:1] + "2", Owner: o.user, Identifier: "mqtt://" + o.device[:1] + "2"}}
 		if err := w.cat.PutDevices(ctx, devs); err != nil {
@@ -119,6 +122,9 @@ func newWorld(t *testing.T) *world {
 			if err := w.cat.PutSchedule(sc); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := w.cat.PutNotifyPrefs(catalog.NotifyPrefs{User: o.user, Email: o.user + "@example.com", Mode: catalog.NotifyOnFailure}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return w
@@ -372,6 +378,33 @@ func matrixRoutes() []struct {
 		}, authed(204, 403, 403, 403)},
 		{"POST " + p + "/users/{name}/disable", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "POST", path: p + "/users/" + o.user + "/disable"}
+		}, authed(204, 403, 403, 403)},
+		{"GET " + p + "/users/{name}/notifications", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/users/" + o.user + "/notifications"}
+		}, authed(200, 403, 200, 403)},
+		{"PUT " + p + "/users/{name}/notifications", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "PUT", path: p + "/users/" + o.user + "/notifications", body: `{"mode": "always", "email": "` + o.user + `@example.net"}`}
+		}, authed(200, 403, 200, 403)},
+		{"POST " + p + "/users/{name}/notifications/test", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "POST", path: p + "/users/" + o.user + "/notifications/test"}
+		}, authed(200, 403, 200, 403)},
+		{"GET " + p + "/me/notifications", func(ownedObjects, func(string) string) cell {
+			return cell{method: "GET", path: p + "/me/notifications"}
+		}, authed(404, 200, 200, 200)},
+		{"PUT " + p + "/me/notifications", func(ownedObjects, func(string) string) cell {
+			return cell{method: "PUT", path: p + "/me/notifications", body: `{"mode": "never"}`}
+		}, authed(404, 200, 200, 200)},
+		{"POST " + p + "/me/notifications/test", func(ownedObjects, func(string) string) cell {
+			return cell{method: "POST", path: p + "/me/notifications/test"}
+		}, authed(404, 200, 200, 200)},
+		{"GET " + p + "/notifications/undeliverable", func(ownedObjects, func(string) string) cell {
+			return cell{method: "GET", path: p + "/notifications/undeliverable"}
+		}, authed(200, 403, 403, 403)},
+		{"GET " + p + "/stats", func(o ownedObjects, _ func(string) string) cell {
+			return cell{method: "GET", path: p + "/stats?owner=" + o.user}
+		}, authed(200, 200, 200, 403)},
+		{"PUT " + p + "/stats/retention", func(ownedObjects, func(string) string) cell {
+			return cell{method: "PUT", path: p + "/stats/retention", body: `{"days": 30}`}
 		}, authed(204, 403, 403, 403)},
 		{"POST " + p + "/owners/{user}/assign", func(o ownedObjects, _ func(string) string) cell {
 			return cell{method: "POST", path: p + "/owners/" + o.user + "/assign", body: `{"devices": ["` + o.device + `"]}`}

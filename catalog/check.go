@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/fleetvault/fleetvault/settingsdoc"
@@ -175,6 +176,9 @@ func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)
 		string(bktGroupProfiles): func() any { return new(string) },
 		string(bktUsers):         func() any { return &User{} }, string(bktAudit): func() any { return &AuditEntry{} },
 		string(bktCertifications): func() any { return &Certification{} }, string(bktCertPolicies): func() any { return &CertPolicy{} },
+		string(bktNotifyPrefs): func() any { return &NotifyPrefs{} }, string(bktDigest): func() any { return &json.RawMessage{} },
+		string(bktUndeliverable): func() any { return &UndeliverableRecord{} }, string(bktHistory): func() any { return &HistoryRecord{} },
+		string(bktSettings): func() any { return &json.RawMessage{} },
 	}
 	for _, bkt := range resourceBuckets {
 		if tx.Bucket(bkt) == nil {

@@ -24,7 +24,8 @@ var (
 )
 
 // resourceBuckets are the resource database's buckets of JSON records.
-var resourceBuckets = [][]byte{bktDevices, bktGroups, bktReplication, bktRetention, bktSchedules, bktProfiles, bktGroupProfiles, bktUsers, bktAudit, bktCertifications, bktCertPolicies}
+var resourceBuckets = [][]byte{bktDevices, bktGroups, bktReplication, bktRetention, bktSchedules, bktProfiles, bktGroupProfiles, bktUsers, bktAudit,
+	bktCertifications, bktCertPolicies, bktNotifyPrefs, bktDigest, bktUndeliverable, bktHistory, bktSettings}
 
 // checkKey compares what the MBR says with the key given.
 func checkKey(m MBR, k *repokey.Key) error {

@@ -26,11 +26,19 @@ const (
 	// CertificationLapsed: a certified backup of critical data went back
 	// to unknown after its policy's period.
 	CertificationLapsed Kind = "certification-lapsed"
+	// JobCompleted: a backup or restore job ended without a failure
+	// (Event.Outcome is the job's final state), for people who want to be
+	// told always.
+	JobCompleted Kind = "job-completed"
+	// Digest: a day's events for one person (Event.Events), in one message.
+	Digest Kind = "digest"
+	// Test: a person testing that their channels work.
+	Test Kind = "test"
 )
 
 // Kinds lists every Kind, in a fixed order.
 func Kinds() []Kind {
-	return []Kind{JobFailed, RPOMissed, CertificationReminder, NotCertified, CertificationLapsed}
+	return []Kind{JobFailed, RPOMissed, CertificationReminder, NotCertified, CertificationLapsed, JobCompleted, Digest, Test}
 }
 
 // ErrInvalid marks an event, address or option that cannot be used.
@@ -64,6 +72,9 @@ type Event struct {
 	// Since is when the certification became unknown (reminder) or was
 	// given (lapsed).
 	Since time.Time `json:"since,omitzero"`
+
+	// Events are the day's events of a Digest, in the order they happened.
+	Events []Event `json:"events,omitempty"`
 }
 
 // Validate checks that e has a known kind, a time and the fields its kind
@@ -73,8 +84,12 @@ func (e Event) Validate() error {
 	switch {
 	case e.Time.IsZero():
 		missing = "time"
-	case e.Kind == JobFailed && e.Job == "":
+	case (e.Kind == JobFailed || e.Kind == JobCompleted) && e.Job == "":
 		missing = "job"
+	case e.Kind == JobCompleted && e.Outcome == "":
+		missing = "outcome"
+	case e.Kind == Digest && len(e.Events) == 0:
+		missing = "events"
 	case e.Kind == JobFailed && e.Outcome != "failed" && e.Outcome != "aborted":
 		return fmt.Errorf("notify: %s event: %w: outcome %q is not failed or aborted", e.Kind, ErrInvalid, e.Outcome)
 	case e.Kind == RPOMissed && e.Device == "":
@@ -87,7 +102,7 @@ func (e Event) Validate() error {
 		missing = "device"
 	}
 	switch e.Kind {
-	case JobFailed, RPOMissed, CertificationReminder, NotCertified, CertificationLapsed:
+	case JobFailed, RPOMissed, CertificationReminder, NotCertified, CertificationLapsed, JobCompleted, Digest, Test:
 	default:
 		return fmt.Errorf("notify: event %q: %w: unknown kind %q", e.ID, ErrInvalid, e.Kind)
 	}
@@ -97,7 +112,8 @@ func (e Event) Validate() error {
 	return nil
 }
 
-func newID() string {
+// NewID returns a fresh random event id.
+func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	return hex.EncodeToString(b[:])

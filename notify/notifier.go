@@ -12,10 +12,14 @@ import (
 )
 
 // Target is where one delivery goes: an email address or a webhook URL
-// (exactly one of them).
+// (exactly one of them). A webhook target may carry its own signing secret
+// (a user's), else the channel's signs.
 type Target struct {
 	Email   string `json:"email,omitempty"`
 	Webhook string `json:"webhook,omitempty"`
+	Secret  []byte `json:"-"`
+	// User is whom the delivery is for, kept with an undeliverable one.
+	User string `json:"user,omitempty"`
 }
 
 func (t Target) String() string {
@@ -130,20 +134,15 @@ func orDefault(v, def int) int {
 // are logged and counted in Stats.Dropped.
 func (n *Notifier) Notify(e Event, targets ...Target) error {
 	if e.ID == "" {
-		e.ID = newID()
+		e.ID = NewID()
 	}
 	msg, err := n.render.Render(e)
 	if err != nil {
 		return err
 	}
 	for _, t := range targets {
-		if (t.Email == "") == (t.Webhook == "") {
-			return fmt.Errorf("notify: %s event %s: %w: a target needs exactly one of email or webhook", e.Kind, e.ID, ErrInvalid)
-		}
-		if t.Webhook != "" {
-			if err := checkURL(t.Webhook); err != nil {
-				return err
-			}
+		if err := t.check(e); err != nil {
+			return err
 		}
 	}
 	for _, t := range targets {
@@ -155,6 +154,37 @@ func (n *Notifier) Notify(e Event, targets ...Target) error {
 		}
 	}
 	return nil
+}
+
+func (t Target) check(e Event) error {
+	if (t.Email == "") == (t.Webhook == "") {
+		return fmt.Errorf("notify: %s event %s: %w: a target needs exactly one of email or webhook", e.Kind, e.ID, ErrInvalid)
+	}
+	if t.Webhook != "" {
+		return checkURL(t.Webhook)
+	}
+	return nil
+}
+
+// SendNow renders e and delivers it to t once, now, on the caller's path:
+// no queue, no retry, nothing recorded. It is for a person testing their
+// channels, who wants to see at once why a delivery fails.
+func (n *Notifier) SendNow(ctx context.Context, e Event, t Target) error {
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if err := t.check(e); err != nil {
+		return err
+	}
+	msg, err := n.render.Render(e)
+	if err != nil {
+		return err
+	}
+	err = n.send(ctx, delivery{event: e, msg: msg, target: t})
+	if err == nil {
+		n.sent.Add(1)
+	}
+	return err
 }
 
 // Stats returns the counters.
@@ -237,7 +267,9 @@ func (n *Notifier) send(ctx context.Context, d delivery) error {
 	case d.target.Email != "" && n.opts.Email != nil:
 		return n.opts.Email.Send(ctx, []string{d.target.Email}, d.msg)
 	case d.target.Webhook != "" && n.opts.Webhook != nil:
-		return n.opts.Webhook.Send(ctx, d.target.Webhook, d.event, d.msg)
+		return n.opts.Webhook.SendSigned(ctx, d.target.Webhook, d.target.Secret, d.event, d.msg)
+	case d.target.Email != "":
+		return fmt.Errorf("notify: %w: email is off (no SMTP server configured) for %s", ErrInvalid, d.target)
 	}
 	return fmt.Errorf("notify: %w: no channel configured for %s", ErrInvalid, d.target)
 }

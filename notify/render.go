@@ -33,6 +33,11 @@ func NewRenderer() (*Renderer, error) {
 		"age": func(from, to time.Time) string { return humanDuration(to.Sub(from)) },
 	}
 	r := &Renderer{byKind: map[Kind]*template.Template{}}
+	// subjectOf renders the subject of an event within another (a digest's).
+	funcs["subjectOf"] = func(e Event) (string, error) {
+		m, err := r.Render(e)
+		return strings.TrimPrefix(m.Subject, "[Fleetvault] "), err
+	}
 	for _, k := range Kinds() {
 		name := "templates/" + string(k) + ".tmpl"
 		t, err := template.New(string(k)).Funcs(funcs).Option("missingkey=error").ParseFS(templateFiles, name)

@@ -28,6 +28,13 @@ func sampleEvents() map[string]Event {
 			BackupTime: when.Add(-24 * time.Hour), By: "alice", Note: "the twin came up with the wrong scenes"},
 		"certification-lapsed": {ID: "e7", Kind: CertificationLapsed, Time: when, Backup: "p-00ab14", Device: "home0003-lock",
 			BackupTime: when.AddDate(0, -4, 0), Since: when.AddDate(0, -3, 0), By: "bob"},
+		"job-completed": {ID: "e8", Kind: JobCompleted, Time: when, Job: "job-0044", Outcome: "done", Total: 120,
+			Schedule: "nightly", Group: "North Device Backup"},
+		"digest": {ID: "e9", Kind: Digest, Time: when, Owner: "alice", Events: []Event{
+			{ID: "e1", Kind: JobFailed, Time: when.Add(-5 * time.Hour), Job: "job-0042", Outcome: "failed", Failed: 3, Total: 120, Group: "North Device Backup"},
+			{ID: "e3", Kind: RPOMissed, Time: when.Add(-time.Hour), Device: "home0007-climate", RPO: 26 * time.Hour},
+		}},
+		"test": {ID: "e10", Kind: Test, Time: when, Owner: "alice"},
 	}
 }
 

@@ -36,7 +36,10 @@ var errPermanent = errors.New("permanent failure")
 
 // WebhookOptions configure the webhook channel.
 type WebhookOptions struct {
-	Secret []byte       // the HMAC key shared with the receivers (required, at least 16 bytes)
+	// Secret is the HMAC key shared with the receivers (at least 16
+	// bytes), for targets that carry no secret of their own (Target.Secret);
+	// empty: every target must carry one.
+	Secret []byte
 	Client *http.Client // nil: a client with a 30 s timeout
 	Now    func() time.Time
 }
@@ -49,7 +52,7 @@ type Webhook struct {
 
 // NewWebhook checks opts and returns the channel.
 func NewWebhook(opts WebhookOptions) (*Webhook, error) {
-	if len(opts.Secret) < 16 {
+	if len(opts.Secret) > 0 && len(opts.Secret) < minSecret {
 		return nil, fmt.Errorf("notify: webhook: %w: the secret must have at least 16 bytes, has %d", ErrInvalid, len(opts.Secret))
 	}
 	if opts.Client == nil {
@@ -79,11 +82,27 @@ func checkURL(raw string) error {
 	return nil
 }
 
-// Send posts e (rendered as msg) to target once. A 2xx answer is success;
-// 4xx other than 408 and 429 is a permanent failure (not worth a retry).
+// minSecret is the shortest HMAC key accepted, in bytes.
+const minSecret = 16
+
+// Send posts e (rendered as msg) to target once, signed with the channel's
+// secret. A 2xx answer is success; 4xx other than 408 and 429 is a
+// permanent failure (not worth a retry).
 func (w *Webhook) Send(ctx context.Context, target string, e Event, msg Message) error {
+	return w.SendSigned(ctx, target, nil, e, msg)
+}
+
+// SendSigned is Send signing with secret, or with the channel's secret
+// when secret is empty.
+func (w *Webhook) SendSigned(ctx context.Context, target string, secret []byte, e Event, msg Message) error {
 	if err := checkURL(target); err != nil {
 		return err
+	}
+	if len(secret) == 0 {
+		secret = w.opts.Secret
+	}
+	if len(secret) < minSecret {
+		return fmt.Errorf("notify: webhook %s: %w: no signing secret of at least %d bytes", target, ErrInvalid, minSecret)
 	}
 	body, err := json.Marshal(webhookBody{Event: e, RPOSeconds: int64(e.RPO / time.Second), Subject: msg.Subject, Text: msg.Body})
 	if err != nil {
@@ -97,7 +116,7 @@ func (w *Webhook) Send(ctx context.Context, target string, e Event, msg Message)
 	req.Header.Set("User-Agent", "fleetvault-notify")
 	req.Header.Set(EventHeader, string(e.Kind))
 	req.Header.Set(DeliveryHeader, e.ID)
-	req.Header.Set(SignatureHeader, Sign(w.opts.Secret, w.opts.Now(), body))
+	req.Header.Set(SignatureHeader, Sign(secret, w.opts.Now(), body))
 	resp, err := w.opts.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("notify: webhook %s: %w", target, err)

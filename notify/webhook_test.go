@@ -2,97 +2,17 @@ package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleetvault/fleetvault/notify/notifytest"
 )
 
 var hookSecret = []byte("a-webhook-secret-of-32-bytes-....")
-
-// hookReceiver is a real HTTP listener on loopback that checks each
-// request's signature with its own HMAC code (not the package's), fails
-// the first failFirst requests with status, and keeps the rest.
-type hookReceiver struct {
-	srv       *httptest.Server
-	failFirst int
-	status    int
-
-	mu       sync.Mutex
-	requests int
-	badSigs  []string
-	got      []map[string]any
-	ids      []string
-}
-
-func startReceiver(t *testing.T, failFirst, status int) *hookReceiver {
-	t.Helper()
-	h := &hookReceiver{failFirst: failFirst, status: status}
-	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.requests++
-	if why := checkSignature(r.Header.Get("Fleetvault-Signature"), body); why != "" {
-		h.badSigs = append(h.badSigs, why)
-		http.Error(w, why, http.StatusUnauthorized)
-		return
-	}
-	if h.requests <= h.failFirst {
-		http.Error(w, "not now", h.status)
-		return
-	}
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
-		h.badSigs = append(h.badSigs, "not JSON")
-		http.Error(w, "not JSON", http.StatusBadRequest)
-		return
-	}
-	h.got = append(h.got, m)
-	h.ids = append(h.ids, r.Header.Get("Fleetvault-Delivery"))
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// checkSignature is the receiver's own check: t=<unix>,v1=<hex HMAC-SHA256
-// of "<t>.<body>">, t within five minutes.
-func checkSignature(header string, body []byte) string {
-	parts := strings.Split(header, ",")
-	if len(parts) != 2 || !strings.HasPrefix(parts[0], "t=") || !strings.HasPrefix(parts[1], "v1=") {
-		return "malformed signature header " + header
-	}
-	ts := strings.TrimPrefix(parts[0], "t=")
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
-		return "stale or bad timestamp " + ts
-	}
-	m := hmac.New(sha256.New, hookSecret)
-	m.Write([]byte(ts + "." + string(body)))
-	want := hex.EncodeToString(m.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(strings.TrimPrefix(parts[1], "v1="))) {
-		return "signature mismatch"
-	}
-	return ""
-}
-
-func (h *hookReceiver) snapshot() (requests int, bad []string, got []map[string]any, ids []string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.requests, append([]string(nil), h.badSigs...), append([]map[string]any(nil), h.got...), append([]string(nil), h.ids...)
-}
 
 func newWebhook(t *testing.T) *Webhook {
 	t.Helper()
@@ -129,7 +49,7 @@ func TestWebhookRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := startReceiver(t, tt.failFirst, tt.status)
+			h := notifytest.StartHook(t, hookSecret, tt.failFirst, tt.status)
 			rec := &recorder{}
 			n, err := New(Options{Webhook: newWebhook(t), Recorder: rec, Attempts: tt.attempts, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond})
 			if err != nil {
@@ -137,11 +57,11 @@ func TestWebhookRetries(t *testing.T) {
 			}
 			runNotifier(t, n)
 			e := sampleEvents()["rpo-missed"]
-			if err := n.Notify(e, Target{Webhook: h.srv.URL + "/hook"}); err != nil {
+			if err := n.Notify(e, Target{Webhook: h.URL() + "/hook"}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 30*time.Second, func() bool { s := n.Stats(); return s.Sent+s.Undeliverable == 1 })
-			requests, bad, got, ids := h.snapshot()
+			requests, bad, got, ids := h.Snapshot()
 			if len(bad) > 0 {
 				t.Fatalf("bad requests: %v", bad)
 			}
@@ -150,7 +70,7 @@ func TestWebhookRetries(t *testing.T) {
 			}
 			if !tt.wantDelivered {
 				u := rec.all()
-				if len(u) != 1 || u[0].Event.ID != e.ID || u[0].Target.Webhook != h.srv.URL+"/hook" || u[0].Attempts != tt.wantRequests || u[0].Err == nil {
+				if len(u) != 1 || u[0].Event.ID != e.ID || u[0].Target.Webhook != h.URL()+"/hook" || u[0].Attempts != tt.wantRequests || u[0].Err == nil {
 					t.Fatalf("undeliverable recorded: %+v", u)
 				}
 				return
@@ -162,6 +82,49 @@ func TestWebhookRetries(t *testing.T) {
 			if m["id"] != e.ID || m["kind"] != string(RPOMissed) || m["device"] != e.Device || m["rpo_seconds"] != float64(26*3600) ||
 				m["subject"] != "[Fleetvault] RPO missed: home0007-climate" || !strings.Contains(m["text"].(string), "1 day 2 hours") || ids[0] != e.ID {
 				t.Fatalf("body %v, delivery id %q", m, ids[0])
+			}
+		})
+	}
+}
+
+// TestWebhookTargetSecret: a target's own secret (a user's) signs its
+// requests; without one the channel's does; a channel without a secret
+// cannot sign for a target without one.
+func TestWebhookTargetSecret(t *testing.T) {
+	userSecret := []byte("alice-has-her-own-webhook-secret")
+	noSecret, err := NewWebhook(WebhookOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		channel  *Webhook
+		target   []byte
+		verifier []byte
+		wantErr  bool
+	}{
+		{"target's own secret", newWebhook(t), userSecret, userSecret, false},
+		{"channel's secret", newWebhook(t), nil, hookSecret, false},
+		{"channel without secret, target's own", noSecret, userSecret, userSecret, false},
+		{"no secret at all", noSecret, nil, hookSecret, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := notifytest.StartHook(t, tt.verifier, 0, 0)
+			n, err := New(Options{Webhook: tt.channel, Recorder: &recorder{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = n.SendNow(context.Background(), sampleEvents()["test"], Target{Webhook: h.URL(), Secret: tt.target})
+			requests, bad, got, _ := h.Snapshot()
+			if tt.wantErr {
+				if !errors.Is(err, ErrInvalid) || requests != 0 {
+					t.Fatalf("SendNow = %v after %d requests", err, requests)
+				}
+				return
+			}
+			if err != nil || len(bad) > 0 || len(got) != 1 {
+				t.Fatalf("SendNow = %v; bad %v; got %d", err, bad, len(got))
 			}
 		})
 	}
@@ -195,7 +158,7 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
-	if why := checkSignature(Sign(hookSecret, time.Now(), body), body); why != "" {
+	if why := notifytest.CheckSignature(hookSecret, Sign(hookSecret, time.Now(), body), body); why != "" {
 		t.Fatalf("Sign disagrees with an independent HMAC: %s", why)
 	}
 }
@@ -299,12 +262,12 @@ func FuzzVerify(f *testing.F) {
 		if err != nil && !errors.Is(err, ErrSignature) {
 			t.Fatalf("Verify error is not ErrSignature: %v", err)
 		}
-		if err == nil && checkSignature(header, b) != "" && strings.Count(header, ",") == 1 {
+		if err == nil && notifytest.CheckSignature(hookSecret, header, b) != "" && strings.Count(header, ",") == 1 {
 			// Verify accepted what an independent check refuses; only
 			// the timestamp window may differ (checkSignature uses the
 			// wall clock).
-			if !strings.Contains(checkSignature(header, b), "timestamp") {
-				t.Fatalf("Verify accepted %q: %s", header, checkSignature(header, b))
+			if !strings.Contains(notifytest.CheckSignature(hookSecret, header, b), "timestamp") {
+				t.Fatalf("Verify accepted %q: %s", header, notifytest.CheckSignature(hookSecret, header, b))
 			}
 		}
 	})

@@ -64,8 +64,15 @@ func (s *Server) trackJobs(jobs []*grouprestore.Job) {
 		return
 	}
 	for _, j := range jobs {
-		s.api.metrics.track(j)
+		s.onJob(j)
 	}
+}
+
+// onJob follows a job: its outcomes in the metrics, its end in the
+// notifications and the history.
+func (s *Server) onJob(j *grouprestore.Job) {
+	s.api.metrics.track(j)
+	s.Notifications.Job(j)
 }
 
 // trackRunningJobs picks up jobs started without the API (by a library
@@ -80,7 +87,7 @@ func (s *Server) trackRunningJobs() {
 			continue
 		}
 		if j, err := s.Engine.Job(r.ID); err == nil {
-			s.api.metrics.track(j)
+			s.onJob(j)
 		}
 	}
 }
@@ -99,8 +106,12 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 // through httpguard: TLS when asked, timeouts, security headers and the
 // throttling of failed authentications per client address.
 func (s *Server) startHTTP(opts Options) error {
-	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.api.metrics.track, Logger: s.log,
-		Events: opts.Events, Bench: bench{s}, Now: opts.Clock.Now, SchedulesChanged: s.reloadSchedules, OnRPO: s.api.metrics.rpo.set})
+	var events service.EventSink = s.Notifications
+	if opts.Events != nil {
+		events = opts.Events
+	}
+	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.onJob, Logger: s.log,
+		Events: events, Channels: s.Notifications, Bench: bench{s}, Now: opts.Clock.Now, SchedulesChanged: s.reloadSchedules, OnRPO: s.api.metrics.rpo.set})
 	a := s.api
 	th := opts.HTTPThrottle
 	th.Logger = s.log

@@ -216,16 +216,27 @@ var (
 		"API requests answered 401 (no, wrong, revoked or disabled credentials).", nil, nil)
 	descHTTPThrottled = prometheus.NewDesc("fleetvault_http_throttled_total",
 		"API requests answered 429 because their address failed to authenticate too often.", nil, nil)
+	descNotifications = prometheus.NewDesc("fleetvault_notifications_total",
+		"Notifications since the server started, by result: sent, undeliverable (kept for fleetvault notify undeliverable), dropped (a queue was full).", []string{"result"}, nil)
+	descNotifyRetries = prometheus.NewDesc("fleetvault_notification_retries_total",
+		"Notification deliveries tried again after a failure.", nil, nil)
 )
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descJobs, descMQTTSent, descMQTTReceived, descMQTTAnswered, descMQTTPresence, descMQTTDropped,
-		descTagMismatches, descStorageErrors, descStoragePaused, descHTTPAuthFailures, descHTTPThrottled} {
+		descTagMismatches, descStorageErrors, descStoragePaused, descHTTPAuthFailures, descHTTPThrottled, descNotifications, descNotifyRetries} {
 		ch <- d
 	}
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.Notifications != nil {
+		st := c.s.Notifications.Stats()
+		for result, n := range map[string]uint64{"sent": st.Sent, "undeliverable": st.Undeliverable, "dropped": st.Stats.Dropped + st.Dropped} {
+			ch <- prometheus.MustNewConstMetric(descNotifications, prometheus.CounterValue, float64(n), result)
+		}
+		ch <- prometheus.MustNewConstMetric(descNotifyRetries, prometheus.CounterValue, float64(st.Retries))
+	}
 	if c.s.Engine != nil {
 		if recs, err := c.s.Engine.Jobs(); err == nil {
 			type key struct{ kind, state string }

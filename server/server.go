@@ -18,6 +18,7 @@ import (
 	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/catalog/repokey"
+	"github.com/fleetvault/fleetvault/dispatch"
 	"github.com/fleetvault/fleetvault/grouprestore"
 	"github.com/fleetvault/fleetvault/schedule"
 )
@@ -73,7 +74,8 @@ type Options struct {
 	// zero value takes httpguard's defaults.
 	HTTPThrottle httpguard.ThrottleOptions
 
-	// Events receives what people must be told about (service.EventSink):
+	// Events, when set, receives what people must be told about instead of
+	// the notifications' sink (Notifications; tests pass a recorder):
 	// a scheduled job failed, a device missed its RPO, a certification
 	// reminder; nil logs events without delivering them.
 	Events service.EventSink
@@ -89,6 +91,10 @@ type Options struct {
 	// RPOInterval is how often every device's RPO is checked between runs;
 	// 0 means a minute.
 	RPOInterval time.Duration
+	// Notify configures notifications and the history of job outcomes
+	// (package dispatch); the server fills in its Catalog and Logger. Its
+	// zero value sends webhooks only (no SMTP server: email off).
+	Notify dispatch.Options
 
 	Logger *slog.Logger
 }
@@ -99,6 +105,9 @@ type Server struct {
 	Engine  *grouprestore.Engine
 	Service *service.Service // every operation, authorized: what the API and an embedder call
 	Broker  *broker.Broker   // nil with an external broker
+	// Notifications routes events to people and writes the history of job
+	// outcomes (package dispatch).
+	Notifications *dispatch.Sink
 
 	MQTT *mqtt.Transport
 	CoAP *coap.Transport
@@ -136,6 +145,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, err
 	}
 	s.closers = append(s.closers, s.Catalog.Close)
+	if err = s.startNotifications(opts); err != nil {
+		return s, err
+	}
 	s.initAPI(opts)
 
 	if opts.BrokerURL == "" {
@@ -198,6 +210,33 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// startNotifications starts the event sink: notifications and history.
+func (s *Server) startNotifications(opts Options) error {
+	no := opts.Notify
+	no.Catalog, no.Logger = s.Catalog, s.log
+	sink, err := dispatch.New(no)
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	if !sink.EmailOn() {
+		s.log.Info("email notifications are off: no SMTP server configured (notify.smtp.host); webhooks are on")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sink.Run(ctx) // ends with ctx
+	}()
+	s.Notifications = sink
+	s.closers = append(s.closers, func() error {
+		err := sink.Close()
+		cancel()
+		<-done
+		return err
+	})
+	return nil
 }
 
 // startBroker runs the embedded broker, authenticating devices against the

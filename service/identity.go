@@ -81,3 +81,12 @@ func (id Identity) ownsGroup(g catalog.Group) bool { return !id.owner() || g.Own
 func (id Identity) seesPiece(p catalog.Piece, devices, groups map[string]bool) bool {
 	return !id.owner() || p.Owner == id.User || devices[p.Client] || (p.Group != "" && groups[p.Group])
 }
+
+// requireSelfOrAdmin lets a user act on what is theirs as a person (their
+// notification preferences) and an admin on anyone's.
+func (id Identity) requireSelfOrAdmin(user, what string) error {
+	if id.Role != RoleAdmin && id.User != user {
+		return id.forbid(what + " of another user; only an admin may")
+	}
+	return nil
+}

@@ -38,20 +38,24 @@ type Options struct {
 	SchedulesChanged func()
 	// OnRPO receives every device's RPO status after each CheckRPO (the
 	// server's metrics); nil does nothing.
-	OnRPO  func([]apiclient.RPOStatus)
-	Logger *slog.Logger
+	OnRPO func([]apiclient.RPOStatus)
+	// Channels sends test notifications (TestNotifications); nil answers
+	// ErrUnprocessable (the CLI's direct mode).
+	Channels ChannelTester
+	Logger   *slog.Logger
 }
 
 // Service is one installation's operations. It is safe for concurrent use.
 type Service struct {
-	cat    *catalog.Catalog
-	tokens *Tokens
-	eng    *grouprestore.Engine
-	onJob  func(*grouprestore.Job)
-	events EventSink
-	bench  TestBench
-	now    func() time.Time
-	log    *slog.Logger
+	cat      *catalog.Catalog
+	tokens   *Tokens
+	eng      *grouprestore.Engine
+	onJob    func(*grouprestore.Job)
+	events   EventSink
+	channels ChannelTester
+	bench    TestBench
+	now      func() time.Time
+	log      *slog.Logger
 	// dummyHash makes an unknown user's log-on cost a real check (logon.go).
 	dummyHash func() string
 
@@ -62,7 +66,7 @@ type Service struct {
 
 // New returns the service over opts.Catalog (and opts.Engine).
 func New(opts Options) *Service {
-	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, bench: opts.Bench, log: opts.Logger,
+	s := &Service{cat: opts.Catalog, tokens: opts.Tokens, eng: opts.Engine, onJob: opts.OnJob, events: opts.Events, channels: opts.Channels, bench: opts.Bench, log: opts.Logger,
 		now: opts.Now, schedulesChanged: opts.SchedulesChanged, onRPO: opts.OnRPO, dummyHash: newDummyHash()}
 	if s.now == nil {
 		s.now = time.Now

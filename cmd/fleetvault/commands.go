@@ -12,7 +12,7 @@ func commands(a *app) []*cobra.Command {
 		newSimCommand(a),
 		newServeCommand(a),
 		newTokenCommand(a),
-		newUserCommand(a), newOwnerCommand(a), newAuditCommand(a),
+		newUserCommand(a), newOwnerCommand(a), newAuditCommand(a), newNotifyCommand(a), newStatsCommand(a),
 		newDeviceCommand(a), newGroupCommand(a), newBackupCommand(a), newRestoreCommand(a), newProfileCommand(a), newDriftCommand(a), newJobsCommand(a), newUndoCommand(a), newBackupsCommand(a), newCertifyCommand(a),
 		newScheduleCommand(a), newRPOCommand(a),
 		newInitCommand(a),

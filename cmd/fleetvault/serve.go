@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/fleetvault/fleetvault/dispatch"
+	"github.com/fleetvault/fleetvault/notify"
 	"github.com/fleetvault/fleetvault/server"
 )
 
@@ -42,6 +44,14 @@ var serveKeys = []struct{ key, flag string }{
 	{"coap.listen", "coap"},
 	{"coap.insecure", "insecure-coap"},
 	{"site_address", "site-address"},
+	{"notify.smtp.host", "smtp-host"},
+	{"notify.smtp.port", "smtp-port"},
+	{"notify.smtp.username", "smtp-user"},
+	{"notify.smtp.password_file", "smtp-password-file"},
+	{"notify.smtp.from", "smtp-from"},
+	{"notify.smtp.ca", "smtp-ca"},
+	{"notify.digest_hour", "digest-hour"},
+	{"notify.webhook_timeout", "webhook-timeout"},
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -77,8 +87,15 @@ Retry-After for a while, other addresses unaffected. /healthz is open;
 /metrics needs no token from the server's own host (loopback) and an admin's
 or operator's token elsewhere, unless --metrics-open.
 
+Notifications (fleetvault notify set): email goes through the SMTP server of
+--smtp-host (always with STARTTLS; AUTH with --smtp-user and the password in
+--smtp-password-file); without --smtp-host email is off and the log says so
+once, webhooks still go out. Users who chose a digest get one message a day
+at --digest-hour (UTC). The history of job outcomes (fleetvault stats) is
+written as jobs end and pruned daily to its retention.
+
 Every flag has a configuration key (see fleetvault.yaml): http.addr,
-broker.addr, broker.url...`,
+broker.addr, broker.url, notify.smtp.host...`,
 		Example: `  fleetvault serve --mbr /var/lib/fleetvault/fleetvault.mbr
   fleetvault serve --mbr fv/fleetvault.mbr --http 0.0.0.0:8686 --http-self-signed --mqtt-tls :8883 --tls-self-signed
   fleetvault serve --mbr fv/fleetvault.mbr --http :8686 --http-cert api.pem --http-key api-key.pem
@@ -120,6 +137,14 @@ broker.addr, broker.url...`,
 	f.String("coap", "", "local UDP address of the CoAP transport (default: any free port) (config: coap.listen)")
 	f.Bool("insecure-coap", false, "also speak plain CoAP (coap://) to devices, unauthenticated and unencrypted: for a lab only; without it CoAP devices are reached over DTLS (coaps://) with the pre-shared key (coap_key) they were imported with (config: coap.insecure)")
 	f.String("site-address", "", "this host's server address; equal to the MBR's dr_server means DR mode (config: site_address)")
+	f.String("smtp-host", "", "SMTP server for email notifications; \"\" turns email off (config: notify.smtp.host)")
+	f.Int("smtp-port", 587, "SMTP server port; STARTTLS is always required (config: notify.smtp.port)")
+	f.String("smtp-user", "", "SMTP AUTH username; \"\" sends without AUTH (config: notify.smtp.username)")
+	f.String("smtp-password-file", "", "file holding the SMTP AUTH password (config: notify.smtp.password_file)")
+	f.String("smtp-from", "", "sender address of notification emails, e.g. \"Fleetvault <fleetvault@example.com>\" (config: notify.smtp.from)")
+	f.String("smtp-ca", "", "CA certificate file (PEM) to trust for the SMTP server (default: the system's roots) (config: notify.smtp.ca)")
+	f.Int("digest-hour", 7, "hour of the day (UTC, 0-23) daily digests are sent (config: notify.digest_hour)")
+	f.Duration("webhook-timeout", 30*time.Second, "the longest one webhook request may take (config: notify.webhook_timeout)")
 	return c
 }
 
@@ -197,6 +222,55 @@ func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
 		}
 		o.BrokerTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	o.Notify, err = notifyOptions(v)
+	return o, err
+}
+
+// notifyOptions reads the notify.* keys.
+func notifyOptions(v *viper.Viper) (dispatch.Options, error) {
+	file := v.ConfigFileUsed()
+	o := dispatch.Options{DigestHour: v.GetInt("notify.digest_hour"), WebhookTimeout: v.GetDuration("notify.webhook_timeout")}
+	if o.DigestHour < 0 || o.DigestHour > 23 {
+		return o, configError(file, "notify.digest_hour", fmt.Errorf("%d is not an hour of the day (0-23, UTC)", o.DigestHour))
+	}
+	if o.WebhookTimeout <= 0 {
+		return o, configError(file, "notify.webhook_timeout", fmt.Errorf("%v is not a positive duration", o.WebhookTimeout))
+	}
+	host := v.GetString("notify.smtp.host")
+	if host == "" {
+		for _, k := range []string{"notify.smtp.username", "notify.smtp.password_file", "notify.smtp.from", "notify.smtp.ca"} {
+			if v.GetString(k) != "" {
+				return o, usageError{fmt.Errorf("serve: %s applies to the SMTP server: give notify.smtp.host (--smtp-host) too", k)}
+			}
+		}
+		return o, nil
+	}
+	e := notify.EmailOptions{Host: host, Port: v.GetInt("notify.smtp.port"), Username: v.GetString("notify.smtp.username"), From: v.GetString("notify.smtp.from")}
+	if e.From == "" {
+		return o, configError(file, "notify.smtp.from", errors.New("email needs a sender address (--smtp-from)"))
+	}
+	if pf := v.GetString("notify.smtp.password_file"); pf != "" {
+		b, err := os.ReadFile(pf)
+		if err != nil {
+			return o, configError(file, "notify.smtp.password_file", err)
+		}
+		e.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if ca := v.GetString("notify.smtp.ca"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return o, configError(file, "notify.smtp.ca", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, configError(file, "notify.smtp.ca", fmt.Errorf("%s holds no PEM certificate", ca))
+		}
+		e.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if _, err := notify.NewEmail(e); err != nil {
+		return o, configError(file, "notify.smtp", err)
+	}
+	o.Email = &e
 	return o, nil
 }
 

@@ -1,0 +1,192 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// The history of job outcomes (docs/spec/catalog.md, "History"): one
+// record per device, day (UTC) and kind of job, kept apart from the
+// backups and with its own retention, so a year of reports survives
+// backups kept six months.
+var (
+	// bktHistory: "YYYY-MM-DD" NUL kind NUL device -> HistoryRecord. Day
+	// first, so a period is one range and pruning deletes from the front.
+	bktHistory = []byte("history")
+	// bktSettings: setting name -> JSON value (KeyHistoryRetention).
+	bktSettings = []byte("settings")
+)
+
+// The kinds of job the history counts (HistoryRecord.Kind).
+const (
+	HistoryBackup  = "backup"
+	HistoryRestore = "restore"
+)
+
+// keyHistoryRetention is the setting holding the history's retention in
+// days.
+const keyHistoryRetention = "history_retention_days"
+
+// DefaultHistoryRetention is the history's retention, in days, until
+// SetHistoryRetention changes it.
+const DefaultHistoryRetention = 400
+
+// DayLayout is how the history writes a day.
+const DayLayout = "2006-01-02"
+
+// HistoryRecord is what one device's jobs of one kind did on one day (UTC).
+// RecordHistory adds deltas to it.
+type HistoryRecord struct {
+	Day       string `json:"day"` // YYYY-MM-DD, UTC
+	Kind      string `json:"kind"`
+	Device    string `json:"device"`
+	Attempts  int    `json:"attempts"`  // devices attempted (final outcome, not skipped)
+	Successes int    `json:"successes"` // backed up, or restored and verified
+	Failures  int    `json:"failures"`  // every other outcome
+	Bytes     int64  `json:"bytes,omitempty"`
+	// RestoreMSSum and RestoreMSMax are restore durations in milliseconds:
+	// from the job's start to the device's outcome.
+	RestoreMSSum int64 `json:"restore_ms_sum,omitempty"`
+	RestoreMSMax int64 `json:"restore_ms_max,omitempty"`
+	RPOMisses    int   `json:"rpo_misses,omitempty"`
+}
+
+func historyKey(day, kind, device string) []byte {
+	return []byte(day + "\x00" + kind + "\x00" + device)
+}
+
+func (h HistoryRecord) validate() error {
+	if _, err := time.Parse(DayLayout, h.Day); err != nil {
+		return fmt.Errorf("catalog: history of %s: %w: day %q is not YYYY-MM-DD", h.Device, ErrInvalid, h.Day)
+	}
+	if h.Kind != HistoryBackup && h.Kind != HistoryRestore {
+		return fmt.Errorf("catalog: history of %s on %s: %w: kind %q is not %s or %s", h.Device, h.Day, ErrInvalid, h.Kind, HistoryBackup, HistoryRestore)
+	}
+	if h.Attempts < 0 || h.Successes < 0 || h.Failures < 0 || h.Bytes < 0 || h.RestoreMSSum < 0 || h.RestoreMSMax < 0 || h.RPOMisses < 0 {
+		return fmt.Errorf("catalog: history of %s on %s: %w: negative count", h.Device, h.Day, ErrInvalid)
+	}
+	return checkName("device id", h.Device)
+}
+
+// RecordHistory adds each delta to the record of its day, kind and device
+// (counts and sums add up, the maximum is kept), in one transaction.
+func (c *Catalog) RecordHistory(deltas []HistoryRecord) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	for _, d := range deltas {
+		if err := d.validate(); err != nil {
+			return err
+		}
+	}
+	return update(c.res, "catalog: record history", func(tx *bbolt.Tx) error {
+		recs := c.resRecords(tx)
+		for _, d := range deltas {
+			k := historyKey(d.Day, d.Kind, d.Device)
+			var h HistoryRecord
+			if _, err := recs.get(bktHistory, k, &h); err != nil {
+				return err
+			}
+			h.Day, h.Kind, h.Device = d.Day, d.Kind, d.Device
+			h.Attempts += d.Attempts
+			h.Successes += d.Successes
+			h.Failures += d.Failures
+			h.Bytes += d.Bytes
+			h.RestoreMSSum += d.RestoreMSSum
+			h.RestoreMSMax = max(h.RestoreMSMax, d.RestoreMSMax)
+			h.RPOMisses += d.RPOMisses
+			if err := recs.put(bktHistory, k, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// History calls fn for every history record from day since to day until
+// (both included, UTC; a zero time is open), in day order.
+func (c *Catalog) History(since, until time.Time, fn func(HistoryRecord) error) error {
+	from := []byte{}
+	if !since.IsZero() {
+		from = []byte(since.UTC().Format(DayLayout))
+	}
+	var last []byte
+	if !until.IsZero() {
+		last = []byte(until.UTC().Format(DayLayout) + "\x01") // after every key of that day
+	}
+	return view(c.res, "catalog: history", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bktHistory)
+		if b == nil {
+			return nil
+		}
+		recs := c.resRecords(tx)
+		cur := b.Cursor()
+		for k, v := cur.Seek(from); k != nil && (last == nil || bytes.Compare(k, last) < 0); k, v = cur.Next() {
+			var h HistoryRecord
+			if err := recs.decode(bktHistory, k, v, &h); err != nil {
+				return err
+			}
+			if err := fn(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PruneHistory deletes the history of the days before day before (UTC)
+// and returns how many records went.
+func (c *Catalog) PruneHistory(before time.Time) (int, error) {
+	if err := c.writable(); err != nil {
+		return 0, err
+	}
+	limit := []byte(before.UTC().Format(DayLayout))
+	n := 0
+	err := update(c.res, "catalog: prune history", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bktHistory)
+		cur := b.Cursor()
+		for k, _ := cur.First(); k != nil && bytes.Compare(k, limit) < 0; k, _ = cur.First() {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// HistoryRetention returns how many days of history are kept.
+func (c *Catalog) HistoryRetention() (int, error) {
+	days := DefaultHistoryRetention
+	err := view(c.res, "catalog: history retention", func(tx *bbolt.Tx) error {
+		var v json.RawMessage
+		found, err := c.resRecords(tx).get(bktSettings, []byte(keyHistoryRetention), &v)
+		if err != nil || !found {
+			return err
+		}
+		if days, err = strconv.Atoi(string(v)); err != nil || days < 1 {
+			return fmt.Errorf("catalog: setting %s: %w: %s is not a number of days", keyHistoryRetention, ErrCorrupt, v)
+		}
+		return nil
+	})
+	return days, err
+}
+
+// SetHistoryRetention sets how many days of history are kept (at least 1).
+func (c *Catalog) SetHistoryRetention(days int) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	if days < 1 {
+		return fmt.Errorf("catalog: history retention: %w: %d days; keep at least 1", ErrInvalid, days)
+	}
+	return update(c.res, "catalog: set history retention", func(tx *bbolt.Tx) error {
+		return c.resRecords(tx).put(bktSettings, []byte(keyHistoryRetention), days)
+	})
+}
