@@ -297,4 +297,3 @@ func TestNotificationTest(t *testing.T) {
 		t.Fatalf("alice's test mail: %q", s)
 	}
 }
-
