@@ -80,7 +80,7 @@ type overviewView struct {
 }
 
 func (u *UI) overview(rq *request) error {
-	all, err := rq.ss.Protection(rq.r.Context(), u.now())
+	all, err := rq.ss.Protection(rq.r.Context())
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,9 @@ func TestBrowserOwnerSeesOwnDevices(t *testing.T) {
 	if n := tb.text("#count-not-protected"); n != "2" {
 		t.Errorf("not protected: %s, want 2 (the sheds, never backed up)", n)
 	}
+	if n := tb.text("#count-protected"); n != "6" {
+		t.Errorf("protected: %s, want 6 (the homes, backed up within their RPO)", n)
+	}
 	if first := rows[0]; !strings.HasPrefix(first, "shed") {
 		t.Errorf("the first row is %s; the worst (not protected) come first", first)
 	}
@@ -70,7 +73,7 @@ func TestBrowserCSRF(t *testing.T) {
 	w := testWorld(t)
 	ss := w.as(t, "alice")
 	j, err := ss.StartJob(context.Background(), apiclient.NewJob{Kind: "restore", Source: "homes-nightly", Target: "new-homes",
-		Rollout: apiclient.Rollout{Concurrency: 1, Rate: 0.5}})
+		Rollout: apiclient.Rollout{Concurrency: 1, Rate: 0.05}}) // one device per 20 s: running while the test acts
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestBrowserCancel(t *testing.T) {
 	w := testWorld(t)
 	ss := w.as(t, "alice")
 	j, err := ss.StartJob(context.Background(), apiclient.NewJob{Kind: "restore", Source: "homes-nightly", Target: "new-homes",
-		Rollout: apiclient.Rollout{Concurrency: 1, Rate: 0.5}})
+		Rollout: apiclient.Rollout{Concurrency: 1, Rate: 0.05}}) // one device per 20 s: running while the test acts
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +183,45 @@ func TestBrowserWrongPassword(t *testing.T) {
 	tb.logOn("alice", alicePassword) // even the right one, while throttled
 	if msg := tb.text("#logon-message"); !strings.Contains(msg, "Too many failed log-ons") {
 		t.Fatalf("after 3 failures: %q, want the throttle's message", msg)
+	}
+}
+
+// TestBrowserCertification: alice test-restores a home's newest backup into
+// a twin, sees the evidence, and certifies it.
+func TestBrowserCertification(t *testing.T) {
+	w := testWorld(t)
+	tb := newTab(t, w.base)
+	tb.logOn("alice", alicePassword)
+	tb.open("/certification?state=unknown")
+	tb.do("open a home's backup", chromedp.Click(chromedp.CSS(`#certs tbody a[href^="/certification/backup"]`)), chromedp.WaitVisible(chromedp.CSS("#test-restore")))
+	tb.do("test restore", chromedp.Click(chromedp.CSS("#test-restore")), chromedp.WaitVisible(chromedp.CSS("#evidence")))
+	if ev := tb.text("#evidence"); !strings.Contains(ev, "ran through") || strings.Contains(ev, "✖ no") {
+		t.Fatalf("evidence: %q, want a test restore that ran through, verified and read back", ev)
+	}
+	tb.shot("certification")
+	tb.do("certify", chromedp.SendKeys(chromedp.CSS("#note"), "twin matches"), chromedp.Click(chromedp.CSS("#certify-yes")))
+	tb.waitFor("the certification", `document.querySelector('#cert-state') !== null && document.querySelector('#cert-state').textContent === 'certified'`)
+}
+
+// TestBrowserStatistics: the statistics page draws its charts on the server
+// and offers the CSV.
+func TestBrowserStatistics(t *testing.T) {
+	w := testWorld(t)
+	tb := newTab(t, w.base)
+	tb.logOn("alice", alicePassword)
+	tb.open("/stats?days=7")
+	if n := eval[int](tb, `document.querySelectorAll('main svg.chart').length`); n != 3 {
+		t.Fatalf("%d charts, want 3 (success rate, volume, restore durations)", n)
+	}
+	if n := eval[int](tb, `document.querySelectorAll('main svg.chart rect').length`); n != 3*7 {
+		t.Fatalf("%d bars, want 3 charts of 7 days", n)
+	}
+	tb.shot("statistics")
+	head, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`fetch('/stats.csv?days=7').then(r => r.text()).then(t => t.split('\n')[0])`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(head, "day,backup_attempts") {
+		t.Fatalf("the CSV starts %q", head)
 	}
 }

@@ -3,6 +3,7 @@ package bui
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/fleetvault/fleetvault/apiclient"
@@ -12,31 +13,78 @@ import (
 
 // settingsView is the settings page's data.
 type settingsView struct {
-	Message string // a refused change, in words
-	MinLen  int
+	Message   string // a refused change, in words
+	MinLen    int
+	Prefs     apiclient.NotificationPrefs
+	Retention int  // days of statistics history
+	Admin     bool // may change the retention
 }
 
 func (u *UI) settings(rq *request) error {
-	return u.page(rq, http.StatusOK, "settings", "Settings", "settings", settingsView{MinLen: service.MinPasswordLen})
+	return u.settingsPage(rq, http.StatusOK, "", "")
+}
+
+// settingsPage shows the settings with a refusal (status >= 400) or a
+// flash.
+func (u *UI) settingsPage(rq *request, status int, msg, flash string) error {
+	ctx := rq.r.Context()
+	v := settingsView{MinLen: service.MinPasswordLen, Message: msg, Admin: rq.self.Identity().Role == service.RoleAdmin}
+	var err error
+	if v.Prefs, err = rq.self.NotificationPrefs(ctx, rq.sess.user); err != nil {
+		return err
+	}
+	st, err := rq.self.Stats(ctx, apiclient.StatsQuery{Since: u.now(), Until: u.now()})
+	if err != nil {
+		return err
+	}
+	v.Retention = st.RetentionDays
+	pv := u.viewFor(rq.sess, rq.self, "Settings", "settings", v)
+	pv.Flash = flash
+	u.render(rq.w, status, "settings", pv)
+	return nil
+}
+
+// settingsResult shows err on the settings page when it is the person's
+// to fix, else the flash.
+func (u *UI) settingsResult(rq *request, err error, flash string) error {
+	switch {
+	case err == nil:
+		return u.settingsPage(rq, http.StatusOK, "", flash)
+	case errors.Is(err, service.ErrInvalid), errors.Is(err, service.ErrForbidden):
+		return u.settingsPage(rq, statusOf(err), capitalize(err.Error())+".", "")
+	}
+	return err
+}
+
+func (u *UI) setNotifications(rq *request) error {
+	f := rq.r.PostForm
+	mode, email, digest := f.Get("mode"), strings.TrimSpace(f.Get("email")), f.Get("digest") == "on"
+	upd := apiclient.NotificationUpdate{Mode: &mode, Email: &email, Digest: &digest}
+	if _, err := rq.self.SetNotificationPrefs(rq.r.Context(), rq.sess.user, upd); err != nil {
+		return u.settingsResult(rq, err, "")
+	}
+	if days := strings.TrimSpace(f.Get("retention")); days != "" && rq.self.Identity().Role == service.RoleAdmin {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return u.settingsResult(rq, &service.FieldError{Field: "retention", Problem: "must be a whole number of days, not " + strconv.Quote(days)}, "")
+		}
+		if err := rq.self.SetStatsRetention(rq.r.Context(), n); err != nil {
+			return u.settingsResult(rq, err, "")
+		}
+	}
+	return u.settingsResult(rq, nil, "Your notification settings are saved.")
 }
 
 func (u *UI) changePassword(rq *request) error {
 	f := rq.r.PostForm
 	if f.Get("new") != f.Get("again") {
-		return u.page(rq, http.StatusBadRequest, "settings", "Settings", "settings", settingsView{MinLen: service.MinPasswordLen, Message: "The new password and its repetition differ; type them again."})
+		return u.settingsPage(rq, http.StatusBadRequest, "The new password and its repetition differ; type them again.", "")
 	}
 	err := rq.self.ChangeOwnPassword(rq.r.Context(), f.Get("current"), f.Get("new"))
-	if errors.Is(err, service.ErrInvalid) {
-		return u.page(rq, http.StatusBadRequest, "settings", "Settings", "settings", settingsView{MinLen: service.MinPasswordLen, Message: capitalize(err.Error()) + "."})
+	if err == nil {
+		u.sessions.removeUser(rq.sess.user, rq.sess.id) // other browsers log on again
 	}
-	if err != nil {
-		return err
-	}
-	u.sessions.removeUser(rq.sess.user, rq.sess.id) // other browsers log on again
-	v := u.viewFor(rq.sess, rq.self, "Settings", "settings", settingsView{MinLen: service.MinPasswordLen})
-	v.Flash = "Your password is changed; your other sessions are logged out."
-	u.render(rq.w, http.StatusOK, "settings", v)
-	return nil
+	return u.settingsResult(rq, err, "Your password is changed; your other sessions are logged out.")
 }
 
 // adminView is the admin page's data.

@@ -152,7 +152,11 @@ func (w *world) setUp(ctx context.Context) error {
 	if p, err := w.wait(ctx, j.ID); err != nil || p.Counts[grouprestore.BackedUp] != p.Total {
 		return fmt.Errorf("back up new-homes: %v %v", p.Counts, err)
 	}
-	return admin.AssignOwner(ctx, "alice", catalog.Assignment{BackupGroups: []string{"homes-nightly"}})
+	if err := admin.AssignOwner(ctx, "alice", catalog.Assignment{BackupGroups: []string{"homes-nightly"}}); err != nil {
+		return err
+	}
+	_, err = admin.AddSchedule(ctx, apiclient.NewSchedule{Name: "homes-nightly", DeviceGroup: "new-homes", BackupGroup: "homes-nightly", Cron: "0 3 * * *", RPO: "26h"})
+	return err
 }
 
 // wait waits for a job to end.

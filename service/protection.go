@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/catalog"
 )
 
@@ -14,15 +15,6 @@ const (
 	Protected    = "protected"     // a backup within its RPO, not refused certification
 	NotProtected = "not-protected" // no backup, one older than the RPO, or refused certification
 	Unknown      = "unknown"       // a backup, but nothing to judge its age against
-)
-
-// RPO and certification states; "" reads as unknown.
-const (
-	RPOMet    = "met"
-	RPOMissed = "missed"
-
-	Certified    = "certified"
-	NotCertified = "not-certified"
 )
 
 // DeviceProtection is one device's line of the overview.
@@ -35,12 +27,16 @@ type DeviceProtection struct {
 	// its zero ID: never backed up.
 	LastBackupID   string    `json:"last_backup_id,omitempty"`
 	LastBackupTime time.Time `json:"last_backup_time,omitzero"`
-	// RPO is the device's recovery point objective (0: none set), RPOState
-	// whether its last backup meets it (RPOMet, RPOMissed or "").
+	// BackupAge is how old the last backup is.
+	BackupAge time.Duration `json:"backup_age_ns,omitempty"`
+	// RPO is the device's recovery point objective (0: none set; the
+	// smallest of its schedules'), RPOState whether it is met
+	// (apiclient.RPOMet, RPOMissed or RPOUnknown; "" no RPO), as RPO says.
 	RPO      time.Duration `json:"rpo_ns,omitempty"`
 	RPOState string        `json:"rpo_state,omitempty"`
-	// Cert is the certification of the last backup (Certified, NotCertified
-	// or ""), CertLapses when a certification lapses (zero: never).
+	// Cert is the certification of the last backup (catalog.CertCertified,
+	// CertNotCertified or CertUnknown), CertLapses when it lapses (zero:
+	// never), as Certification says.
 	Cert       string    `json:"certification,omitempty"`
 	CertLapses time.Time `json:"certification_lapses,omitzero"`
 
@@ -55,11 +51,21 @@ type DeviceProtection struct {
 const lastBackupScan = 8
 
 // Protection returns, for every device the caller may see (an owner: their
-// own), by id, whether it is protected and why. now is the time backup ages
-// are measured at.
-func (ss *Session) Protection(_ context.Context, now time.Time) ([]DeviceProtection, error) {
+// own), by id, whether it is protected and why: its last backup, its RPO
+// status (the schedules' rule, RPO), the certification of its last backup
+// (Certification's rule) and its last restore.
+func (ss *Session) Protection(ctx context.Context) ([]DeviceProtection, error) {
+	rpo, err := ss.rpoByDevice(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := ss.s.certContext()
+	if err != nil {
+		return nil, err
+	}
+	now := ss.s.now()
 	var out []DeviceProtection
-	err := ss.s.cat.Devices(func(d catalog.Device) error {
+	err = ss.s.cat.Devices(func(d catalog.Device) error {
 		if !ss.id.ownsDevice(d) {
 			return nil
 		}
@@ -69,10 +75,18 @@ func (ss *Session) Protection(_ context.Context, now time.Time) ([]DeviceProtect
 			return fmt.Errorf("backups of %s: %w", d.ID, err)
 		}
 		for _, p := range ps {
-			if IsBackup(p) {
-				dp.LastBackupID, dp.LastBackupTime = p.ID, p.Time
+			if p.Type == catalog.TypeSettings {
+				dp.LastBackupID, dp.LastBackupTime, dp.BackupAge = p.ID, p.Time, now.Sub(p.Time)
+				v := cc.view(p, cc.record(p.ID))
+				dp.Cert = v.State
+				if v.LapsesAt != nil {
+					dp.CertLapses = *v.LapsesAt
+				}
 				break
 			}
+		}
+		if r, ok := rpo[d.ID]; ok {
+			dp.RPO, dp.RPOState = time.Duration(r.RPOSeconds)*time.Second, r.State
 		}
 		rs, err := ss.s.cat.Restores(catalog.RestoreQuery{Device: d.ID, Limit: 1})
 		if err != nil {
@@ -81,7 +95,7 @@ func (ss *Session) Protection(_ context.Context, now time.Time) ([]DeviceProtect
 		if len(rs) > 0 {
 			dp.LastRestore = &rs[0]
 		}
-		dp.judge(now)
+		dp.judge()
 		out = append(out, dp)
 		return nil
 	})
@@ -91,32 +105,40 @@ func (ss *Session) Protection(_ context.Context, now time.Time) ([]DeviceProtect
 	return out, nil
 }
 
-// IsBackup tells a backup of a device's settings from the other pieces of
-// its client: pre-restore snapshots and the documents a profile computed.
-func IsBackup(p catalog.Piece) bool {
-	return p.Type != "snapshot" && p.Type != "profiled"
-}
-
-// judge sets Status and Why from the rest, and RPOState from the RPO.
-func (dp *DeviceProtection) judge(now time.Time) {
-	age := now.Sub(dp.LastBackupTime)
-	if dp.LastBackupID != "" && dp.RPO > 0 && dp.RPOState == "" {
-		dp.RPOState = RPOMet
-		if age > dp.RPO {
-			dp.RPOState = RPOMissed
+// rpoByDevice is each device's RPO status; for a device of several
+// schedules, the worst (missed, then unknown, then met; the smallest RPO
+// among equals).
+func (ss *Session) rpoByDevice(ctx context.Context) (map[string]apiclient.RPOStatus, error) {
+	all, err := ss.RPO(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	rank := map[string]int{apiclient.RPOMissed: 0, apiclient.RPOUnknown: 1, apiclient.RPOMet: 2}
+	out := make(map[string]apiclient.RPOStatus, len(all))
+	for _, r := range all {
+		cur, ok := out[r.Device]
+		if !ok || rank[r.State] < rank[cur.State] || (rank[r.State] == rank[cur.State] && r.RPOSeconds < cur.RPOSeconds) {
+			out[r.Device] = r
 		}
 	}
+	return out, nil
+}
+
+// judge sets Status and Why from the rest.
+func (dp *DeviceProtection) judge() {
 	switch {
 	case dp.LastBackupID == "":
 		dp.Status, dp.Why = NotProtected, "never backed up"
-	case dp.RPOState == RPOMissed:
-		dp.Status, dp.Why = NotProtected, fmt.Sprintf("last backup is %s old; the RPO is %s", Age(age), Age(dp.RPO))
-	case dp.Cert == NotCertified:
-		dp.Status, dp.Why = NotProtected, "its backup was test-restored and not certified"
-	case dp.RPOState == RPOMet:
-		dp.Status, dp.Why = Protected, fmt.Sprintf("last backup %s old, within the RPO of %s", Age(age), Age(dp.RPO))
+	case dp.RPOState == apiclient.RPOMissed:
+		dp.Status, dp.Why = NotProtected, fmt.Sprintf("last backup is %s old; the RPO is %s", Age(dp.BackupAge), Age(dp.RPO))
+	case dp.RPOState == apiclient.RPOUnknown:
+		dp.Status, dp.Why = NotProtected, "never backed up by its schedule"
+	case dp.Cert == catalog.CertNotCertified:
+		dp.Status, dp.Why = NotProtected, "its last backup was test-restored and not certified"
+	case dp.RPOState == apiclient.RPOMet:
+		dp.Status, dp.Why = Protected, fmt.Sprintf("last backup %s old, within the RPO of %s", Age(dp.BackupAge), Age(dp.RPO))
 	default:
-		dp.Status, dp.Why = Unknown, "backed up, but no RPO is set to judge its age against"
+		dp.Status, dp.Why = Unknown, "backed up, but no schedule sets an RPO to judge its age against"
 	}
 }
 
