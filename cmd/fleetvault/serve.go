@@ -53,6 +53,11 @@ named by the MBR, the embedded MQTT broker (or a connection to an external one
 with --broker-url), the MQTT and CoAP transports, the group-restore engine and
 the HTTP API (docs/api.md) with Prometheus metrics on /metrics.
 
+Once an hour, and at start, the server applies the certification policies
+(fleetvault certify policy): certifications of critical devices lapse, and
+owners of unknown backups are reminded. It also runs the twins of test
+restores (fleetvault certify test BACKUP --into twin) on its embedded broker.
+
 Jobs that were running when the server last stopped are resumed. SIGINT or
 SIGTERM stops the server gracefully: running jobs stop where they stand and
 stay resumable in the journal.
