@@ -179,6 +179,8 @@ func newCatalogPruneCommand(a *app) *cobra.Command {
 stored in the resource database, plus one given with --client or --group and
 --keep-* flags (which replaces a stored rule for the same client or group;
 --save stores it). With --dry-run it lists what would go and changes nothing.
+A device's newest certified backup is always kept (fleetvault certify), and
+listed with the reason.
 
 --group prunes that backup group only, as a schedule does after its backup:
 "catalog prune --dry-run --group B" shows what B's retention would remove
@@ -259,6 +261,9 @@ func runCatalogPrune(ctx context.Context, a *app, rule *catalog.KeepRule, group 
 	}
 	for _, p := range rep.Removed {
 		fmt.Fprintf(a.stdout, "%s %s %s %s %s: %s\n", verb, p.ID, p.Client, p.Name, p.Time.Format(time.RFC3339), p.Reason)
+	}
+	for _, p := range rep.Protected {
+		fmt.Fprintf(a.stdout, "kept %s %s %s %s: %s\n", p.ID, p.Client, p.Name, p.Time.Format(time.RFC3339), p.Reason)
 	}
 	fmt.Fprintf(a.stdout, "%s %d piece(s), kept %d, freed %d bytes\n", verb, len(rep.Removed), rep.Kept, rep.Freed)
 	return nil
