@@ -8,4 +8,12 @@
 // `fleetvault serve` and `fleetvault demo` are thin wrappers around Start.
 // Jobs that were running when the last process stopped are resumed on Start.
 // The *http.Server is made in one place, startHTTP.
+//
+// The scheduler (schedules.go) is one schedule.Loop over the resource
+// database's schedules, started last and stopped first: each run backs up,
+// waits for its job, applies the backup group's retention and records the
+// run (service.RunScheduled); the same loop checks every device's RPO every
+// Options.RPOInterval and feeds the fleetvault_rpo_devices and
+// fleetvault_backup_age_seconds gauges. Options.ScheduleClock drives it (and
+// stamps backups), so tests run days of schedules without waiting.
 package server

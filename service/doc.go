@@ -26,6 +26,12 @@
 // all is ErrForbidden. A job whose device group holds one device that is not
 // the owner's is refused whole, before any device is contacted.
 //
+// Schedules (schedules.go, rpo.go): admins and operators manage and run
+// them; an owner sees those that touch a group of theirs and the RPO of
+// their own devices. The server's scheduler runs them as SchedulerIdentity
+// (RunScheduled) and checks RPOs (CheckRPO), telling the event sink of a
+// failed scheduled job and, once per miss, of a device that missed its RPO.
+//
 // Every change, and every refused attempt at one, is appended to the audit
 // log (catalog.AppendAudit) before the operation returns. Names of devices,
 // groups and users are checked once, by CheckName.
