@@ -55,6 +55,22 @@ func TestRecordHistory(t *testing.T) {
 			}
 		})
 	}
+	var totals []HistoryRecord
+	if err := c.HistoryTotals(time.Time{}, time.Time{}, func(h HistoryRecord) error { totals = append(totals, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantTotals := []HistoryRecord{tests[0].want[0], tests[0].want[1], tests[0].want[2]}
+	for i := range wantTotals {
+		wantTotals[i].Device = ""
+	}
+	if len(totals) != 3 || totals[0] != wantTotals[0] || totals[1] != wantTotals[1] || totals[2] != wantTotals[2] {
+		t.Fatalf("day totals %+v, want %+v", totals, wantTotals)
+	}
+	var only []HistoryRecord
+	_ = c.HistoryOf(time.Time{}, time.Time{}, map[string]bool{"b": true}, func(h HistoryRecord) error { only = append(only, h); return nil })
+	if len(only) != 1 || only[0].Device != "b" {
+		t.Fatalf("HistoryOf b: %+v", only)
+	}
 	n, err := c.PruneHistory(day(d2))
 	if err != nil || n != 1 {
 		t.Fatalf("prune: %d, %v", n, err)
