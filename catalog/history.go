@@ -240,3 +240,95 @@ func (c *Catalog) SetHistoryRetention(days int) error {
 		return c.resRecords(tx).put(bktSettings, []byte(keyHistoryRetention), days)
 	})
 }
+
+// quickDecode reads the JSON encoding/json writes for a HistoryRecord: one
+// object of string fields without escapes and non-negative integers, no
+// spaces. Anything else is left to encoding/json.
+func (h *HistoryRecord) quickDecode(b []byte) bool {
+	var r HistoryRecord
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	b = b[1 : len(b)-1]
+	for len(b) > 0 {
+		name, rest, ok := quickString(b)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
+			return false
+		}
+		b = rest[1:]
+		switch name {
+		case "day", "kind", "device":
+			var v string
+			if v, b, ok = quickString(b); !ok {
+				return false
+			}
+			*map[string]*string{"day": &r.Day, "kind": &r.Kind, "device": &r.Device}[name] = v
+		default:
+			var n int64
+			if n, b, ok = quickInt(b); !ok || !r.setCount(name, n) {
+				return false
+			}
+		}
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	*h = r
+	return true
+}
+
+func (r *HistoryRecord) setCount(name string, n int64) bool {
+	small := func(p *int) bool { *p = int(n); return int64(int(n)) == n }
+	switch name {
+	case "attempts":
+		return small(&r.Attempts)
+	case "successes":
+		return small(&r.Successes)
+	case "failures":
+		return small(&r.Failures)
+	case "rpo_misses":
+		return small(&r.RPOMisses)
+	case "bytes":
+		r.Bytes = n
+	case "restore_ms_sum":
+		r.RestoreMSSum = n
+	case "restore_ms_max":
+		r.RestoreMSMax = n
+	default:
+		return false
+	}
+	return true
+}
+
+// quickString reads a JSON string of printable ASCII without escapes.
+func quickString(b []byte) (string, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return string(b[1:i]), b[i+1:], true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
+}
+
+// quickInt reads a non-negative JSON integer of at most 18 digits.
+func quickInt(b []byte) (int64, []byte, bool) {
+	i := 0
+	var n int64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 18 {
+		n = n*10 + int64(b[i]-'0')
+		i++
+	}
+	if i == 0 || (i > 1 && b[0] == '0') || (i < len(b) && b[i] != ',') {
+		return 0, nil, false
+	}
+	return n, b[i:], true
+}
