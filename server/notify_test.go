@@ -186,7 +186,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 
 	failed := w.backup(t, "everyone", "nightly")
 	// alice's email and webhook, bob's and carol's webhooks, erin's email.
-	waitFor(t, 60*time.Second, func() bool {
+	notifytest.WaitFor(t, 60*time.Second, func() bool {
 		st := w.s.Notifications.Stats()
 		return st.Sent+st.Undeliverable >= 5 && st.Undeliverable >= 1
 	})
@@ -243,7 +243,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	})
 
 	done := w.backup(t, "healthy", "nightly")
-	waitFor(t, 30*time.Second, func() bool { s, _ := w.mailsTo(t, "erin@example.com"); return len(s) >= 2 })
+	notifytest.WaitFor(t, 30*time.Second, func() bool { s, _ := w.mailsTo(t, "erin@example.com"); return len(s) >= 2 })
 	t.Run("always", func(t *testing.T) {
 		subjects, bodies := w.mailsTo(t, "erin@example.com")
 		want := []string{wantSubject, "[Fleetvault] Job " + done.ID + " done: nightly"}
@@ -295,16 +295,5 @@ func TestNotificationTest(t *testing.T) {
 	}
 	if s, _ := w.mailsTo(t, "alice@example.com"); len(s) != 1 || s[0] != "[Fleetvault] Test notification" {
 		t.Fatalf("alice's test mail: %q", s)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
