@@ -259,7 +259,7 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 	seenRef := map[dedupe.Ref]bool{}
 	perClient := map[string]int{}
 	need := groupNeeds{} // the idx/group entries the pieces need
-	var end uint64 // one past the last piece id of the run before
+	var end uint64       // one past the last piece id of the run before
 	_ = tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
 		obj := s.path + ": piece run " + s.pieceID(k)
 		r, err := decodeRecord(v)
