@@ -97,6 +97,9 @@ func mergeTail(tx *bbolt.Tx, key []byte, r *record) error {
 func loadRun(tx *bbolt.Tx, key, v []byte) (record, error) {
 	r, err := decodeRecord(v)
 	if err == nil {
+		err = resolveTag(tx, &r)
+	}
+	if err == nil {
 		err = mergeTail(tx, key, &r)
 	}
 	return r, err
@@ -289,6 +292,9 @@ func extendRun(tx *bbolt.Tx, ru run, id []byte, t int64, job string) error {
 
 // putNewRun writes a new run and what its idx/group entry lacks.
 func putNewRun(tx *bbolt.Tx, key []byte, r *record) error {
+	if err := internTag(tx, r); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bktPieces).Put(key, r.encode()); err != nil {
 		return err
 	}

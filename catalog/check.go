@@ -263,6 +263,9 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 	_ = tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
 		obj := s.path + ": piece run " + s.pieceID(k)
 		r, err := decodeRecord(v)
+		if err == nil {
+			err = resolveTag(tx, &r)
+		}
 		if err != nil {
 			report(Problem{Object: obj, Err: err})
 			return nil

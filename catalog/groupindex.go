@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 
 	"go.etcd.io/bbolt"
 
@@ -12,15 +14,22 @@ import (
 )
 
 // The group index (idx/group) has one entry per client and backup group
-// the client has pieces in: key group NUL client, value the tag attributes
-// of those pieces (a uvarint count of key/value string pairs, sorted, each
-// once). A query by tag within a group reads the group's entries; one by tag
-// alone reads them all. Catalogs written before runs kept the attributes as
+// the client has pieces in: key group NUL client, value the tags of those
+// pieces as a uvarint count of key/value string pairs, sorted, each once:
+// a tag in the tag dictionary (tagdict.go) as the one pair (NUL, its id in
+// decimal), a tag kept in its record (catalogs written before runs) as its
+// attributes. A query by tag within a group reads the group's entries; one
+// by tag alone reads them all. Catalogs written before runs kept the attributes as
 // entries of their own (idx/tag: tag key NUL tag value NUL group NUL
 // client); opening such a catalog for writing folds them into idx/group.
 
-// attrSet is the tag attributes of a client's pieces in one group.
+// attrSet is the tags of a client's pieces in one group: dictionary
+// references (dictAttr) and attributes.
 type attrSet map[tagmatch.Attr]bool
+
+// dictAttr is the idx/group pair naming dictionary tag id; no tag key
+// contains NUL (validatePiece).
+func dictAttr(id uint64) tagmatch.Attr { return tagmatch.Attr{Key: "\x00", Value: strconv.FormatUint(id, 10)} }
 
 // sortedAttrs returns s's attributes in order.
 func sortedAttrs(s attrSet) tagmatch.Tag {
@@ -87,7 +96,7 @@ func indexRun(tx *bbolt.Tx, r *record) error {
 		return fmt.Errorf("index entry %q: %w", k, err)
 	}
 	added := v == nil
-	for _, a := range r.Tag {
+	for _, a := range r.tagAttrs() {
 		if !have[a] {
 			have[a], added = true, true
 		}
@@ -106,9 +115,17 @@ func (g groupNeeds) add(r *record) {
 	if g[k] == nil {
 		g[k] = attrSet{}
 	}
-	for _, a := range r.Tag {
+	for _, a := range r.tagAttrs() {
 		g[k][a] = true
 	}
+}
+
+// tagAttrs are what r's tag puts in its idx/group entry.
+func (r *record) tagAttrs() tagmatch.Tag {
+	if r.tagID != 0 {
+		return tagmatch.Tag{dictAttr(r.tagID)}
+	}
+	return r.Tag
 }
 
 // reindex makes the idx/group entries of keys in had match need: entries
@@ -152,6 +169,7 @@ func tagClients(tx *bbolt.Tx, key, value, group string) ([]string, error) {
 		prefix = nil
 	}
 	seen := map[string]bool{}
+	dict := map[tagmatch.Attr]bool{} // dictionary pair -> its tag has want
 	var out []string
 	cur := b.Cursor()
 	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
@@ -160,7 +178,11 @@ func tagClients(tx *bbolt.Tx, key, value, group string) ([]string, error) {
 			return nil, fmt.Errorf("index %s entry %q: %w", bktIdxGroup, k, err)
 		}
 		i := bytes.IndexByte(k, 0)
-		if !s[want] || i < 0 {
+		has, err := s.has(tx, want, dict)
+		if err != nil {
+			return nil, fmt.Errorf("index %s entry %q: %w", bktIdxGroup, k, err)
+		}
+		if !has || i < 0 {
 			continue
 		}
 		if c := string(k[i+1:]); !seen[c] {
@@ -169,6 +191,36 @@ func tagClients(tx *bbolt.Tx, key, value, group string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// has reports whether a tag of s has attribute want, resolving dictionary
+// tags (remembered in dict).
+func (s attrSet) has(tx *bbolt.Tx, want tagmatch.Attr, dict map[tagmatch.Attr]bool) (bool, error) {
+	if s[want] {
+		return true, nil
+	}
+	for a := range s {
+		if a.Key != "\x00" {
+			continue
+		}
+		has, ok := dict[a]
+		if !ok {
+			id, err := strconv.ParseUint(a.Value, 10, 64)
+			if err != nil || id == 0 {
+				return false, fmt.Errorf("%w: bad tag dictionary id %q", ErrCorrupt, a.Value)
+			}
+			r := record{tagID: id}
+			if err := resolveTag(tx, &r); err != nil {
+				return false, err
+			}
+			has = slices.Contains(r.Tag, want)
+			dict[a] = has
+		}
+		if has {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // foldTagIndex moves a catalog's idx/tag entries (written before runs)

@@ -42,6 +42,11 @@ func initCatalog(tx *bbolt.Tx, store *dedupe.Store) error {
 			return err
 		}
 	}
+	for _, b := range [][]byte{bktTags, bktTagDict} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
 	if tx.Bucket(bktIdxTime) != nil {
 		if err := tx.DeleteBucket(bktIdxTime); err != nil {
 			return err

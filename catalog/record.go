@@ -23,8 +23,9 @@ import (
 // location and group as uvarint-length-prefixed strings; expiry as varint
 // Unix nanoseconds (0: none); size as uvarint; the 32-byte content hash;
 // the key of the client's next older run (uvarint length 0 or 8, then the
-// key); the tag as a uvarint count of key/value string pairs; the optional
-// fields likewise, sorted by key; a flags byte (bit 0: closed, the run
+// key); the tag as a uvarint x: 0 none, odd a tag dictionary id (x>>1),
+// even x>>1 key/value string pairs that follow; the optional fields as a
+// uvarint count of key/value string pairs, sorted by key; a flags byte (bit 0: closed, the run
 // takes no more pieces); the piece count; the oldest piece's time as
 // varint Unix nanoseconds; the gaps to each next piece's time as a uvarint
 // count of (gap uvarint, repeat uvarint) pairs; the jobs as a uvarint count
@@ -46,8 +47,11 @@ type record struct {
 	Jobs                                       []string // the pieces' jobs, as Times
 	Closed                                     bool     // the run takes no more pieces
 	// tail counts the pieces of Times and Jobs read from the client's
-	// idx/latest entry, not from the record (see runTail); not encoded.
+	// idx/latest entry, not from the record (see maxTailBytes); not encoded.
 	tail int
+	// tagID is the tag's id in the tag dictionary (tagdict.go); 0: the
+	// record carries its tag.
+	tagID uint64
 }
 
 const (
@@ -131,9 +135,13 @@ func (r record) encode() []byte {
 	b = append(b, r.Ref[:]...)
 	b = binary.AppendUvarint(b, uint64(len(r.Prev)))
 	b = append(b, r.Prev...)
-	b = binary.AppendUvarint(b, uint64(len(r.Tag)))
-	for _, a := range r.Tag {
-		b = appendString(appendString(b, a.Key), a.Value)
+	if r.tagID != 0 {
+		b = binary.AppendUvarint(b, r.tagID<<1|1)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(r.Tag))<<1)
+		for _, a := range r.Tag {
+			b = appendString(appendString(b, a.Key), a.Value)
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Optional)))
 	for _, k := range sortedKeys(r.Optional) {
@@ -283,7 +291,16 @@ func decodeRecord(b []byte) (record, error) {
 	r.Size = int64(size)
 	d.fixed(r.Ref[:], "content hash")
 	d.prev(&r)
-	if n := d.count("tag"); n > 0 {
+	n := 0
+	if version == recordV1 {
+		n = d.count("tag")
+	} else if x := d.uvarint("tag"); x&1 == 1 {
+		r.tagID = x >> 1
+	} else if n = int(x >> 1); uint64(n) > uint64(len(d.b))/2 {
+		d.fail("tag")
+		n = 0
+	}
+	if n > 0 {
 		r.Tag = make(tagmatch.Tag, n)
 		for i := range r.Tag {
 			r.Tag[i] = tagmatch.Attr{Key: d.str("tag key"), Value: d.str("tag value")}
