@@ -29,7 +29,9 @@ type attrSet map[tagmatch.Attr]bool
 
 // dictAttr is the idx/group pair naming dictionary tag id; no tag key
 // contains NUL (validatePiece).
-func dictAttr(id uint64) tagmatch.Attr { return tagmatch.Attr{Key: "\x00", Value: strconv.FormatUint(id, 10)} }
+func dictAttr(id uint64) tagmatch.Attr {
+	return tagmatch.Attr{Key: "\x00", Value: strconv.FormatUint(id, 10)}
+}
 
 // sortedAttrs returns s's attributes in order.
 func sortedAttrs(s attrSet) tagmatch.Tag {
