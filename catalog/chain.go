@@ -175,13 +175,17 @@ func findRun(tx *bbolt.Tx, id []byte) (run, int, bool, error) {
 	return run{bytes.Clone(k), r}, int(i), true, nil
 }
 
-// getRun reads the run stored under key.
+// getRun reads the run stored under key, reached from a newer run of its
+// chain: so not its client's newest run, and without a run tail.
 func getRun(tx *bbolt.Tx, key []byte) (record, bool, error) {
 	v := tx.Bucket(bktPieces).Get(key)
 	if v == nil {
 		return record{}, false, nil
 	}
-	r, err := loadRun(tx, key, v)
+	r, err := decodeRecord(v)
+	if err == nil {
+		err = resolveTag(tx, &r)
+	}
 	return r, true, err
 }
 
