@@ -247,18 +247,9 @@ func TestRunsExportRows(t *testing.T) {
 	}
 	for _, format := range []string{FormatJSON, FormatSQL} {
 		t.Run(format, func(t *testing.T) {
-			var buf bytes.Buffer
-			must(t, src.Export(&buf, format))
-			dst, _ := mustCreate(t, Options{})
-			must(t, dst.Import(bytes.NewReader(buf.Bytes()), format))
-			if got := dumpJSON(t, dst); !bytes.Equal(got, want) {
-				t.Fatalf("import differs:\n%s\nwant\n%s", got, want)
-			}
+			dst, buf := roundTrip(t, src, format, want)
 			if n := runsOf(t, dst); n != 3 {
 				t.Fatalf("import stored %d runs, want 3", n)
-			}
-			if ps := verifyOpen(t, dst); len(ps) > 0 {
-				t.Fatalf("check reports %v", ps)
 			}
 			if err := dst.Import(bytes.NewReader(buf.Bytes()), format); err == nil {
 				t.Fatal("importing the same pieces twice succeeded")
