@@ -250,7 +250,10 @@ func storePiece(tx *bbolt.Tx, want []byte, p record) ([]byte, error) {
 		}
 		return insertOlder(tx, want, p, hr)
 	}
-	if head != nil && !hr.r.Closed && hr.r.sameRun(p) {
+	// An import (want set) rebuilds the runs of the ids it is given; runs
+	// it makes are closed to ingest, since the export's source may have
+	// used (and pruned) the ids that would follow.
+	if head != nil && (!hr.r.Closed || want != nil) && hr.r.sameRun(p) {
 		if id := keyPlus(hr.key, hr.r.count()); (want == nil || bytes.Equal(want, id)) && nextFree(tx, hr.key, id) {
 			return id, extendRun(tx, hr, id, t, p.Jobs[0])
 		}
@@ -264,7 +267,7 @@ func storePiece(tx *bbolt.Tx, want []byte, p record) ([]byte, error) {
 			return nil, err
 		}
 	}
-	p.Prev = hr.key
+	p.Prev, p.Closed = hr.key, want != nil
 	if err := lb.Put([]byte(p.Client), headValue(key, t)); err != nil {
 		return nil, err
 	}

@@ -254,6 +254,12 @@ func TestRunsExportRows(t *testing.T) {
 			if err := dst.Import(bytes.NewReader(buf.Bytes()), format); err == nil {
 				t.Fatal("importing the same pieces twice succeeded")
 			}
+			// the source may have used the ids after an imported run's
+			// last: a new backup starts a run of its own
+			more := mustIngest(t, dst, steadyPieces("dev2", 9)[8:])
+			if n := runsOf(t, dst); n != 4 {
+				t.Fatalf("a backup after the import made %d runs, want 4 (id %s)", n, more[0].ID)
+			}
 		})
 	}
 }
