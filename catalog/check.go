@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/fleetvault/fleetvault/settingsdoc"
@@ -263,25 +264,25 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 	}
 	seenRef := map[dedupe.Ref]bool{}
 	perClient := map[string]int{}
-	want := map[string]bool{} // client-level index entries the pieces need
+	need := groupNeeds{} // the idx/group entries the pieces need
+	var end uint64       // one past the last piece id of the run before
 	_ = tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
-		obj := s.path + ": piece " + s.pieceID(k)
+		obj := s.path + ": piece run " + s.pieceID(k)
 		r, err := decodeRecord(v)
+		if err == nil {
+			err = resolveTag(tx, &r)
+		}
 		if err != nil {
 			report(Problem{Object: obj, Err: err})
 			return nil
 		}
+		if len(k) != 8 || binary.BigEndian.Uint64(k) < end {
+			report(Problem{Object: obj, Err: fmt.Errorf("%w: the key overlaps the run before", ErrCorrupt)})
+		} else {
+			end = binary.BigEndian.Uint64(k) + uint64(r.count())
+		}
 		perClient[r.Client]++
-		if tx.Bucket(bktIdxTime).Get(timeEntry(r, k)) == nil {
-			report(Problem{Object: obj, Err: fmt.Errorf("%w: missing from index %s", ErrCorrupt, bktIdxTime)})
-		}
-		for _, e := range clientEntries(r) {
-			id := string(e[0]) + "\x00" + string(e[1])
-			if !want[id] && tx.Bucket(e[0]).Get(e[1]) == nil {
-				report(Problem{Object: obj, Err: fmt.Errorf("%w: missing from index %s", ErrCorrupt, e[0])})
-			}
-			want[id] = true
-		}
+		need.add(&r)
 		if readData && !seenRef[r.Ref] {
 			seenRef[r.Ref] = true
 			if _, err := store.Get(tx, r.Ref); err != nil {
@@ -291,46 +292,71 @@ func (s *shard) checkPieces(tx *bbolt.Tx, store *dedupe.Store, readData bool, re
 		return nil
 	})
 	s.checkChains(tx, perClient, report)
-	for _, idx := range [][]byte{bktIdxGroup, bktIdxTag} {
-		_ = tx.Bucket(idx).ForEach(func(k, _ []byte) error {
-			if !want[string(idx)+"\x00"+string(k)] {
-				report(Problem{Object: fmt.Sprintf("%s: index %s entry %q", s.path, idx, k), Err: fmt.Errorf("%w: no piece needs it", ErrCorrupt)})
+	s.checkGroupIndex(tx, need, report)
+}
+
+// checkGroupIndex checks idx/group (and idx/tag in a catalog written before
+// runs, opened read-only) against what the pieces need, both ways.
+func (s *shard) checkGroupIndex(tx *bbolt.Tx, need groupNeeds, report func(Problem)) {
+	legacy := tx.Bucket(bktIdxTag)
+	wantTag := map[string]bool{}
+	obj := func(bkt []byte, k []byte) string { return fmt.Sprintf("%s: index %s entry %q", s.path, bkt, k) }
+	_ = tx.Bucket(bktIdxGroup).ForEach(func(k, v []byte) error {
+		have, err := decodeAttrSet(v)
+		switch n := need[string(k)]; {
+		case err != nil:
+			report(Problem{Object: obj(bktIdxGroup, k), Err: err})
+		case n == nil:
+			report(Problem{Object: obj(bktIdxGroup, k), Err: fmt.Errorf("%w: no piece needs it", ErrCorrupt)})
+		case legacy != nil:
+			group, client, _ := bytes.Cut(k, []byte{0})
+			for a := range n {
+				wantTag[string(prefixOf(a.Key, a.Value, string(group)))+string(client)] = true
 			}
-			return nil
-		})
-	}
-	_ = tx.Bucket(bktIdxTime).ForEach(func(k, _ []byte) error {
-		ok := false
-		if len(k) == 16 {
-			r, found, err := getRecord(tx, k[8:])
-			ok = err == nil && found && bytes.Equal(timeEntry(r, k[8:]), k)
-		}
-		if !ok {
-			report(Problem{Object: fmt.Sprintf("%s: index %s entry %x", s.path, bktIdxTime, k), Err: fmt.Errorf("%w: no such piece", ErrCorrupt)})
+		case !have.equal(n):
+			report(Problem{Object: obj(bktIdxGroup, k), Err: fmt.Errorf("%w: it lists tag attributes %v, the pieces have %v", ErrCorrupt, sortedAttrs(have), sortedAttrs(n))})
 		}
 		return nil
 	})
+	for k := range need {
+		if tx.Bucket(bktIdxGroup).Get([]byte(k)) == nil {
+			report(Problem{Object: obj(bktIdxGroup, []byte(k)), Err: fmt.Errorf("%w: missing, and pieces need it", ErrCorrupt)})
+		}
+	}
+	if legacy == nil {
+		return
+	}
+	_ = legacy.ForEach(func(k, _ []byte) error {
+		if !wantTag[string(k)] {
+			report(Problem{Object: obj(bktIdxTag, k), Err: fmt.Errorf("%w: no piece needs it", ErrCorrupt)})
+		}
+		delete(wantTag, string(k))
+		return nil
+	})
+	for k := range wantTag {
+		report(Problem{Object: obj(bktIdxTag, []byte(k)), Err: fmt.Errorf("%w: missing, and pieces need it", ErrCorrupt)})
+	}
 }
 
 // checkChains walks every client's chain: it must reach exactly the
-// client's pieces, newest first.
+// client's runs, newest first.
 func (s *shard) checkChains(tx *bbolt.Tx, perClient map[string]int, report func(Problem)) {
 	_ = tx.Bucket(bktLatest).ForEach(func(k, _ []byte) error {
 		client := string(k)
 		n := 0
-		err := walkChain(tx, client, func([]byte, record) (bool, error) { n++; return false, nil })
+		err := walkChain(tx, client, func([]byte, *record) (bool, error) { n++; return false, nil })
 		obj := fmt.Sprintf("%s: pieces of client %s", s.path, client)
 		switch {
 		case err != nil:
 			report(Problem{Object: obj, Err: err})
 		case n != perClient[client]:
-			report(Problem{Object: obj, Err: fmt.Errorf("%w: chain reaches %d pieces, the catalog has %d", ErrCorrupt, n, perClient[client])})
+			report(Problem{Object: obj, Err: fmt.Errorf("%w: chain reaches %d runs of pieces, the catalog has %d", ErrCorrupt, n, perClient[client])})
 		}
 		delete(perClient, client)
 		return nil
 	})
 	for client, n := range perClient {
-		report(Problem{Object: fmt.Sprintf("%s: pieces of client %s", s.path, client), Err: fmt.Errorf("%w: %d pieces but no newest-piece entry", ErrCorrupt, n)})
+		report(Problem{Object: fmt.Sprintf("%s: pieces of client %s", s.path, client), Err: fmt.Errorf("%w: %d runs of pieces but no newest-piece entry", ErrCorrupt, n)})
 	}
 }
 

@@ -261,14 +261,9 @@ func (c *Catalog) dumpResources() (dump, error) {
 func (c *Catalog) eachPiece(fn func(pieceDump) error) error {
 	for _, s := range c.shards {
 		err := view(s.db, "catalog: export "+s.label(), func(tx *bbolt.Tx) error {
-			return tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
-				r, err := decodeRecord(v)
-				if err != nil {
-					return fmt.Errorf("catalog: export: piece %s: %w", s.pieceID(k), err)
-				}
-				p, _ := r.piece(s.pieceID(k))
+			return s.eachPiece(tx, func(p Piece) error {
 				pd := pieceDump{ID: p.ID, Catalog: s.name, Client: p.Client, Name: p.Name, Type: p.Type, Owner: p.Owner,
-					Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: r.Ref.String(), Group: p.Group, Job: p.Job,
+					Location: p.Location, Time: fmtTime(p.Time), Size: p.Size, Ref: p.Ref.String(), Group: p.Group, Job: p.Job,
 					Tag: tagToDump(p.Tag), Optional: p.Optional}
 				if !p.Expiry.IsZero() {
 					pd.Expiry = fmtTime(p.Expiry)
@@ -436,8 +431,8 @@ func (c *Catalog) loadPieces(tx *bbolt.Tx, s *shard, pieces []pieceDump, content
 		if err != nil {
 			return err
 		}
-		if pb.Get(key) != nil {
-			return fmt.Errorf("piece %s: %w", pd.ID, ErrExists)
+		if _, _, found, err := findRun(tx, key); err != nil || found {
+			return fmt.Errorf("piece %s: %w", pd.ID, orExists(err, key))
 		}
 		data, ok := content[pd.Ref]
 		if !ok {
@@ -446,13 +441,13 @@ func (c *Catalog) loadPieces(tx *bbolt.Tx, s *shard, pieces []pieceDump, content
 		if _, _, err := c.store.Put(tx, data); err != nil {
 			return fmt.Errorf("piece %s: %w", pd.ID, err)
 		}
-		if seq := binary.BigEndian.Uint64(key); seq > pb.Sequence() {
+		if seq := binary.BigEndian.Uint64(key) >> runBits; seq > pb.Sequence() {
 			if err := pb.SetSequence(seq); err != nil {
 				return err
 			}
 		}
-		if err := storePiece(tx, key, toRecord(p)); err != nil {
-			return err
+		if _, err := storePiece(tx, key, toRecord(p)); err != nil {
+			return fmt.Errorf("piece %s: %w", pd.ID, err)
 		}
 	}
 	return nil

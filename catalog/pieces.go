@@ -16,26 +16,44 @@ import (
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
 
-// Catalog file buckets. Each client's pieces form a chain, newest first:
-// idx/latest holds the head, each record the key of the next older one. A
-// backup of many clients so appends to pieces and idx/time and touches one
-// small idx/latest entry per client, instead of rewriting index pages spread
-// over the whole file (see docs/spec/catalog.md, "bbolt layout").
+// Catalog file buckets. A client's pieces are stored as runs (record): a
+// backup unchanged since the client's newest piece extends that piece's
+// run. Each client's runs form a chain, newest first: idx/latest holds the
+// newest piece, each run the key of the next older one. A backup of many
+// clients so appends or grows one run and touches one small idx/latest
+// entry per client, instead of rewriting index pages spread over the whole
+// file (see docs/spec/catalog.md, "bbolt layout").
 var (
-	bktPieces   = []byte("pieces")     // piece key (8-byte sequence) -> record
-	bktIdxTime  = []byte("idx/time")   // time key -> nothing
-	bktLatest   = []byte("idx/latest") // client -> key and time key of its newest piece
-	bktIdxGroup = []byte("idx/group")  // group 0 client -> nothing: clients with pieces in the group
-	bktIdxTag   = []byte("idx/tag")    // tagkey 0 tagvalue 0 group 0 client -> nothing
+	bktPieces   = []byte("pieces")     // run key (id of its oldest piece) -> record
+	bktLatest   = []byte("idx/latest") // client -> id and time key of its newest piece
+	bktIdxGroup = []byte("idx/group")  // group 0 client -> the tag attributes of its pieces in the group (groupindex.go)
+	// The per-piece time index and the tag index of catalogs written
+	// before runs: dropped (idx/tag folded into idx/group) when such a
+	// catalog is opened for writing.
+	bktIdxTime = []byte("idx/time")
+	bktIdxTag  = []byte("idx/tag")
 )
 
-var catalogBuckets = [][]byte{bktPieces, bktIdxTime, bktLatest, bktIdxGroup, bktIdxTag, bktRestores, bktIdxRestoreDevice, bktIdxRestoreJob}
+var catalogBuckets = [][]byte{bktPieces, bktLatest, bktIdxGroup, bktRestores, bktIdxRestoreDevice, bktIdxRestoreJob}
 
 func initCatalog(tx *bbolt.Tx, store *dedupe.Store) error {
 	for _, b := range catalogBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
+	}
+	for _, b := range [][]byte{bktTags, bktTagDict} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if tx.Bucket(bktIdxTime) != nil {
+		if err := tx.DeleteBucket(bktIdxTime); err != nil {
+			return err
+		}
+	}
+	if err := foldTagIndex(tx); err != nil {
+		return err
 	}
 	if err := upgradeFrames(tx, frame.Codec{}, [][]byte{bktRestores}); err != nil {
 		return err
@@ -174,48 +192,31 @@ func (c *Catalog) route(pieces []NewPiece) (map[*shard][]int, error) {
 }
 
 func (c *Catalog) ingestTx(tx *bbolt.Tx, s *shard, pieces []NewPiece, idx []int, out []Piece, now time.Time) error {
-	pb := tx.Bucket(bktPieces)
-	fillAppendOnly(tx)
+	fillBuckets(tx)
 	for _, i := range idx {
 		np := pieces[i]
 		ref, _, err := c.store.Put(tx, np.Content)
 		if err != nil {
 			return fmt.Errorf("piece %d (client %s): store content: %w", i, np.Client, err)
 		}
-		seq, err := pb.NextSequence()
-		if err != nil {
-			return err
-		}
-		key := binary.BigEndian.AppendUint64(nil, seq)
 		t := np.Time
 		if t.IsZero() {
 			t = now
 		}
-		p := Piece{ID: s.pieceID(key), Client: np.Client, Name: np.Name, Type: np.Type, Owner: np.Owner,
+		p := Piece{Client: np.Client, Name: np.Name, Type: np.Type, Owner: np.Owner,
 			Location: np.Location, Group: np.Group, Job: np.Job, Time: t.UTC(), Size: int64(len(np.Content)),
 			Tag: np.Tag, Ref: ref, Optional: np.Optional}
 		if !np.Expiry.IsZero() {
 			p.Expiry = np.Expiry.UTC()
 		}
-		if err := storePiece(tx, key, toRecord(p)); err != nil {
-			return err
+		key, err := storePiece(tx, nil, toRecord(p))
+		if err != nil {
+			return fmt.Errorf("piece %d (client %s): %w", i, np.Client, err)
 		}
+		p.ID = s.pieceID(key)
 		out[i] = p
 	}
 	return nil
-}
-
-func getRecord(tx *bbolt.Tx, key []byte) (record, bool, error) {
-	b := tx.Bucket(bktPieces)
-	if b == nil {
-		return record{}, false, nil
-	}
-	v := b.Get(key)
-	if v == nil {
-		return record{}, false, nil
-	}
-	r, err := decodeRecord(v)
-	return r, true, err
 }
 
 // Piece returns the piece with this id, or ErrNotFound.
@@ -226,17 +227,33 @@ func (c *Catalog) Piece(id string) (Piece, error) {
 	}
 	var p Piece
 	err = view(s.db, "catalog: piece "+id, func(tx *bbolt.Tx) error {
-		r, ok, err := getRecord(tx, key)
+		ru, i, ok, err := findRun(tx, key)
 		if err != nil {
 			return fmt.Errorf("catalog: piece %s: %w", id, err)
 		}
 		if !ok {
 			return fmt.Errorf("catalog: piece %s: %w", id, ErrNotFound)
 		}
-		p, err = r.piece(id)
-		return err
+		p = ru.r.piece(id, i)
+		return nil
 	})
 	return p, err
+}
+
+// eachPiece calls fn for every piece of the shard in id order.
+func (s *shard) eachPiece(tx *bbolt.Tx, fn func(Piece) error) error {
+	return tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
+		r, err := loadRun(tx, k, v)
+		if err != nil {
+			return fmt.Errorf("catalog: %s: piece run %s: %w", s.label(), s.pieceID(k), err)
+		}
+		for i := range r.count() {
+			if err := fn(r.piece(s.pieceID(keyPlus(k, i)), i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Content returns the content with this reference, hash-checked: a damaged

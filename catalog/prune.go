@@ -198,15 +198,7 @@ func (c *Catalog) prune(ctx context.Context, rules []KeepRule, dryRun bool, grou
 // series reads every piece, grouped by client and name, newest first.
 func (s *shard) series(tx *bbolt.Tx) (map[string][]Piece, error) {
 	out := map[string][]Piece{}
-	err := tx.Bucket(bktPieces).ForEach(func(k, v []byte) error {
-		r, err := decodeRecord(v)
-		if err != nil {
-			return fmt.Errorf("catalog: %s: piece %s: %w", s.label(), s.pieceID(k), err)
-		}
-		p, err := r.piece(s.pieceID(k))
-		if err != nil {
-			return err
-		}
+	err := s.eachPiece(tx, func(p Piece) error {
 		id := p.Client + "\x00" + p.Name
 		out[id] = append(out[id], p)
 		return nil

@@ -91,10 +91,11 @@ func (s *shard) query(tx *bbolt.Tx, q Query) ([]Piece, error) {
 	switch {
 	case q.Client != "":
 		clients = []string{q.Client}
-	case q.TagKey != "" && q.Group != "":
-		clients = clientsUnder(tx, bktIdxTag, prefixOf(q.TagKey, q.TagValue, q.Group), false)
 	case q.TagKey != "":
-		clients = clientsUnder(tx, bktIdxTag, prefixOf(q.TagKey, q.TagValue), true)
+		var err error
+		if clients, err = tagClients(tx, q.TagKey, q.TagValue, q.Group); err != nil {
+			return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
+		}
 	case q.Group != "":
 		clients = clientsUnder(tx, bktIdxGroup, prefixOf(q.Group), false)
 	default:
@@ -103,12 +104,14 @@ func (s *shard) query(tx *bbolt.Tx, q Query) ([]Piece, error) {
 	return s.mergeChains(tx, clients, q)
 }
 
-// chainIter walks one client's chain; its record is read only when needed.
+// chainIter walks one client's chain, piece by piece; its run is read
+// only when needed.
 type chainIter struct {
 	client string
-	key    []byte
-	t      int64
-	r      *record
+	key    []byte // the current piece's id
+	t      int64  // and time
+	ru     *run   // the run holding it, once read
+	i      int    // its index in ru
 }
 
 type chainHeap []*chainIter
@@ -124,9 +127,42 @@ func (h *chainHeap) Pop() any {
 	return x
 }
 
+// load reads the run of the iterator's first piece (the client's newest).
+func (it *chainIter) load(tx *bbolt.Tx) error {
+	ru, i, ok, err := findRun(tx, it.key)
+	if err != nil || !ok || ru.r.Client != it.client || ru.r.Times[i] != it.t {
+		return fmt.Errorf("%w: client %s: newest piece %x: %w", ErrCorrupt, it.client, it.key, orMissing(err))
+	}
+	it.ru, it.i = &ru, i
+	return nil
+}
+
+// next moves to the next older piece; false at the chain's end.
+func (it *chainIter) next(tx *bbolt.Tx) (bool, error) {
+	if it.i > 0 {
+		it.i--
+		it.key, it.t = keyPlus(it.ru.key, it.i), it.ru.r.Times[it.i]
+		return true, nil
+	}
+	prev := it.ru.r.Prev
+	if prev == nil {
+		return false, nil
+	}
+	r, ok, err := getRun(tx, prev)
+	if err != nil || !ok {
+		return false, fmt.Errorf("client %s: run %x: %w", it.client, prev, orMissing(err))
+	}
+	key, t := keyPlus(prev, r.count()-1), r.newest()
+	if !newer(it.t, it.key, t, key) || r.Client != it.client {
+		return false, fmt.Errorf("%w: client %s: chain broken at run %x", ErrCorrupt, it.client, prev)
+	}
+	it.ru, it.i, it.key, it.t = &run{bytes.Clone(prev), r}, r.count()-1, key, t
+	return true, nil
+}
+
 // mergeChains merges the clients' chains newest first. The heads' times
-// come from idx/latest, so a query with a limit reads about limit records
-// (plus one per chain it advances), however many clients and pieces.
+// come from idx/latest, so a query with a limit reads about limit pieces'
+// runs (plus one per chain it advances), however many clients and pieces.
 func (s *shard) mergeChains(tx *bbolt.Tx, clients []string, q Query) ([]Piece, error) {
 	h := make(chainHeap, 0, len(clients))
 	lb := tx.Bucket(bktLatest)
@@ -136,7 +172,7 @@ func (s *shard) mergeChains(tx *bbolt.Tx, clients []string, q Query) ([]Piece, e
 			return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
 		}
 		if k != nil {
-			h = append(h, &chainIter{client: client, key: k, t: t})
+			h = append(h, &chainIter{client: client, key: bytes.Clone(k), t: t})
 		}
 	}
 	heap.Init(&h)
@@ -147,30 +183,22 @@ func (s *shard) mergeChains(tx *bbolt.Tx, clients []string, q Query) ([]Piece, e
 			heap.Pop(&h) // the rest of this chain is older still
 			continue
 		}
-		if it.r == nil {
-			r, ok, err := getRecord(tx, it.key)
-			if err != nil || !ok || r.Client != it.client || r.Time != it.t {
-				return nil, fmt.Errorf("catalog: %s: %w: client %s: chain piece %x: %w", s.label(), ErrCorrupt, it.client, it.key, orMissing(err))
+		if it.ru == nil {
+			if err := it.load(tx); err != nil {
+				return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
 			}
-			it.r = &r
 		}
-		if p, err := it.r.piece(s.pieceID(it.key)); err != nil {
-			return nil, err
-		} else if q.match(p) {
+		if p := it.ru.r.piece(s.pieceID(it.key), it.i); q.match(p) {
 			out = append(out, p)
 		}
-		if it.r.Prev == nil {
+		more, err := it.next(tx)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %s: %w", s.label(), err)
+		}
+		if !more {
 			heap.Pop(&h)
 			continue
 		}
-		prev, ok, err := getRecord(tx, it.r.Prev)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("catalog: %s: client %s: piece %x: %w", s.label(), it.client, it.r.Prev, orMissing(err))
-		}
-		if !newer(it.t, it.key, prev.Time, it.r.Prev) || prev.Client != it.client {
-			return nil, fmt.Errorf("catalog: %s: %w: client %s: chain broken at piece %x", s.label(), ErrCorrupt, it.client, it.r.Prev)
-		}
-		it.key, it.t, it.r = it.r.Prev, prev.Time, &prev
 		heap.Fix(&h, 0)
 	}
 	return out, nil
@@ -203,26 +231,16 @@ func clientsUnder(tx *bbolt.Tx, bkt, prefix []byte, skipGroup bool) []string {
 	return out
 }
 
-// byTime walks the time index newest first.
+// byTime merges every client's chain, newest first.
 func (s *shard) byTime(tx *bbolt.Tx, q Query) ([]Piece, error) {
-	var out []Piece
-	b := tx.Bucket(bktIdxTime)
-	if b == nil {
-		return nil, nil
+	var clients []string
+	if lb := tx.Bucket(bktLatest); lb != nil {
+		_ = lb.ForEach(func(k, _ []byte) error {
+			clients = append(clients, string(k))
+			return nil
+		})
 	}
-	err := reverseRange(b.Cursor(), nil, q.From, q.To, func(h hit) (bool, error) {
-		r, ok, err := getRecord(tx, h.key)
-		if err != nil || !ok {
-			return false, fmt.Errorf("catalog: %s: time index entry for piece %s: %w", s.label(), s.pieceID(h.key), orMissing(err))
-		}
-		p, err := r.piece(s.pieceID(h.key))
-		if err != nil {
-			return false, err
-		}
-		out = append(out, p)
-		return q.Limit > 0 && len(out) >= q.Limit, nil
-	})
-	return out, err
+	return s.mergeChains(tx, clients, q)
 }
 
 func orMissing(err error) error {
@@ -309,15 +327,17 @@ func (c *Catalog) CandidatesAsOf(group string, asOf time.Time) ([]Piece, error) 
 // in the group (normally the head).
 func (s *shard) candidates(tx *bbolt.Tx, group string, asOf time.Time, fn func(Piece)) error {
 	for _, client := range clientsUnder(tx, bktIdxGroup, prefixOf(group), false) {
-		err := walkChain(tx, client, func(k []byte, r record) (bool, error) {
-			if r.Group != group || (!asOf.IsZero() && r.Time > asOf.UnixNano()) {
+		err := walkChain(tx, client, func(k []byte, r *record) (bool, error) {
+			if r.Group != group {
 				return false, nil
 			}
-			p, err := r.piece(s.pieceID(k))
-			if err == nil {
-				fn(p)
+			for i := r.count() - 1; i >= 0; i-- {
+				if asOf.IsZero() || r.Times[i] <= asOf.UnixNano() {
+					fn(r.piece(s.pieceID(keyPlus(k, i)), i))
+					return true, nil
+				}
 			}
-			return true, err
+			return false, nil
 		})
 		if err != nil {
 			return fmt.Errorf("catalog: %s: %w", s.label(), err)

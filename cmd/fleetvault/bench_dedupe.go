@@ -29,21 +29,28 @@ type benchDedupeOptions struct {
 
 // benchDedupeResult is what bench dedupe prints.
 type benchDedupeResult struct {
-	Mode         string  `json:"mode"`
-	Encrypted    bool    `json:"encrypted"` // content sealed under a repository key, as init makes it
-	Devices      int     `json:"devices"`
-	Days         int     `json:"days"`
-	Change       float64 `json:"change"`
-	Batch        int     `json:"batch"`
-	Records      int64   `json:"records"`
-	RawBytes     int64   `json:"raw_bytes"`    // settings bytes ingested
-	StoredBytes  int64   `json:"stored_bytes"` // object and chunk records: the stored content
-	Ratio        float64 `json:"ratio"`        // raw_bytes / stored_bytes
-	Objects      int64   `json:"objects"`
-	Chunks       int64   `json:"chunks"`
-	Seconds      float64 `json:"seconds"` // time spent ingesting (generation excluded)
-	RecordsPerS  float64 `json:"records_per_s"`
-	FileBytes    int64   `json:"file_bytes"` // size of the bbolt file holding records and content
+	Mode        string  `json:"mode"`
+	Encrypted   bool    `json:"encrypted"` // content sealed under a repository key, as init makes it
+	Devices     int     `json:"devices"`
+	Days        int     `json:"days"`
+	Change      float64 `json:"change"`
+	Batch       int     `json:"batch"`
+	Records     int64   `json:"records"`
+	RawBytes    int64   `json:"raw_bytes"`    // settings bytes ingested
+	StoredBytes int64   `json:"stored_bytes"` // object and chunk records: the stored content
+	Ratio       float64 `json:"ratio"`        // raw_bytes / stored_bytes
+	Objects     int64   `json:"objects"`
+	Chunks      int64   `json:"chunks"`
+	Seconds     float64 `json:"seconds"` // time spent ingesting (generation excluded)
+	RecordsPerS float64 `json:"records_per_s"`
+	FileBytes   int64   `json:"file_bytes"` // size of the bbolt file holding records and content
+	// BytesPerRecord is file_bytes over records: what one backup costs in
+	// the catalog file, content and indexes included.
+	BytesPerRecord float64 `json:"bytes_per_record"`
+	// InstallBytes is every file of the installation (catalog, resource
+	// database, job journal, MBR): its whole size on disk, as
+	// bench/restic-compare.sh compares with restic's whole repository.
+	InstallBytes int64   `json:"install_bytes"`
 	WallSeconds  float64 `json:"wall_seconds"`
 	GenerateSecs float64 `json:"generate_seconds"`
 }
@@ -147,8 +154,8 @@ func runBenchDedupe(ctx context.Context, a *app, o benchDedupeOptions) error {
 	for _, res := range results {
 		fmt.Fprintf(a.stdout, "%d records (%d devices x %d days, %.1f%% changing daily) via %s, encrypted %v, in %.2fs: %.0f records/s\n",
 			res.Records, res.Devices, res.Days, 100*res.Change, res.Mode, res.Encrypted, res.Seconds, res.RecordsPerS)
-		fmt.Fprintf(a.stdout, "raw %d bytes, stored %d bytes (%d objects, %d chunks): ratio %.1f; file %d bytes\n",
-			res.RawBytes, res.StoredBytes, res.Objects, res.Chunks, res.Ratio, res.FileBytes)
+		fmt.Fprintf(a.stdout, "raw %d bytes, stored %d bytes (%d objects, %d chunks): ratio %.1f; file %d bytes (%.1f per record), installation %d bytes\n",
+			res.RawBytes, res.StoredBytes, res.Objects, res.Chunks, res.Ratio, res.FileBytes, res.BytesPerRecord, res.InstallBytes)
 	}
 	if ratio > 0 {
 		fmt.Fprintf(a.stdout, "encrypted rate / clear rate: %.2f\n", ratio)
@@ -186,6 +193,12 @@ func benchDedupeRun(ctx context.Context, h *fleethistory.History, o benchDedupeO
 	}
 	if err := ing.measure(&res); err != nil {
 		return res, err
+	}
+	if res.InstallBytes, err = dirFileBytes(dir); err != nil {
+		return res, err
+	}
+	if res.Records > 0 {
+		res.BytesPerRecord = float64(res.FileBytes) / float64(res.Records)
 	}
 	res.Mode, res.Encrypted, res.Devices, res.Days, res.Change, res.Batch = o.mode, encrypt, o.cfg.Devices, o.cfg.Days, o.cfg.Change, o.batch
 	if res.StoredBytes > 0 {
@@ -332,6 +345,25 @@ func (si *storeIngester) ingest(_ context.Context, recs []fleethistory.Record) e
 func (si *storeIngester) close() error { return si.db.Close() }
 
 func (si *storeIngester) measure(res *benchDedupeResult) error { return measureFile(si.path, res) }
+
+// dirFileBytes sums the sizes of the regular files under dir.
+func dirFileBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bench dedupe: size of %s: %w", dir, err)
+	}
+	return n, nil
+}
 
 // measureFile reads the dedupe counters and the size of a closed bbolt file.
 func measureFile(path string, res *benchDedupeResult) error {

@@ -40,6 +40,9 @@ func TestBenchDedupe(t *testing.T) {
 			if res.Records != 600 || res.RawBytes <= 0 || res.StoredBytes <= 0 || res.Ratio < 2 || res.FileBytes <= 0 {
 				t.Fatalf("result %+v", res)
 			}
+			if res.InstallBytes < res.FileBytes || res.BytesPerRecord != float64(res.FileBytes)/600 {
+				t.Fatalf("installation %d bytes, file %d bytes, %.1f bytes per record", res.InstallBytes, res.FileBytes, res.BytesPerRecord)
+			}
 		})
 	}
 }
