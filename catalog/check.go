@@ -2,8 +2,8 @@ package catalog
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/fleetvault/fleetvault/settingsdoc"
