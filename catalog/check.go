@@ -184,7 +184,9 @@ func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)
 	}
 	for _, bkt := range resourceBuckets {
 		if tx.Bucket(bkt) == nil {
-			report(Problem{Object: path + ": bucket " + string(bkt), Err: fmt.Errorf("%w: missing", ErrCorrupt)})
+			if !laterResourceBucket(bkt) { // absent from an earlier version's installation opened read-only: empty
+				report(Problem{Object: path + ": bucket " + string(bkt), Err: fmt.Errorf("%w: missing", ErrCorrupt)})
+			}
 			continue
 		}
 		_ = recs.each(bkt, func(_ []byte, decode func(any) error) error {

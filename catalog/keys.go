@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,8 +25,23 @@ var (
 )
 
 // resourceBuckets are the resource database's buckets of JSON records.
+// Only the first four exist in every installation; the others were added by
+// later versions (laterResourceBuckets), are created when the database is
+// opened for writing, and read as empty while absent.
 var resourceBuckets = [][]byte{bktDevices, bktGroups, bktReplication, bktRetention, bktSchedules, bktProfiles, bktGroupProfiles, bktUsers, bktAudit,
 	bktCertifications, bktCertPolicies, bktNotifyPrefs, bktDigest, bktUndeliverable, bktHistory, bktHistoryDays, bktSettings}
+
+// laterResourceBucket reports whether bkt is a resource bucket that an
+// installation written by an earlier version may lack: every one but the
+// first four of resourceBuckets.
+func laterResourceBucket(bkt []byte) bool {
+	for _, b := range resourceBuckets[4:] {
+		if bytes.Equal(b, bkt) {
+			return true
+		}
+	}
+	return false
+}
 
 // checkKey compares what the MBR says with the key given.
 func checkKey(m MBR, k *repokey.Key) error {
