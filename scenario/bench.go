@@ -55,6 +55,9 @@ type BenchResult struct {
 	StartSeconds    float64                    `json:"fleet_start_seconds"`
 	Counts          map[grouprestore.State]int `json:"counts"`
 	Mismatches      int                        `json:"ground_truth_mismatches"`
+	// Phases are the server's memory in each phase (start: server up and
+	// the fleet online; ceiling; restore); ServerRSSMB is their largest peak.
+	Phases []PhaseMemory `json:"server_phases"`
 }
 
 // benchFleet writes a fleet file: count climate controls in zones North and
@@ -221,6 +224,7 @@ func (env *benchEnv) fleetRSSMB() float64 {
 // stack and a full group restore (probe, match, snapshot, write, verify,
 // journal) of cfg.Devices simulated devices, and checks the ground truth.
 func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
+	phase := startPhase("start")
 	env, err := startBench(ctx, &cfg)
 	if err != nil {
 		return nil, err
@@ -229,9 +233,13 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	srv := env.srv
 	res := &BenchResult{Transport: cfg.Transport, Devices: len(env.targets), Concurrency: cfg.Concurrency, FleetProcesses: len(env.children),
 		StartSeconds: env.started}
+	res.Phases = append(res.Phases, phase.end())
+	phase = startPhase("ceiling")
 	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, env.children, env.targets); err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
+	res.Phases = append(res.Phases, phase.end())
+	phase = startPhase("restore")
 	refHash, err := backupReferences(ctx, srv, env.all)
 	if err != nil {
 		return nil, err
@@ -250,8 +258,11 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	if res.CeilingRTPerSec > 0 {
 		res.Ratio = res.DevicesPerSec / (res.CeilingRTPerSec / 2)
 	}
+	res.Phases = append(res.Phases, phase.end())
 	res.FleetRSSMB = env.fleetRSSMB()
-	res.ServerRSSMB = simbench.PeakRSSMB(0)
+	for _, ph := range res.Phases {
+		res.ServerRSSMB = max(res.ServerRSSMB, ph.PeakRSSMB)
+	}
 	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB
 	if res.Mismatches, err = checkChildren(env.children, j.ID(), refHash, p); err != nil {
 		return nil, err
