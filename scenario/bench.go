@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,10 @@ type BenchConfig struct {
 	// arguments (the fleetvault binary: `bench fleet-child ARGS...`).
 	Child  func(args ...string) *exec.Cmd
 	Logger *slog.Logger
+	// CPUProfile, if set, receives a CPU profile of this process (the
+	// server) during the restore job only, without the fleet's start and
+	// the ceiling.
+	CPUProfile io.Writer
 }
 
 // BenchResult is what `fleetvault bench restore --json` prints.
@@ -244,12 +249,21 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindRestore, Source: "bench-reference", Target: "targets",
 		Rollout: grouprestore.Rollout{Concurrency: cfg.Concurrency, Timeout: 10 * time.Second, Retries: 2}})
 	if err != nil {
+		pprof.StopCPUProfile()
 		return nil, err
 	}
 	p, err := j.Wait(ctx)
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -42,11 +42,12 @@ round trips per device.`,
 				return usageError{fmt.Errorf("--devices %d: give at least 1", cfg.Devices)}
 			}
 			if path := a.v.GetString("cpuprofile"); path != "" {
-				stop, err := startCPUProfile(path)
+				f, err := os.Create(path)
 				if err != nil {
-					return err
+					return fmt.Errorf("cpu profile: %w", err)
 				}
-				defer stop()
+				defer f.Close()
+				cfg.CPUProfile = f
 			}
 			res, err := scenario.BenchRestore(cmd.Context(), cfg)
 			if err != nil {
@@ -77,22 +78,9 @@ round trips per device.`,
 	f.Duration("ceiling", 0, "how long to measure the ceiling (default 5s)")
 	f.Int("per-process", 15000, "simulated devices per fleet process")
 	f.Bool("json", false, "print the result as JSON")
-	f.String("cpuprofile", "", "write a CPU profile of this process (server side) to FILE")
+	f.String("cpuprofile", "", "write a CPU profile of this process (server side) during the restore job to FILE")
 	f.String("memprofile", "", "write a heap profile of this process (server side) to FILE after the run")
 	return c
-}
-
-// startCPUProfile profiles this process into path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // newBenchFleetChildCommand runs part of a benchmark's simulated fleet in a
