@@ -63,6 +63,11 @@ type BenchResult struct {
 	// Phases are the server's memory in each phase (start: server up and
 	// the fleet online; ceiling; restore); ServerRSSMB is their largest peak.
 	Phases []PhaseMemory `json:"server_phases"`
+	// Load1 is the machine's load average over the minute before the run
+	// (/proc/loadavg): on a shared machine, figures taken above the number
+	// of cores are not comparable. GOGC is the variable as the process saw it.
+	Load1 float64 `json:"load_average_1m"`
+	GOGC  string  `json:"gogc,omitempty"`
 }
 
 // benchFleet writes a fleet file: count climate controls in zones North and
@@ -229,6 +234,7 @@ func (env *benchEnv) fleetRSSMB() float64 {
 // stack and a full group restore (probe, match, snapshot, write, verify,
 // journal) of cfg.Devices simulated devices, and checks the ground truth.
 func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
+	load1 := simbench.LoadAverage()
 	phase := startPhase("start")
 	env, err := startBench(ctx, &cfg)
 	if err != nil {
@@ -237,7 +243,7 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	defer env.close()
 	srv := env.srv
 	res := &BenchResult{Transport: cfg.Transport, Devices: len(env.targets), Concurrency: cfg.Concurrency, FleetProcesses: len(env.children),
-		StartSeconds: env.started}
+		StartSeconds: env.started, Load1: load1, GOGC: os.Getenv("GOGC")}
 	res.Phases = append(res.Phases, phase.end())
 	phase = startPhase("ceiling")
 	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, env.children, env.targets); err != nil {

@@ -65,6 +65,11 @@ round trips per device.`,
 				res.Devices, res.Transport, res.Seconds, res.DevicesPerSec, res.CeilingRTPerSec, res.Ratio)
 			fmt.Fprintf(a.stdout, "outcomes %s; peak memory %.0f MiB (server %.0f, fleet %.0f in %d processes); ground-truth mismatches %d\n",
 				countsLine(res.Counts), res.PeakRSSMB, res.ServerRSSMB, res.FleetRSSMB, res.FleetProcesses, res.Mismatches)
+			for _, ph := range res.Phases {
+				fmt.Fprintf(a.stdout, "server during %s: peak %.0f MiB, heap %.0f MiB, goroutine stacks %.0f MiB, %d goroutines\n",
+					ph.Phase, ph.PeakRSSMB, ph.HeapMB, ph.StacksMB, ph.Goroutines)
+			}
+			fmt.Fprintf(a.stdout, "load average before the run %.1f\n", res.Load1)
 			if res.Mismatches > 0 {
 				return fmt.Errorf("%d devices disagree with the report", res.Mismatches)
 			}
