@@ -3,6 +3,7 @@ package scenario
 import (
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fleetvault/fleetvault/devicesim/simbench"
@@ -19,6 +20,9 @@ type PhaseMemory struct {
 	StacksMB   float64 `json:"stacks_mb"`    // goroutine stacks
 	Goroutines int     `json:"goroutines"`
 	Seconds    float64 `json:"seconds"`
+	// CPUSeconds is the server process's CPU time (user and system) in the
+	// phase: unlike Seconds, it hardly depends on what else the machine runs.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // phaseSamples names the runtime metrics a phase keeps the maximum of, in
@@ -36,6 +40,7 @@ func phaseSamples() []metrics.Sample {
 type phaseMeter struct {
 	name  string
 	t0    time.Time
+	cpu0  float64
 	stop  chan struct{}
 	done  sync.WaitGroup
 	peaks [4]uint64
@@ -45,7 +50,7 @@ type phaseMeter struct {
 // runtime until end is called.
 func startPhase(name string) *phaseMeter {
 	_ = simbench.ResetPeakRSS(0) // without /proc the peak is the process's
-	m := &phaseMeter{name: name, t0: time.Now(), stop: make(chan struct{})}
+	m := &phaseMeter{name: name, t0: time.Now(), cpu0: processCPUSeconds(), stop: make(chan struct{})}
 	m.done.Add(1)
 	go m.run()
 	return m
@@ -78,5 +83,15 @@ func (m *phaseMeter) end() PhaseMemory {
 	const mib = 1 << 20
 	return PhaseMemory{Phase: m.name, PeakRSSMB: simbench.PeakRSSMB(0), HeapMB: float64(m.peaks[0]) / mib,
 		HeapGoalMB: float64(m.peaks[1]) / mib, StacksMB: float64(m.peaks[2]) / mib, Goroutines: int(m.peaks[3]),
-		Seconds: time.Since(m.t0).Seconds()}
+		Seconds: time.Since(m.t0).Seconds(), CPUSeconds: processCPUSeconds() - m.cpu0}
+}
+
+// processCPUSeconds is this process's CPU time so far, user and system; 0
+// where getrusage is not available.
+func processCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
