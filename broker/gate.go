@@ -131,8 +131,8 @@ func (g *gate) serve(listener string, conn net.Conn, establish listeners.Establi
 		_ = gc.Close()
 		return errBrokerClosed
 	case err != nil:
-		g.refused(listener, remote, err)
 		_ = gc.Close()
+		g.refused(listener, remote, err)
 		return err
 	}
 	// The deadline stays until mochi has read the CONNECT (from pre) and
