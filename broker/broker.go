@@ -206,8 +206,6 @@ type Broker struct {
 	warnLimit *rate.Limiter
 	subID     atomic.Int64
 	drops     *inlineDrops // Publish's messages that mochi could not queue
-	pubOnce   sync.Once
-	pubs      chan inlinePublish // Publish's messages, to the publishers
 
 	mu           sync.Mutex
 	online       map[string]*mqtt.Client // connected clients by client id
@@ -450,6 +448,28 @@ func (b *Broker) warn(msg string, args ...any) {
 		args = append(args, "suppressed_since_last", n)
 	}
 	b.log.Warn(msg, args...)
+}
+
+// Publish sends payload to topic from inside the process, through mochi's
+// inline client: no network, no ACL (the embedding server is trusted). QoS 1
+// is delivered to QoS 1 subscribers. When a subscriber's pending writes are
+// full (MaxPendingWrites: it does not read, or too slowly), the message is
+// dropped for that subscriber only and Publish returns an error wrapping
+// ErrPendingWritesFull; other subscribers and other topics are not held up.
+func (b *Broker) Publish(topic string, payload []byte, qos byte) error {
+	if qos > 1 {
+		return fmt.Errorf("broker: publish to %s: qos %d not supported (0 or 1)", truncate(topic), qos)
+	}
+	mark := b.drops.begin(topic)
+	err := b.srv.Publish(topic, payload, false, qos)
+	dropped := b.drops.end(topic, mark)
+	if err != nil {
+		return fmt.Errorf("broker: publish to %s: %w", truncate(topic), err)
+	}
+	if dropped {
+		return fmt.Errorf("broker: publish to %s: %w", truncate(topic), ErrPendingWritesFull)
+	}
+	return nil
 }
 
 // Subscribe calls fn, from inside the process, for every message published
