@@ -27,7 +27,12 @@ simulated devices, and checks every device's ground truth.
 The server (embedded broker, catalog, engine) runs in this process and the
 simulated devices in child processes, so neither holds both ends of every
 connection. ratio = devices_per_s / (ceiling_rt_per_s / 2): a restore is two
-round trips per device.`,
+round trips per device.
+
+The server's memory and CPU are reported per phase (start, ceiling, restore):
+peak RSS, heap, goroutine stacks, goroutines and CPU seconds, with the load
+average before the run; see docs/BENCHMARKS.md, "Server memory and CPU per
+device".`,
 		Example: `  fleetvault bench restore --devices 10000 --transport mqtt --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
