@@ -285,14 +285,9 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.b.servers.Delete(cl)
 }
 
-// OnPublishDropped counts messages mochi could not queue for a slow client
-// and, for a message of Publish's, tells it (mochi calls this on the
-// publishing goroutine, before its Publish returns).
+// OnPublishDropped counts messages mochi could not queue for a slow client.
 func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.b.stats.dropped.Add(1)
-	if pk.Origin == mqtt.InlineClientId {
-		h.b.drops.dropped(pk.TopicName)
-	}
 	h.b.warn("mqtt message dropped: client's pending writes full", "client", truncate(cl.ID), "topic", truncate(pk.TopicName))
 }
 

@@ -205,7 +205,6 @@ type Broker struct {
 	stats     counters
 	warnLimit *rate.Limiter
 	subID     atomic.Int64
-	drops     *inlineDrops // Publish's messages that mochi could not queue
 
 	mu           sync.Mutex
 	online       map[string]*mqtt.Client // connected clients by client id
@@ -231,7 +230,6 @@ func New(opts Options) (*Broker, error) {
 		warnLimit: rate.NewLimiter(10, 20),
 		online:    make(map[string]*mqtt.Client),
 		done:      make(chan struct{}),
-		drops:     newInlineDrops(),
 	}
 	if b.creds == nil {
 		b.creds = StaticCredentials{}
@@ -452,22 +450,13 @@ func (b *Broker) warn(msg string, args ...any) {
 
 // Publish sends payload to topic from inside the process, through mochi's
 // inline client: no network, no ACL (the embedding server is trusted). QoS 1
-// is delivered to QoS 1 subscribers. When a subscriber's pending writes are
-// full (MaxPendingWrites: it does not read, or too slowly), the message is
-// dropped for that subscriber only and Publish returns an error wrapping
-// ErrPendingWritesFull; other subscribers and other topics are not held up.
+// is delivered to QoS 1 subscribers.
 func (b *Broker) Publish(topic string, payload []byte, qos byte) error {
 	if qos > 1 {
 		return fmt.Errorf("broker: publish to %s: qos %d not supported (0 or 1)", truncate(topic), qos)
 	}
-	mark := b.drops.begin(topic)
-	err := b.srv.Publish(topic, payload, false, qos)
-	dropped := b.drops.end(topic, mark)
-	if err != nil {
+	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
 		return fmt.Errorf("broker: publish to %s: %w", truncate(topic), err)
-	}
-	if dropped {
-		return fmt.Errorf("broker: publish to %s: %w", truncate(topic), ErrPendingWritesFull)
 	}
 	return nil
 }

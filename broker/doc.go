@@ -63,11 +63,8 @@
 // Each connection costs two goroutines and its buffers; docs/broker.md gives
 // the measured memory per connection and the file-descriptor limit (ulimit -n)
 // needed for 100,000 devices. Messages for a client whose pending-writes
-// queue (MaxPendingWrites) is full are dropped for that client only and
-// counted: a server that connects over the network must read promptly, and
-// the embedding server's Publish returns ErrPendingWritesFull, so a request
-// to a device that stopped reading fails at once instead of waiting for an
-// answer. Other clients are never held up by a slow one.
+// queue (MaxPendingWrites) is full are dropped and counted: a server that
+// connects over the network must read promptly.
 //
 // Package brokertest starts an embedded broker or a real Mosquitto for tests.
 package broker

@@ -114,8 +114,8 @@ func (g *gate) serve(listener string, conn net.Conn, establish listeners.Establi
 	remote := conn.RemoteAddr().String()
 	key, tracked := g.b.limitKey(remote)
 	if err := g.admit(key, tracked); err != nil {
-		g.refused(listener, remote, err) // counted before the close a client (or test) may wait for
 		_ = conn.Close()
+		g.refused(listener, remote, err)
 		return err
 	}
 	gc := &gatedConn{Conn: conn, release: func() { g.release(key, tracked) }}

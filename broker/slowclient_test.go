@@ -3,7 +3,6 @@ package broker_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"net"
 	"testing"
 	"time"
@@ -32,9 +31,8 @@ func (c *rawClient) subscribeRaw(t *testing.T, filter string) {
 }
 
 // TestSlowSubscriber pins down what the embedded broker does when a device
-// stops reading: its pending writes fill, Publish reports each message mochi
-// drops for it (ErrPendingWritesFull, so the server can retry or give up
-// instead of waiting for an answer to a request never sent), and other
+// stops reading: its pending writes fill and further messages to it are
+// dropped and counted (Stats.Dropped), Publish does not block, and other
 // devices keep getting their messages, 64 KiB ones included, through read and
 // write buffers far smaller than that.
 func TestSlowSubscriber(t *testing.T) {
@@ -66,20 +64,13 @@ func TestSlowSubscriber(t *testing.T) {
 	t.Run("full queue is reported", func(t *testing.T) {
 		// A loopback socket takes a few MiB before the broker's writer
 		// blocks; then the 4 pending writes fill.
-		for i := 0; ; i++ {
-			err := b.Publish(broker.RequestTopic("slow1"), big, 1)
-			if errors.Is(err, broker.ErrPendingWritesFull) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("publish %d: %v, want nil or ErrPendingWritesFull", i, err)
+		for i := 0; b.Stats().Dropped == 0; i++ {
+			if err := b.Publish(broker.RequestTopic("slow1"), big, 1); err != nil {
+				t.Fatalf("publish %d: %v", i, err)
 			}
 			if i == 2000 {
-				t.Fatal("2,000 messages of 64 KiB to a client that does not read, and no publish reported a drop")
+				t.Fatal("2,000 messages of 64 KiB to a client that does not read, and none was dropped")
 			}
-		}
-		if got := b.Stats().Dropped; got < 1 {
-			t.Errorf("Stats.Dropped = %d after a drop", got)
 		}
 	})
 	t.Run("other devices are not held up", func(t *testing.T) {
@@ -105,7 +96,7 @@ func TestSlowSubscriber(t *testing.T) {
 			t.Fatal("the 64 KiB answer did not reach the server")
 		}
 	})
-	t.Run("a drop is not reported to later publishes", func(t *testing.T) {
+	t.Run("publishes go on after a drop", func(t *testing.T) {
 		if err := b.Publish(broker.RequestTopic("fast1"), []byte("after"), 1); err != nil {
 			t.Fatalf("publish after a drop to another client: %v", err)
 		}
