@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,10 @@ type BenchConfig struct {
 	// arguments (the fleetvault binary: `bench fleet-child ARGS...`).
 	Child  func(args ...string) *exec.Cmd
 	Logger *slog.Logger
+	// CPUProfile, if set, receives a CPU profile of this process (the
+	// server) during the restore job only, without the fleet's start and
+	// the ceiling.
+	CPUProfile io.Writer
 }
 
 // BenchResult is what `fleetvault bench restore --json` prints.
@@ -55,6 +60,14 @@ type BenchResult struct {
 	StartSeconds    float64                    `json:"fleet_start_seconds"`
 	Counts          map[grouprestore.State]int `json:"counts"`
 	Mismatches      int                        `json:"ground_truth_mismatches"`
+	// Phases are the server's memory in each phase (start: server up and
+	// the fleet online; ceiling; restore); ServerRSSMB is their largest peak.
+	Phases []PhaseMemory `json:"server_phases"`
+	// Load1 is the machine's load average over the minute before the run
+	// (/proc/loadavg): on a shared machine, figures taken above the number
+	// of cores are not comparable. GOGC is the variable as the process saw it.
+	Load1 float64 `json:"load_average_1m"`
+	GOGC  string  `json:"gogc,omitempty"`
 }
 
 // benchFleet writes a fleet file: count climate controls in zones North and
@@ -221,6 +234,8 @@ func (env *benchEnv) fleetRSSMB() float64 {
 // stack and a full group restore (probe, match, snapshot, write, verify,
 // journal) of cfg.Devices simulated devices, and checks the ground truth.
 func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
+	load1 := simbench.LoadAverage()
+	phase := startPhase("start")
 	env, err := startBench(ctx, &cfg)
 	if err != nil {
 		return nil, err
@@ -228,20 +243,33 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	defer env.close()
 	srv := env.srv
 	res := &BenchResult{Transport: cfg.Transport, Devices: len(env.targets), Concurrency: cfg.Concurrency, FleetProcesses: len(env.children),
-		StartSeconds: env.started}
+		StartSeconds: env.started, Load1: load1, GOGC: os.Getenv("GOGC")}
+	res.Phases = append(res.Phases, phase.end())
+	phase = startPhase("ceiling")
 	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, env.children, env.targets); err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
+	res.Phases = append(res.Phases, phase.end())
+	phase = startPhase("restore")
 	refHash, err := backupReferences(ctx, srv, env.all)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindRestore, Source: "bench-reference", Target: "targets",
 		Rollout: grouprestore.Rollout{Concurrency: cfg.Concurrency, Timeout: 10 * time.Second, Retries: 2}})
 	if err != nil {
+		pprof.StopCPUProfile()
 		return nil, err
 	}
 	p, err := j.Wait(ctx)
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -250,8 +278,11 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	if res.CeilingRTPerSec > 0 {
 		res.Ratio = res.DevicesPerSec / (res.CeilingRTPerSec / 2)
 	}
+	res.Phases = append(res.Phases, phase.end())
 	res.FleetRSSMB = env.fleetRSSMB()
-	res.ServerRSSMB = simbench.PeakRSSMB(0)
+	for _, ph := range res.Phases {
+		res.ServerRSSMB = max(res.ServerRSSMB, ph.PeakRSSMB)
+	}
 	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB
 	if res.Mismatches, err = checkChildren(env.children, j.ID(), refHash, p); err != nil {
 		return nil, err

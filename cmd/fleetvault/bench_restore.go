@@ -27,7 +27,12 @@ simulated devices, and checks every device's ground truth.
 The server (embedded broker, catalog, engine) runs in this process and the
 simulated devices in child processes, so neither holds both ends of every
 connection. ratio = devices_per_s / (ceiling_rt_per_s / 2): a restore is two
-round trips per device.`,
+round trips per device.
+
+The server's memory and CPU are reported per phase (start, ceiling, restore):
+peak RSS, heap, goroutine stacks, goroutines and CPU seconds, with the load
+average before the run; see docs/BENCHMARKS.md, "Server memory and CPU per
+device".`,
 		Example: `  fleetvault bench restore --devices 10000 --transport mqtt --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,11 +47,12 @@ round trips per device.`,
 				return usageError{fmt.Errorf("--devices %d: give at least 1", cfg.Devices)}
 			}
 			if path := a.v.GetString("cpuprofile"); path != "" {
-				stop, err := startCPUProfile(path)
+				f, err := os.Create(path)
 				if err != nil {
-					return err
+					return fmt.Errorf("cpu profile: %w", err)
 				}
-				defer stop()
+				defer f.Close()
+				cfg.CPUProfile = f
 			}
 			res, err := scenario.BenchRestore(cmd.Context(), cfg)
 			if err != nil {
@@ -64,6 +70,11 @@ round trips per device.`,
 				res.Devices, res.Transport, res.Seconds, res.DevicesPerSec, res.CeilingRTPerSec, res.Ratio)
 			fmt.Fprintf(a.stdout, "outcomes %s; peak memory %.0f MiB (server %.0f, fleet %.0f in %d processes); ground-truth mismatches %d\n",
 				countsLine(res.Counts), res.PeakRSSMB, res.ServerRSSMB, res.FleetRSSMB, res.FleetProcesses, res.Mismatches)
+			for _, ph := range res.Phases {
+				fmt.Fprintf(a.stdout, "server during %s: peak %.0f MiB, heap %.0f MiB, goroutine stacks %.0f MiB, %d goroutines\n",
+					ph.Phase, ph.PeakRSSMB, ph.HeapMB, ph.StacksMB, ph.Goroutines)
+			}
+			fmt.Fprintf(a.stdout, "load average before the run %.1f\n", res.Load1)
 			if res.Mismatches > 0 {
 				return fmt.Errorf("%d devices disagree with the report", res.Mismatches)
 			}
@@ -77,22 +88,9 @@ round trips per device.`,
 	f.Duration("ceiling", 0, "how long to measure the ceiling (default 5s)")
 	f.Int("per-process", 15000, "simulated devices per fleet process")
 	f.Bool("json", false, "print the result as JSON")
-	f.String("cpuprofile", "", "write a CPU profile of this process (server side) to FILE")
+	f.String("cpuprofile", "", "write a CPU profile of this process (server side) during the restore job to FILE")
 	f.String("memprofile", "", "write a heap profile of this process (server side) to FILE after the run")
 	return c
-}
-
-// startCPUProfile profiles this process into path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // newBenchFleetChildCommand runs part of a benchmark's simulated fleet in a

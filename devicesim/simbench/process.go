@@ -165,6 +165,35 @@ func RSSMB(pid int) float64 { return statusMB(pid, "VmRSS:") }
 // process) in MiB; 0 where /proc is not available.
 func PeakRSSMB(pid int) float64 { return statusMB(pid, "VmHWM:") }
 
+// LoadAverage returns the machine's load average over the last minute, from
+// /proc/loadavg; 0 where it is not available.
+func LoadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// ResetPeakRSS sets the peak resident memory (VmHWM) of process pid (0: this
+// process) back to its current resident memory, so that the next PeakRSSMB
+// is the peak of what follows.
+func ResetPeakRSS(pid int) error {
+	path := "/proc/self/clear_refs"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/clear_refs"
+	}
+	if err := os.WriteFile(path, []byte("5"), 0); err != nil {
+		return fmt.Errorf("simbench: reset peak memory: %w", err)
+	}
+	return nil
+}
+
 // statusMB reads one kB field of /proc/PID/status, in MiB.
 func statusMB(pid int, field string) float64 {
 	path := "/proc/self/status"
