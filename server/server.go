@@ -37,6 +37,9 @@ type Options struct {
 	BrokerUser     string
 	BrokerPassword string
 	BrokerTLS      *tls.Config
+	// Shards are further brokers, each holding the devices whose identifiers
+	// name it (broker:NAME); devices without one stay on the broker above.
+	Shards []MQTTShard
 
 	// The embedded broker's listeners; MQTTAddr defaults to 127.0.0.1:1883.
 	MQTTAddr       string
@@ -82,7 +85,8 @@ type Server struct {
 	Service *service.Service // every operation, authorized: what the API and an embedder call
 	Broker  *broker.Broker   // nil with an external broker
 
-	MQTT *mqtt.Transport
+	MQTT   *mqtt.Transport // the default broker
+	Shards *mqtt.Shards    // routes MQTT requests over MQTT and Options.Shards
 	CoAP *coap.Transport
 
 	brokerURL string
@@ -129,6 +133,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, fmt.Errorf("connect to the MQTT broker at %s: %w", s.brokerURL, err)
 	}
 	s.closers = append(s.closers, s.MQTT.Close)
+	if err = s.startShards(ctx, opts.Shards); err != nil {
+		return s, err
+	}
 	if opts.InsecureCoAP {
 		s.log.Warn("plain CoAP allowed (--insecure-coap): anyone on the network can read and write the settings of coap:// devices; use it in a lab only")
 	}
@@ -146,7 +153,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		Catalog:     store,
 		Directory:   store,
 		Transports: s.instrument(map[string]agent.Transport{
-			"": s.MQTT, "mqtt": s.MQTT, "mqtts": s.MQTT,
+			"": s.Shards, "mqtt": s.Shards, "mqtts": s.Shards,
 			"coap": s.CoAP, "coaps": s.CoAP,
 		}),
 		Logger: s.log,
