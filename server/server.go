@@ -40,6 +40,13 @@ type Options struct {
 	// Shards are further brokers, each holding the devices whose identifiers
 	// name it (broker:NAME); devices without one stay on the broker above.
 	Shards []MQTTShard
+	// ShardCredentialsDir, when set, is where the server keeps each shard's
+	// credentials file (NAME.credentials.yaml: its devices and the server
+	// identities) for fleetvault broker, rewritten every
+	// ShardCredentialsEvery (default DefaultShardCredentialsEvery) when the
+	// resource database changed.
+	ShardCredentialsDir   string
+	ShardCredentialsEvery time.Duration
 
 	// The embedded broker's listeners; MQTTAddr defaults to 127.0.0.1:1883.
 	MQTTAddr       string
@@ -135,6 +142,19 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	s.closers = append(s.closers, s.MQTT.Close)
 	if err = s.startShards(ctx, opts.Shards); err != nil {
 		return s, err
+	}
+	if opts.ShardCredentialsDir != "" && len(opts.Shards) > 0 {
+		every := opts.ShardCredentialsEvery
+		if every <= 0 {
+			every = DefaultShardCredentialsEvery
+		}
+		if _, err := ExportShardCredentials(s.Catalog, opts.ShardCredentialsDir, shardNames(opts.Shards)); err != nil {
+			return s, err
+		}
+		exportCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.exportShardCredentials(exportCtx, opts.ShardCredentialsDir, opts.Shards, every) }()
+		s.closers = append(s.closers, func() error { stop(); <-done; return nil })
 	}
 	if opts.InsecureCoAP {
 		s.log.Warn("plain CoAP allowed (--insecure-coap): anyone on the network can read and write the settings of coap:// devices; use it in a lab only")
