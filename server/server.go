@@ -94,7 +94,7 @@ type Server struct {
 
 	MQTT   *mqtt.Transport // the default broker
 	Shards *mqtt.Shards    // routes MQTT requests over MQTT and Options.Shards
-	CoAP *coap.Transport
+	CoAP   *coap.Transport
 
 	brokerURL string
 	api       *apiState // HTTP API and metrics (api_server.go)
@@ -153,7 +153,10 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		}
 		exportCtx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); s.exportShardCredentials(exportCtx, opts.ShardCredentialsDir, opts.Shards, every) }()
+		go func() {
+			defer close(done)
+			s.exportShardCredentials(exportCtx, opts.ShardCredentialsDir, opts.Shards, every)
+		}()
 		s.closers = append(s.closers, func() error { stop(); <-done; return nil })
 	}
 	if opts.InsecureCoAP {
