@@ -422,6 +422,12 @@ func (t *Transport) OnOnline(fn func(device string)) {
 	t.online = append(t.online[:len(t.online):len(t.online)], fn)
 }
 
+// Connected reports whether the transport can send: an inline transport
+// always can; a paho transport once it is connected and subscribed.
+func (t *Transport) Connected() bool {
+	return t.client == nil || t.ready.Load()
+}
+
 // Stats returns the transport's counters.
 func (t *Transport) Stats() Stats {
 	return Stats{
