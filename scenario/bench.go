@@ -457,7 +457,8 @@ func inlineCeiling(ctx context.Context, b *broker.Broker, ids []string, d time.D
 // backupReferences backs up the reference devices and returns the hash of
 // each zone's reference settings.
 func backupReferences(ctx context.Context, srv *server.Server, all []devicesim.DeviceInfo) (map[string]string, error) {
-	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindBackup, Source: "reference", Target: "bench-reference"})
+	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindBackup, Source: "reference", Target: "bench-reference",
+		Rollout: grouprestore.Rollout{Timeout: 10 * time.Second, Retries: 2}}) // as the restore: a loaded machine is slow
 	if err != nil {
 		return nil, err
 	}
