@@ -42,7 +42,7 @@ run: server, fleet and shards.`,
 		Example: `  fleetvault bench restore --devices 10000 --transport mqtt --json
   fleetvault bench restore --devices 100000 --transport mqtt --shards 7 --json
   fleetvault bench restore --devices 100000 --transport mqtt --shards 7 --shard-kind mosquitto --json`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
 			if err != nil {
