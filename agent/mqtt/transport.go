@@ -152,6 +152,9 @@ func NewTransport(ctx context.Context, opts TransportOptions) (*Transport, error
 	}
 	subscribed := make(chan error, 1)
 	po := clientOptions(opts.BrokerURL, clientID, opts.Username, opts.Password, opts.TLSConfig, opts.ConnectTimeout)
+	// A busy broker answers pings late; dropping the connection loses every
+	// answer in flight, so the server waits longer than paho's 10 s.
+	po.SetPingTimeout(30 * time.Second)
 	po.SetOnConnectHandler(func(c paho.Client) {
 		err := subscribe(c, agent.ResponseWildcard, qos, t.onMessage)
 		if err != nil {
