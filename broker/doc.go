@@ -58,6 +58,12 @@
 // Subscribe use mochi's inline client. See docs/broker.md for the choice
 // between the inline client and a loopback connection.
 //
+// A broker running as a process of its own (fleetvault broker, a broker
+// shard) reads its identities from a credentials file instead of the
+// resource database, whose lock the server holds: OpenCredentialsFile loads
+// it, FileCredentials.Refresh and Reload re-read it, and
+// WriteCredentialsFile writes one atomically.
+//
 // # Caveats
 //
 // Each connection costs two goroutines and its buffers; docs/broker.md gives

@@ -146,5 +146,8 @@ func DeviceIdentifier(device, s string) (identifiers.ID, error) {
 	if err != nil {
 		return identifiers.ID{}, fmt.Errorf("device %s: identifier: %w", device, err)
 	}
+	if _, err := id.Broker(); err != nil { // the broker shard of an MQTT device
+		return identifiers.ID{}, fmt.Errorf("device %s: identifier %s: %w", device, id, err)
+	}
 	return id, nil
 }

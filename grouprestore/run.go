@@ -283,9 +283,15 @@ func (r *run) checkThresholds() {
 	}
 }
 
-// settingsID is the identifier of a settings request to target.
+// settingsID is the identifier of a settings request to target. It keeps
+// the target's broker param, which routes an MQTT request to the device's
+// broker shard (docs/spec/identifiers.md section 9.1).
 func settingsID(target identifiers.ID, method, location string) identifiers.ID {
-	return identifiers.ID{Scheme: target.Scheme, Address: target.Address, Port: target.Port, Method: method, Params: []string{agent.ParamSettings}, Location: location}
+	params := []string{agent.ParamSettings}
+	if b := target.BrokerParam(); b != "" {
+		params = append(params, b)
+	}
+	return identifiers.ID{Scheme: target.Scheme, Address: target.Address, Port: target.Port, Method: method, Params: params, Location: location}
 }
 
 // errOffline marks a device that did not answer within the offline time-to-live.

@@ -42,6 +42,13 @@ type BenchConfig struct {
 	// server) during the restore job only, without the fleet's start and
 	// the ceiling.
 	CPUProfile io.Writer
+	// Shards spreads MQTT devices over this many broker shard processes of
+	// ShardKind (ShardEmbedded: Broker runs `fleetvault broker ARGS...`;
+	// ShardMosquitto), each holding its devices' connections; 0 keeps them
+	// all on the server's embedded broker.
+	Shards    int
+	ShardKind string
+	Broker    func(args ...string) *exec.Cmd
 }
 
 // BenchResult is what `fleetvault bench restore --json` prints.
@@ -58,6 +65,9 @@ type BenchResult struct {
 	FleetRSSMB      float64                    `json:"fleet_peak_rss_mb"`
 	FleetProcesses  int                        `json:"fleet_processes"`
 	StartSeconds    float64                    `json:"fleet_start_seconds"`
+	Shards          int                        `json:"shards,omitempty"`
+	ShardKind       string                     `json:"shard_kind,omitempty"`
+	ShardRSSMB      float64                    `json:"shards_peak_rss_mb,omitempty"` // the shard processes, added up
 	Counts          map[grouprestore.State]int `json:"counts"`
 	Mismatches      int                        `json:"ground_truth_mismatches"`
 	// Phases are the server's memory in each phase (start: server up and
@@ -139,7 +149,8 @@ type benchEnv struct {
 	children []*fleetChild
 	all      []devicesim.DeviceInfo
 	targets  []string
-	started  float64 // seconds to bring the fleet online
+	started  float64   // seconds to bring the fleet online
+	shards   *shardSet // nil: devices on the server's embedded broker
 	close    func()
 }
 
@@ -161,7 +172,10 @@ func startBench(ctx context.Context, cfg *BenchConfig) (env *benchEnv, err error
 	if cfg.Transport != devicesim.TransportMQTT && cfg.Transport != devicesim.TransportCoAP {
 		return nil, fmt.Errorf("transport %q: give mqtt or coap", cfg.Transport)
 	}
-	if cfg.Transport == devicesim.TransportMQTT && cfg.Devices > fdBudget() {
+	if cfg.Shards > 0 && cfg.Transport != devicesim.TransportMQTT {
+		return nil, fmt.Errorf("broker shards are for MQTT devices, not %s", cfg.Transport)
+	}
+	if cfg.Transport == devicesim.TransportMQTT && cfg.Shards == 0 && cfg.Devices > fdBudget() {
 		return nil, fmt.Errorf("%d MQTT devices need %d connections in the broker's process, over this process's limit of %d open files (ulimit -n); raise the limit or measure fewer devices", cfg.Devices, cfg.Devices, fdBudget())
 	}
 	env = &benchEnv{}
@@ -185,11 +199,23 @@ func startBench(ctx context.Context, cfg *BenchConfig) (env *benchEnv, err error
 	if err != nil {
 		return env, err
 	}
-	if env.srv, err = server.Start(ctx, server.Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: cfg.Logger}); err != nil {
+	opts := server.Options{MBR: mbr, MQTTAddr: "127.0.0.1:0", CoAPListen: "127.0.0.1:0", Logger: cfg.Logger}
+	if cfg.Shards > 0 {
+		if env.shards, err = planShards(*cfg, dir); err != nil {
+			return env, err
+		}
+		opts.Shards = env.shards.serverShards()
+		closers = append(closers, env.shards.close)
+	}
+	if env.srv, err = server.Start(ctx, opts); err != nil {
 		return env, err
 	}
 	closers = append(closers, func() { env.srv.Close() })
-	env.children, err = startChildren(ctx, *cfg, dir, env.srv.BrokerURL())
+	brokerOf := func(int) string { return env.srv.BrokerURL() }
+	if env.shards != nil {
+		brokerOf = func(child int) string { return env.shards.url(child % cfg.Shards) }
+	}
+	env.children, err = startChildren(ctx, *cfg, dir, brokerOf)
 	closers = append(closers, func() {
 		for _, c := range env.children {
 			c.close()
@@ -198,7 +224,10 @@ func startBench(ctx context.Context, cfg *BenchConfig) (env *benchEnv, err error
 	if err != nil {
 		return env, err
 	}
-	for _, c := range env.children {
+	for i, c := range env.children {
+		if env.shards != nil {
+			env.shards.route(i, c.devices)
+		}
 		for _, d := range c.devices {
 			if d.Reference {
 				d.Group = "reference"
@@ -210,6 +239,11 @@ func startBench(ctx context.Context, cfg *BenchConfig) (env *benchEnv, err error
 	}
 	if err := Provision(ctx, env.srv.Catalog, env.all); err != nil {
 		return env, err
+	}
+	if env.shards != nil {
+		if err := env.shards.start(ctx, *cfg, env.srv, env.children); err != nil {
+			return env, err
+		}
 	}
 	t0 := time.Now()
 	for _, c := range env.children {
@@ -246,7 +280,11 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		StartSeconds: env.started, Load1: load1, GOGC: os.Getenv("GOGC")}
 	res.Phases = append(res.Phases, phase.end())
 	phase = startPhase("ceiling")
-	if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, env.children, env.targets); err != nil {
+	if env.shards != nil {
+		// The ceiling is an echo through the embedded broker, which holds no
+		// devices here: sharded runs report none.
+		res.Shards, res.ShardKind = cfg.Shards, cfg.ShardKind
+	} else if res.CeilingRTPerSec, err = ceiling(ctx, cfg, srv, env.children, env.targets); err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
 	res.Phases = append(res.Phases, phase.end())
@@ -283,7 +321,10 @@ func BenchRestore(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	for _, ph := range res.Phases {
 		res.ServerRSSMB = max(res.ServerRSSMB, ph.PeakRSSMB)
 	}
-	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB
+	if env.shards != nil {
+		res.ShardRSSMB = env.shards.peakRSSMB()
+	}
+	res.PeakRSSMB = res.ServerRSSMB + res.FleetRSSMB + res.ShardRSSMB
 	if res.Mismatches, err = checkChildren(env.children, j.ID(), refHash, p); err != nil {
 		return nil, err
 	}
@@ -354,10 +395,19 @@ func BenchProbe(ctx context.Context, cfg BenchConfig) (*ProbeResult, error) {
 	return res, nil
 }
 
-func startChildren(ctx context.Context, cfg BenchConfig, dir, brokerURL string) ([]*fleetChild, error) {
+// startChildren starts the fleet children, child i connecting to
+// brokerOf(i). With shards, every shard gets at least one child and the
+// devices are spread evenly.
+func startChildren(ctx context.Context, cfg BenchConfig, dir string, brokerOf func(child int) string) ([]*fleetChild, error) {
 	var children []*fleetChild
+	per := cfg.PerChild
+	if cfg.Shards > 0 {
+		count := max(cfg.Shards, (cfg.Devices+cfg.PerChild-1)/cfg.PerChild)
+		count = (count + cfg.Shards - 1) / cfg.Shards * cfg.Shards // the same number on every shard
+		per = (cfg.Devices + count - 1) / count
+	}
 	for i, left := 0, cfg.Devices; left > 0; i++ {
-		n := min(left, cfg.PerChild)
+		n := min(left, per)
 		left -= n
 		spec := filepath.Join(dir, fmt.Sprintf("fleet-%d.yaml", i))
 		if err := os.WriteFile(spec, []byte(benchFleet(n, cfg.Transport, fmt.Sprintf("f%d", i), i == 0)), 0o600); err != nil {
@@ -366,7 +416,7 @@ func startChildren(ctx context.Context, cfg BenchConfig, dir, brokerURL string) 
 		out := filepath.Join(dir, fmt.Sprintf("devices-%d.json", i))
 		// Each child's CoAP devices get a loopback address of their own: one
 		// address has only ~28,000 ephemeral ports.
-		cmd := cfg.Child("--fleet", spec, "--broker", brokerURL, "--devices-out", out, "--coap-host", fmt.Sprintf("127.0.0.%d", i+1))
+		cmd := cfg.Child("--fleet", spec, "--broker", brokerOf(i), "--devices-out", out, "--coap-host", fmt.Sprintf("127.0.0.%d", i+1))
 		cmd.Stderr = os.Stderr
 		in, err := cmd.StdinPipe()
 		if err != nil {
@@ -438,7 +488,8 @@ func inlineCeiling(ctx context.Context, b *broker.Broker, ids []string, d time.D
 // backupReferences backs up the reference devices and returns the hash of
 // each zone's reference settings.
 func backupReferences(ctx context.Context, srv *server.Server, all []devicesim.DeviceInfo) (map[string]string, error) {
-	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindBackup, Source: "reference", Target: "bench-reference"})
+	j, err := srv.Engine.Start(ctx, grouprestore.Spec{Kind: grouprestore.KindBackup, Source: "reference", Target: "bench-reference",
+		Rollout: grouprestore.Rollout{Timeout: 10 * time.Second, Retries: 2}}) // as the restore: a loaded machine is slow
 	if err != nil {
 		return nil, err
 	}

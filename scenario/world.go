@@ -116,7 +116,11 @@ func Provision(ctx context.Context, c *catalog.Catalog, devs []devicesim.DeviceI
 					errs[w] = fmt.Errorf("device %s: %w", d.ID, err)
 					return
 				}
-				out[i] = catalog.Device{ID: d.ID, Identifier: devicesim.BaseAddress(d.Identifier), PasswordHash: h, Role: "device",
+				ident := devicesim.BaseAddress(d.Identifier)
+				if d.Identifier.Method != "" { // a full identifier, e.g. naming a broker shard
+					ident = d.Identifier.String()
+				}
+				out[i] = catalog.Device{ID: d.ID, Identifier: ident, PasswordHash: h, Role: "device",
 					CoAPPSKSecret: d.CoAPKey,
 					Optional:      map[string]string{"type": d.Type, "site": d.Site, catalog.OptionalTag: d.Tag.String()}}
 			}

@@ -25,12 +25,19 @@ func (cr *credentials) Lookup(username string) (broker.Identity, bool, error) {
 	if err != nil {
 		return broker.Identity{}, false, err
 	}
+	id, ok := identityOf(d)
+	return id, ok, nil
+}
+
+// identityOf is the broker identity of a resource database entry: false for
+// one provisioned without MQTT credentials.
+func identityOf(d catalog.Device) (broker.Identity, bool) {
 	if d.PasswordHash == "" {
-		return broker.Identity{}, false, nil // provisioned without MQTT credentials
+		return broker.Identity{}, false
 	}
 	role := broker.RoleDevice
 	if d.Role == "server" {
 		role = broker.RoleServer
 	}
-	return broker.Identity{Name: d.ID, Role: role, PasswordHash: d.PasswordHash}, true, nil
+	return broker.Identity{Name: d.ID, Role: role, PasswordHash: d.PasswordHash}, true
 }

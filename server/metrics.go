@@ -261,7 +261,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descHTTPThrottled, prometheus.CounterValue, float64(st.Refused))
 	}
 	if c.s.MQTT != nil {
-		st := c.s.MQTT.Stats()
+		st := c.s.mqttStats()
 		ch <- prometheus.MustNewConstMetric(descMQTTSent, prometheus.CounterValue, float64(st.Sent))
 		ch <- prometheus.MustNewConstMetric(descMQTTReceived, prometheus.CounterValue, float64(st.Received))
 		ch <- prometheus.MustNewConstMetric(descMQTTAnswered, prometheus.CounterValue, float64(st.Answered))

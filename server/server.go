@@ -39,6 +39,16 @@ type Options struct {
 	BrokerUser     string
 	BrokerPassword string
 	BrokerTLS      *tls.Config
+	// Shards are further brokers, each holding the devices whose identifiers
+	// name it (broker:NAME); devices without one stay on the broker above.
+	Shards []MQTTShard
+	// ShardCredentialsDir, when set, is where the server keeps each shard's
+	// credentials file (NAME.credentials.yaml: its devices and the server
+	// identities) for fleetvault broker, rewritten every
+	// ShardCredentialsEvery (default DefaultShardCredentialsEvery) when the
+	// resource database changed.
+	ShardCredentialsDir   string
+	ShardCredentialsEvery time.Duration
 
 	// The embedded broker's listeners; MQTTAddr defaults to 127.0.0.1:1883.
 	MQTTAddr       string
@@ -109,8 +119,9 @@ type Server struct {
 	// outcomes (package dispatch).
 	Notifications *dispatch.Sink
 
-	MQTT *mqtt.Transport
-	CoAP *coap.Transport
+	MQTT   *mqtt.Transport // the default broker
+	Shards *mqtt.Shards    // routes MQTT requests over MQTT and Options.Shards
+	CoAP   *coap.Transport
 
 	brokerURL string
 	api       *apiState  // HTTP API and metrics (api_server.go)
@@ -165,6 +176,25 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, fmt.Errorf("connect to the MQTT broker at %s: %w", s.brokerURL, err)
 	}
 	s.closers = append(s.closers, s.MQTT.Close)
+	if err = s.startShards(ctx, opts.Shards); err != nil {
+		return s, err
+	}
+	if opts.ShardCredentialsDir != "" && len(opts.Shards) > 0 {
+		every := opts.ShardCredentialsEvery
+		if every <= 0 {
+			every = DefaultShardCredentialsEvery
+		}
+		if _, err := ExportShardCredentials(s.Catalog, opts.ShardCredentialsDir, shardNames(opts.Shards)); err != nil {
+			return s, err
+		}
+		exportCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.exportShardCredentials(exportCtx, opts.ShardCredentialsDir, opts.Shards, every)
+		}()
+		s.closers = append(s.closers, func() error { stop(); <-done; return nil })
+	}
 	if opts.InsecureCoAP {
 		s.log.Warn("plain CoAP allowed (--insecure-coap): anyone on the network can read and write the settings of coap:// devices; use it in a lab only")
 	}
@@ -182,7 +212,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		Catalog:     store,
 		Directory:   store,
 		Transports: s.instrument(map[string]agent.Transport{
-			"": s.MQTT, "mqtt": s.MQTT, "mqtts": s.MQTT,
+			"": s.Shards, "mqtt": s.Shards, "mqtts": s.Shards,
 			"coap": s.CoAP, "coaps": s.CoAP,
 		}),
 		Logger: s.log,

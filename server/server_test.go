@@ -62,11 +62,17 @@ func provision(t *testing.T, s *Server, group string, ids []string) map[string]s
 
 func serveDevice(t *testing.T, s *Server, id, password string, dev agent.Device) {
 	t.Helper()
+	serveDeviceAt(t, s.BrokerURL(), id, password, dev)
+}
+
+// serveDeviceAt serves dev as device id at the broker url until the test ends.
+func serveDeviceAt(t *testing.T, url, id, password string, dev agent.Device) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	up := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- mqtt.Serve(ctx, agent.NewHandler(id, dev, agent.HandlerOptions{}), mqtt.DeviceOptions{BrokerURL: s.BrokerURL(), Password: password,
+		done <- mqtt.Serve(ctx, agent.NewHandler(id, dev, agent.HandlerOptions{}), mqtt.DeviceOptions{BrokerURL: url, Password: password,
 			OnConnect: func() {
 				select {
 				case up <- struct{}{}:

@@ -18,6 +18,13 @@
 //
 //	err := mqtt.Serve(ctx, agent.NewHandler("home0001-climate", thermostat, agent.HandlerOptions{}), mqtt.DeviceOptions{BrokerURL: url, Password: pw})
 //
+// A fleet too large for one broker process is spread over broker shards: a
+// device's identifier names its shard in a broker:NAME param
+// (docs/spec/identifiers.md section 9.1), and Shards routes each request to
+// the Transport of that shard (TransportOptions.Background connects it
+// without holding up the server; until it is connected its devices fail at
+// once with agent.ErrUnreachable and an error naming the shard).
+//
 // # Caveats
 //
 // The transport trusts neither devices nor strangers: a response whose topic

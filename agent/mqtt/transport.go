@@ -44,6 +44,11 @@ type TransportOptions struct {
 	// client, so more outstanding calls than that queue holds lose answers
 	// under a burst. 0 means DefaultMaxInFlight; negative means no cap.
 	MaxInFlight int
+	// Background makes NewTransport return at once and connect (and
+	// subscribe) in the background, retrying until the broker answers: a
+	// broker shard that is down must not stop the server. Until the
+	// subscription is in place, calls fail at once with agent.ErrUnreachable.
+	Background bool
 }
 
 // DefaultMaxInFlight fits the shipped Mosquitto configuration (20 in flight
@@ -86,6 +91,7 @@ type Transport struct {
 	closeOnce sync.Once
 	slots     chan struct{}  // one per call in flight; nil: no cap
 	inbox     chan inMessage // paho's messages, to the decode workers
+	ready     atomic.Bool    // paho: connected and subscribed to the responses
 
 	mu     sync.Mutex
 	online []func(device string)
@@ -146,20 +152,31 @@ func NewTransport(ctx context.Context, opts TransportOptions) (*Transport, error
 	}
 	subscribed := make(chan error, 1)
 	po := clientOptions(opts.BrokerURL, clientID, opts.Username, opts.Password, opts.TLSConfig, opts.ConnectTimeout)
+	// A busy broker answers pings late; dropping the connection loses every
+	// answer in flight, so the server waits longer than paho's 10 s.
+	po.SetPingTimeout(30 * time.Second)
 	po.SetOnConnectHandler(func(c paho.Client) {
 		err := subscribe(c, agent.ResponseWildcard, qos, t.onMessage)
 		if err != nil {
 			t.log.Error("mqtt: subscribe to responses", "broker", opts.BrokerURL, "err", err)
 		}
+		t.ready.Store(err == nil)
 		select {
 		case subscribed <- err:
 		default: // a reconnect: nobody waits
 		}
 	})
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		t.ready.Store(false)
 		t.log.Warn("mqtt: connection to broker lost; reconnecting", "broker", opts.BrokerURL, "err", err)
 	})
 	t.startWorkers()
+	if opts.Background {
+		po.SetConnectRetry(true).SetConnectRetryInterval(time.Second)
+		t.client = paho.NewClient(po)
+		t.client.Connect() // retries until it succeeds or Close
+		return t, nil
+	}
 	t.client = paho.NewClient(po)
 	if err := connect(ctx, t.client, opts.BrokerURL); err != nil {
 		return nil, err
@@ -213,6 +230,9 @@ func (t *Transport) Do(ctx context.Context, target identifiers.ID, req *agent.Re
 	device := target.Address
 	if err := agent.CheckDeviceID(device); err != nil {
 		return nil, fmt.Errorf("mqtt: identifier %s: %w", target, err)
+	}
+	if t.client != nil && !t.ready.Load() {
+		return nil, fmt.Errorf("mqtt: %s: %w: not connected to the broker (connecting or reconnecting)", device, agent.ErrUnreachable)
 	}
 	if t.slots != nil {
 		select {
@@ -403,6 +423,12 @@ func (t *Transport) OnOnline(fn func(device string)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.online = append(t.online[:len(t.online):len(t.online)], fn)
+}
+
+// Connected reports whether the transport can send: an inline transport
+// always can; a paho transport once it is connected and subscribed.
+func (t *Transport) Connected() bool {
+	return t.client == nil || t.ready.Load()
 }
 
 // Stats returns the transport's counters.

@@ -69,6 +69,7 @@ func newFakeTransport(t *testing.T) (*Transport, *fakeClient) {
 	}
 	c := &fakeClient{t: tr}
 	tr.client = c
+	tr.ready.Store(true) // as after the connection and the subscription
 	tr.startWorkers()
 	t.Cleanup(func() { tr.Close() })
 	return tr, c

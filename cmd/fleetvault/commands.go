@@ -11,6 +11,7 @@ func commands(a *app) []*cobra.Command {
 		newBenchCommand(a),
 		newSimCommand(a),
 		newServeCommand(a),
+		newBrokerCommand(a),
 		newTokenCommand(a),
 		newUserCommand(a), newOwnerCommand(a), newAuditCommand(a), newNotifyCommand(a), newStatsCommand(a),
 		newDeviceCommand(a), newGroupCommand(a), newBackupCommand(a), newRestoreCommand(a), newProfileCommand(a), newDriftCommand(a), newJobsCommand(a), newUndoCommand(a), newBackupsCommand(a), newCertifyCommand(a),

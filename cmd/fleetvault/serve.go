@@ -213,6 +213,10 @@ func serveOptions(a *app, v *viper.Viper) (server.Options, error) {
 	if o.BrokerURL == "" && (o.BrokerUser != "" || o.BrokerPassword != "") {
 		return o, usageError{errors.New("serve: --broker-user and --broker-password apply to --broker-url; give the external broker's URL too")}
 	}
+	if o.Shards, err = shardOptions(v); err != nil {
+		return o, err
+	}
+	o.ShardCredentialsDir = v.GetString("mqtt.shard_credentials_dir")
 	if ca := v.GetString("broker.ca"); ca != "" {
 		if o.BrokerURL == "" {
 			return o, usageError{errors.New("serve: --broker-ca applies to --broker-url; give the external broker's URL too")}
@@ -296,6 +300,9 @@ func runServe(ctx context.Context, a *app, opts server.Options) error {
 		}
 	} else {
 		fmt.Fprintf(a.stdout, "  MQTT broker (external): %s\n", s.BrokerURL())
+	}
+	for _, sh := range opts.Shards {
+		fmt.Fprintf(a.stdout, "  MQTT broker shard %s: %s\n", sh.Name, sh.URL)
 	}
 	if u := s.HTTPURL(); u != "" {
 		fmt.Fprintf(a.stdout, "  HTTP API:               %s/api/v1 (metrics on /metrics)\n", u)

@@ -210,7 +210,7 @@ func TestExampleConfig(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{"log.level", "log.format"} {
+	for _, k := range []string{"log.level", "log.format", "mqtt.shards", "mqtt.shard_credentials_dir"} {
 		if !v.InConfig(k) {
 			t.Errorf("fleetvault.yaml does not document %s", k)
 		}

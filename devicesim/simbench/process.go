@@ -15,7 +15,6 @@ import (
 
 	"github.com/fleetvault/fleetvault/broker"
 	"github.com/fleetvault/fleetvault/devicesim"
-	"gopkg.in/yaml.v3"
 )
 
 // readyPrefix starts the line a broker child prints once it listens.
@@ -123,35 +122,26 @@ func (p *BrokerProcess) Close() error {
 // WriteCredentials writes a broker credentials file with every device of the
 // fleet (role device) and the server identities (role server).
 func WriteCredentials(path string, devices []devicesim.DeviceInfo, servers map[string]string) error {
-	type entry struct {
-		Name         string `yaml:"name"`
-		Role         string `yaml:"role"`
-		PasswordHash string `yaml:"password_hash"`
-	}
-	entries := make([]entry, 0, len(devices)+len(servers))
-	add := func(name, pw, role string) error {
+	ids := make([]broker.Identity, 0, len(devices)+len(servers))
+	add := func(name, pw string, role broker.Role) error {
 		h, err := broker.HashPassword(pw)
 		if err != nil {
 			return err
 		}
-		entries = append(entries, entry{name, role, h})
+		ids = append(ids, broker.Identity{Name: name, Role: role, PasswordHash: h})
 		return nil
 	}
 	for _, d := range devices {
-		if err := add(d.ID, d.Password, broker.RoleDevice.String()); err != nil {
+		if err := add(d.ID, d.Password, broker.RoleDevice); err != nil {
 			return err
 		}
 	}
 	for name, pw := range servers {
-		if err := add(name, pw, broker.RoleServer.String()); err != nil {
+		if err := add(name, pw, broker.RoleServer); err != nil {
 			return err
 		}
 	}
-	b, err := yaml.Marshal(entries)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if _, err := broker.WriteCredentialsFile(path, ids); err != nil {
 		return fmt.Errorf("simbench: write credentials: %w", err)
 	}
 	return nil
