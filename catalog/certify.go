@@ -330,6 +330,16 @@ func (c *Catalog) CertPolicyFor(category string) (CertPolicy, error) {
 	return DefaultCertPolicy(category), nil
 }
 
+// LatestBackup returns a client's newest backup (piece of type
+// TypeSettings): its current backup, the one certification reminders and a
+// group's derived state look at; ErrNotFound when it has none.
+func (c *Catalog) LatestBackup(client string) (Piece, error) {
+	if p, err := c.Latest(client); err != nil || p.Type == TypeSettings {
+		return p, err // usually the newest piece is a backup: one lookup
+	}
+	return c.LatestAsOf(client, TypeSettings, time.Time{})
+}
+
 // newestCertified returns, per client, the id of its newest certified piece
 // among series (pieces grouped as Prune reads them): the piece retention
 // must keep.

@@ -309,7 +309,7 @@ func (cc *certContext) policy(client string) catalog.CertPolicy {
 func (cc *certContext) current(p catalog.Piece) bool {
 	id, ok := cc.latest[p.Client]
 	if !ok {
-		if lp, err := cc.cat.LatestAsOf(p.Client, catalog.TypeSettings, time.Time{}); err == nil {
+		if lp, err := cc.cat.LatestBackup(p.Client); err == nil {
 			id = lp.ID
 		}
 		cc.latest[p.Client] = id

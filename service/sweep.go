@@ -55,7 +55,7 @@ func (s *Service) CertificationSweep(ctx context.Context, now time.Time) (SweepR
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		p, err := s.cat.LatestAsOf(id, catalog.TypeSettings, time.Time{})
+		p, err := s.cat.LatestBackup(id)
 		if errors.Is(err, catalog.ErrNotFound) {
 			continue
 		}

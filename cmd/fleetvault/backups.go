@@ -128,12 +128,7 @@ func runBackupsShow(ctx context.Context, a *app, r remote, id string, asJSON boo
 }
 
 func renderBackup(w io.Writer, b apiclient.Backup) error {
-	tw := newTable(w)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
+	tw, row := newFieldTable(w)
 	row("ID", b.ID)
 	row("Client", b.Client)
 	row("Name", b.Name)

@@ -182,7 +182,10 @@ stored in the resource database, plus one given with --client or --group and
 
 --group prunes that backup group only, as a schedule does after its backup:
 "catalog prune --dry-run --group B" shows what B's retention would remove
-now, the same decision as "schedule show NAME --prune-preview".`,
+now, the same decision as "schedule show NAME --prune-preview".
+
+A device's newest certified backup is always kept (fleetvault certify), and
+listed with the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keep, err := keepRule(cmd.Flags())
@@ -259,6 +262,9 @@ func runCatalogPrune(ctx context.Context, a *app, rule *catalog.KeepRule, group 
 	}
 	for _, p := range rep.Removed {
 		fmt.Fprintf(a.stdout, "%s %s %s %s %s: %s\n", verb, p.ID, p.Client, p.Name, p.Time.Format(time.RFC3339), p.Reason)
+	}
+	for _, p := range rep.Protected {
+		fmt.Fprintf(a.stdout, "kept %s %s %s %s: %s\n", p.ID, p.Client, p.Name, p.Time.Format(time.RFC3339), p.Reason)
 	}
 	fmt.Fprintf(a.stdout, "%s %d piece(s), kept %d, freed %d bytes\n", verb, len(rep.Removed), rep.Kept, rep.Freed)
 	return nil

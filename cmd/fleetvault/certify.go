@@ -358,12 +358,7 @@ func renderCert(w io.Writer, c apiclient.Certification, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, c)
 	}
-	tw := newTable(w)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
+	tw, row := newFieldTable(w)
 	row("Backup", c.Backup)
 	row("Client", c.Client)
 	row("Group", c.Group)

@@ -254,6 +254,17 @@ func renderDevices(w io.Writer, ds []apiclient.Device) error {
 // newTable returns the aligned table writer every listing uses.
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 2, 4, 2, ' ', 0) }
 
+// newFieldTable is a table of one object's fields, "Name  value" a line;
+// row leaves out an empty value. Flush the table when done.
+func newFieldTable(w io.Writer) (*tabwriter.Writer, func(name, value string)) {
+	tw := newTable(w)
+	return tw, func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", name, value)
+		}
+	}
+}
+
 // writeJSON writes v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

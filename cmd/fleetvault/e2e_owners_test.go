@@ -38,6 +38,7 @@ func TestE2EDataOwners(t *testing.T) {
 	t.Run("owner A lists exactly A's devices", o.listsOwn)
 	t.Run("owner A backs up A's devices; the backups carry A", o.backsUpOwn)
 	t.Run("owner A restoring to B's group is refused, and no device of B's is touched", o.restoreRefused)
+	t.Run("owner A test-restores A's backup into a twin and certifies it; no device is touched; B cannot see it", o.certifies)
 	t.Run("the admin manages users through the running server; owners may not", o.adminManagesUsers)
 	t.Run("audit entries acknowledged before kill -9 are kept", o.auditSurvivesKill)
 	t.Run("the catalog export shows A as the owner of A's backups", o.exportShowsOwner)
@@ -140,6 +141,36 @@ func (o *ownersE2E) restoreRefused(t *testing.T) {
 		if before.Devices[id] != after.Devices[id] {
 			t.Errorf("device %s of bob's changed: %+v -> %+v", id, before.Devices[id], after.Devices[id])
 		}
+	}
+}
+
+// certifies: owner A test-restores a backup into a twin through the
+// running server (no device of the fleet receives a request), certifies it,
+// and owner B is told it does not exist.
+func (o *ownersE2E) certifies(t *testing.T) {
+	_, out, _ := o.w.fv(o.tokA, "backups", "list", "--group", "models-a", "--json")
+	var bs []apiclient.Backup
+	if err := json.Unmarshal([]byte(out), &bs); err != nil || len(bs) == 0 {
+		t.Fatalf("backups list as alice: %v\n%s", err, out)
+	}
+	id := bs[0].ID
+	before := o.w.freshTruth(o.truth)
+	code, out, errOut := o.w.fv(o.tokA, "certify", "test", id, "--into", "twin", "--json")
+	var c apiclient.Certification
+	if code != exitOK || json.Unmarshal([]byte(out), &c) != nil || c.Evidence == nil || !c.Evidence.Verified || !c.Evidence.ReadBack || c.State != catalog.CertUnknown {
+		t.Fatalf("certify test as alice: exit %d\n%s%s", code, out, errOut)
+	}
+	if after := o.w.freshTruth(o.truth); after.Requests != before.Requests {
+		t.Errorf("the fleet received %d requests during a test restore into a twin, want none", after.Requests-before.Requests)
+	}
+	if code, out, errOut := o.w.fv(o.tokA, "certify", id, "--yes", "--note", "twin matched"); code != exitOK || !strings.Contains(out, "certified") {
+		t.Fatalf("certify as alice: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := o.w.fv(o.tokB, "certify", "show", id); code != exitError || !strings.Contains(errOut, "no backup") {
+		t.Fatalf("certify show as bob: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, out, _ := o.w.fv(o.tokA, "backups", "show", id); !strings.Contains(out, "certified by alice") {
+		t.Errorf("backups show as alice lacks the certification:\n%s", out)
 	}
 }
 

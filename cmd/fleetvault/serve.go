@@ -71,6 +71,11 @@ It runs the backup schedules (fleetvault schedule): each schedule's backup,
 then its backup group's retention; runs missed while the server was down run
 once at start. It checks every scheduled device's RPO every minute.
 
+Once an hour, and at start, the server applies the certification policies
+(fleetvault certify policy): certifications of critical devices lapse, and
+owners of unknown backups are reminded. It also runs the twins of test
+restores (fleetvault certify test BACKUP --into twin) on its embedded broker.
+
 Jobs that were running when the server last stopped are resumed. SIGINT or
 SIGTERM stops the server gracefully: running jobs stop where they stand and
 stay resumable in the journal.
