@@ -15,4 +15,12 @@
 // restore takes the real protocol path; and it runs the certification
 // sweep (service.CertificationSweep) hourly and at start from one goroutine
 // on Options.Clock, stopped by Close.
+//
+// The scheduler (schedules.go) is one schedule.Loop over the resource
+// database's schedules, started last and stopped first: each run backs up,
+// waits for its job, applies the backup group's retention and records the
+// run (service.RunScheduled); the same loop checks every device's RPO every
+// Options.RPOInterval and feeds the fleetvault_rpo_devices and
+// fleetvault_backup_age_seconds gauges. Options.ScheduleClock drives it (and
+// stamps backups), so tests run days of schedules without waiting.
 package server

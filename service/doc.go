@@ -32,6 +32,12 @@
 // the certification policies (sweep.go). Certification history is the
 // audit log.
 //
+// Schedules (schedules.go, rpo.go): admins and operators manage and run
+// them; an owner sees those that touch a group of theirs and the RPO of
+// their own devices. The server's scheduler runs them as SchedulerIdentity
+// (RunScheduled) and checks RPOs (CheckRPO), telling the event sink of a
+// failed scheduled job and, once per miss, of a device that missed its RPO.
+//
 // Every change, and every refused attempt at one, is appended to the audit
 // log (catalog.AppendAudit) before the operation returns. Names of devices,
 // groups and users are checked once, by CheckName.

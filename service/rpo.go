@@ -102,7 +102,26 @@ func (s *Service) CheckRPO(_ context.Context) ([]apiclient.RPOStatus, error) {
 	}
 	now := s.now()
 	out := []apiclient.RPOStatus{}
-	for _, sc := range all {
+	err = s.eachRPO(all, now, func(sc catalog.Schedule, st []apiclient.RPOStatus) error {
+		if err := s.tellMisses(sc, st, now); err != nil {
+			return err
+		}
+		out = append(out, st...)
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	s.onRPO(out)
+	return out, nil
+}
+
+// eachRPO calls fn with the RPO status of the devices of each schedule of
+// scs that has an RPO, at now. A schedule whose groups cannot be read (its
+// device group was deleted) is logged and left out, so one does not stop
+// the others.
+func (s *Service) eachRPO(scs []catalog.Schedule, now time.Time, fn func(catalog.Schedule, []apiclient.RPOStatus) error) error {
+	for _, sc := range scs {
 		if sc.RPO <= 0 {
 			continue
 		}
@@ -111,13 +130,11 @@ func (s *Service) CheckRPO(_ context.Context) ([]apiclient.RPOStatus, error) {
 			s.log.Warn("RPO of a schedule cannot be checked", "schedule", sc.Name, "err", err)
 			continue
 		}
-		if err := s.tellMisses(sc, st, now); err != nil {
-			return out, err
+		if err := fn(sc, st); err != nil {
+			return err
 		}
-		out = append(out, st...)
 	}
-	s.onRPO(out)
-	return out, nil
+	return nil
 }
 
 // tellMisses emits RPOMissed for the devices of sc that newly missed its
@@ -207,23 +224,15 @@ func (s *Service) rpoOf(sc catalog.Schedule, now time.Time) ([]apiclient.RPOStat
 // rpoCounts counts the devices of each schedule with an RPO per state.
 func (s *Service) rpoCounts(scs []catalog.Schedule) (map[string]map[string]int, error) {
 	out := map[string]map[string]int{}
-	now := s.now()
-	for _, sc := range scs {
-		if sc.RPO <= 0 {
-			continue
-		}
-		st, err := s.rpoOf(sc, now)
-		if err != nil {
-			s.log.Warn("RPO of a schedule cannot be checked", "schedule", sc.Name, "err", err)
-			continue
-		}
+	err := s.eachRPO(scs, s.now(), func(sc catalog.Schedule, st []apiclient.RPOStatus) error {
 		n := map[string]int{apiclient.RPOMet: 0, apiclient.RPOMissed: 0, apiclient.RPOUnknown: 0}
 		for _, r := range st {
 			n[r.State]++
 		}
 		out[sc.Name] = n
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // RPO returns the RPO status of the devices the caller may see in the
@@ -235,11 +244,7 @@ func (ss *Session) RPO(_ context.Context, group string) ([]apiclient.RPOStatus, 
 			return nil, err
 		}
 	}
-	all, err := ss.s.cat.Schedules()
-	if err != nil {
-		return nil, fmt.Errorf("read the schedules: %w", err)
-	}
-	sees, err := ss.schedulesSeen()
+	visible, err := ss.visibleSchedules()
 	if err != nil {
 		return nil, err
 	}
@@ -251,8 +256,8 @@ func (ss *Session) RPO(_ context.Context, group string) ([]apiclient.RPOStatus, 
 	}
 	out := []apiclient.RPOStatus{}
 	now := ss.s.now()
-	for _, sc := range all {
-		if sc.RPO <= 0 || !sees(sc) || (group != "" && sc.DeviceGroup != group) {
+	for _, sc := range visible {
+		if sc.RPO <= 0 || (group != "" && sc.DeviceGroup != group) {
 			continue
 		}
 		st, err := ss.s.rpoOf(sc, now)

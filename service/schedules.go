@@ -30,6 +30,27 @@ func SchedulerIdentity() Identity {
 
 // Schedules lists the schedules the caller may see, by name.
 func (ss *Session) Schedules(_ context.Context) ([]apiclient.Schedule, error) {
+	visible, err := ss.visibleSchedules()
+	if err != nil {
+		return nil, err
+	}
+	rules, err := ss.s.keepRules()
+	if err != nil {
+		return nil, err
+	}
+	rpo, err := ss.s.rpoCounts(visible)
+	if err != nil {
+		return nil, err
+	}
+	out := []apiclient.Schedule{}
+	for _, sc := range visible {
+		out = append(out, scheduleView(sc, rules, rpo[sc.Name]))
+	}
+	return out, nil
+}
+
+// visibleSchedules returns the schedules the caller may see, by name.
+func (ss *Session) visibleSchedules() ([]catalog.Schedule, error) {
 	all, err := ss.s.cat.Schedules()
 	if err != nil {
 		return nil, fmt.Errorf("read the schedules: %w", err)
@@ -38,18 +59,10 @@ func (ss *Session) Schedules(_ context.Context) ([]apiclient.Schedule, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, err := ss.s.keepRules()
-	if err != nil {
-		return nil, err
-	}
-	rpo, err := ss.s.rpoCounts(all)
-	if err != nil {
-		return nil, err
-	}
-	out := []apiclient.Schedule{}
+	var out []catalog.Schedule
 	for _, sc := range all {
 		if sees(sc) {
-			out = append(out, scheduleView(sc, rules, rpo[sc.Name]))
+			out = append(out, sc)
 		}
 	}
 	return out, nil
@@ -207,11 +220,9 @@ func (ss *Session) schedule(name string) (catalog.Schedule, error) {
 		return sc, nil
 	}
 	var names []string
-	if all, err := ss.s.cat.Schedules(); err == nil {
-		for _, s := range all {
-			if sees(s) {
-				names = append(names, s.Name)
-			}
+	if visible, err := ss.visibleSchedules(); err == nil {
+		for _, s := range visible {
+			names = append(names, s.Name)
 		}
 	}
 	return sc, errorf(ErrNotFound, "no schedule %q%s", name, suggestOr(name, names, "; list them with GET /api/v1/schedules"))

@@ -28,10 +28,12 @@ func newTestInstallation(t *testing.T) string {
 	return filepath.Join(dir, catalog.MBRFile)
 }
 
-func TestDirectStore(t *testing.T) {
-	mbr := newTestInstallation(t)
+// directCLI returns a runner of fleetvault commands on the installation
+// mbr directly (no server answers at --server), failing the test when a
+// command's exit status is not the one wanted.
+func directCLI(t *testing.T, mbr string) func(t *testing.T, want int, args ...string) (string, string) {
 	direct := []string{"--server", deadServerURL(t), "--mbr", mbr}
-	cli := func(t *testing.T, want int, args ...string) (string, string) {
+	return func(t *testing.T, want int, args ...string) (string, string) {
 		t.Helper()
 		code, out, errOut := fvRun(t, append(args, direct...)...)
 		if code != want {
@@ -39,6 +41,11 @@ func TestDirectStore(t *testing.T) {
 		}
 		return out, errOut
 	}
+}
+
+func TestDirectStore(t *testing.T) {
+	mbr := newTestInstallation(t)
+	cli := directCLI(t, mbr)
 	yamlList := filepath.Join(t.TempDir(), "devices.yaml")
 	if err := os.WriteFile(yamlList, []byte(`- id: home1-thermostat
   password: home1-secret-pw

@@ -11,15 +11,7 @@ import (
 
 func TestProfileCommands(t *testing.T) {
 	mbr := newTestInstallation(t)
-	direct := []string{"--server", deadServerURL(t), "--mbr", mbr}
-	cli := func(t *testing.T, want int, args ...string) (string, string) {
-		t.Helper()
-		code, out, errOut := fvRun(t, append(args, direct...)...)
-		if code != want {
-			t.Fatalf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, want, out, errOut)
-		}
-		return out, errOut
-	}
+	cli := directCLI(t, mbr)
 	t.Run("set and show", func(t *testing.T) {
 		cli(t, exitOK, "profile", "set", "keep-identity", "--keep", "/name", "--keep", "/network/*", "--set", "/label={{.Device.ID}}")
 		out, _ := cli(t, exitOK, "profile", "show", "keep-identity", "--json")

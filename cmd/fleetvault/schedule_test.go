@@ -15,15 +15,7 @@ import (
 func TestScheduleCommands(t *testing.T) {
 	mbr := newTestInstallation(t)
 	addPieces(t, mbr) // home1..home3 in "North Device Backup", four days each
-	direct := []string{"--server", deadServerURL(t), "--mbr", mbr}
-	cli := func(t *testing.T, want int, args ...string) (string, string) {
-		t.Helper()
-		code, out, errOut := fvRun(t, append(args, direct...)...)
-		if code != want {
-			t.Fatalf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, want, out, errOut)
-		}
-		return out, errOut
-	}
+	cli := directCLI(t, mbr)
 	cli(t, exitOK, "group", "create", "homes")
 	cli(t, exitOK, "group", "create", "emptied")
 	t.Run("bad input", func(t *testing.T) {
