@@ -113,7 +113,7 @@ type StatsRow struct {
 type Stats struct {
 	Since         string     `json:"since,omitempty"`
 	Until         string     `json:"until,omitempty"`
-	Devices       int        `json:"devices"` // how many devices were selected
+	Devices       int        `json:"devices"` // how many devices were selected (no selection: the installation's devices)
 	RetentionDays int        `json:"retention_days"`
 	Days          []StatsRow `json:"days"`
 	Total         StatsRow   `json:"total"`

@@ -178,7 +178,8 @@ func (c *Catalog) checkResources(tx *bbolt.Tx, path string, report func(Problem)
 		string(bktCertifications): func() any { return &Certification{} }, string(bktCertPolicies): func() any { return &CertPolicy{} },
 		string(bktNotifyPrefs): func() any { return &NotifyPrefs{} }, string(bktDigest): func() any { return &json.RawMessage{} },
 		string(bktUndeliverable): func() any { return &UndeliverableRecord{} }, string(bktHistory): func() any { return &HistoryRecord{} },
-		string(bktSettings): func() any { return &json.RawMessage{} },
+		string(bktHistoryDays): func() any { return &HistoryRecord{} },
+		string(bktSettings):    func() any { return &json.RawMessage{} },
 	}
 	for _, bkt := range resourceBuckets {
 		if tx.Bucket(bkt) == nil {

@@ -18,6 +18,11 @@ var (
 	// bktHistory: "YYYY-MM-DD" NUL kind NUL device -> HistoryRecord. Day
 	// first, so a period is one range and pruning deletes from the front.
 	bktHistory = []byte("history")
+	// bktHistoryDays: "YYYY-MM-DD" NUL kind -> HistoryRecord without a
+	// device: the sum over every device of that day, kept with the
+	// per-device records, so the statistics of a whole installation read
+	// two records a day instead of one per device.
+	bktHistoryDays = []byte("history-days")
 	// bktSettings: setting name -> JSON value (KeyHistoryRetention).
 	bktSettings = []byte("settings")
 )
@@ -86,21 +91,19 @@ func (c *Catalog) RecordHistory(deltas []HistoryRecord) error {
 	}
 	return update(c.res, "catalog: record history", func(tx *bbolt.Tx) error {
 		recs := c.resRecords(tx)
+		totals := map[string]*HistoryRecord{} // day NUL kind
 		for _, d := range deltas {
-			k := historyKey(d.Day, d.Kind, d.Device)
-			var h HistoryRecord
-			if _, err := recs.get(bktHistory, k, &h); err != nil {
+			if err := addHistory(recs, bktHistory, historyKey(d.Day, d.Kind, d.Device), d); err != nil {
 				return err
 			}
-			h.Day, h.Kind, h.Device = d.Day, d.Kind, d.Device
-			h.Attempts += d.Attempts
-			h.Successes += d.Successes
-			h.Failures += d.Failures
-			h.Bytes += d.Bytes
-			h.RestoreMSSum += d.RestoreMSSum
-			h.RestoreMSMax = max(h.RestoreMSMax, d.RestoreMSMax)
-			h.RPOMisses += d.RPOMisses
-			if err := recs.put(bktHistory, k, h); err != nil {
+			tk := d.Day + "\x00" + d.Kind
+			if totals[tk] == nil {
+				totals[tk] = &HistoryRecord{Day: d.Day, Kind: d.Kind}
+			}
+			totals[tk].add(d)
+		}
+		for k, t := range totals {
+			if err := addHistory(recs, bktHistoryDays, []byte(k), *t); err != nil {
 				return err
 			}
 		}
@@ -108,9 +111,47 @@ func (c *Catalog) RecordHistory(deltas []HistoryRecord) error {
 	})
 }
 
+// addHistory adds d to the record under k in bkt.
+func addHistory(recs records, bkt, k []byte, d HistoryRecord) error {
+	var h HistoryRecord
+	if _, err := recs.get(bkt, k, &h); err != nil {
+		return err
+	}
+	h.Day, h.Kind, h.Device = d.Day, d.Kind, d.Device
+	h.add(d)
+	return recs.put(bkt, k, h)
+}
+
+// add sums d's counts into h and keeps the larger maximum.
+func (h *HistoryRecord) add(d HistoryRecord) {
+	h.Attempts += d.Attempts
+	h.Successes += d.Successes
+	h.Failures += d.Failures
+	h.Bytes += d.Bytes
+	h.RestoreMSSum += d.RestoreMSSum
+	h.RestoreMSMax = max(h.RestoreMSMax, d.RestoreMSMax)
+	h.RPOMisses += d.RPOMisses
+}
+
 // History calls fn for every history record from day since to day until
 // (both included, UTC; a zero time is open), in day order.
 func (c *Catalog) History(since, until time.Time, fn func(HistoryRecord) error) error {
+	return c.HistoryOf(since, until, nil, fn)
+}
+
+// HistoryOf is History for the devices in devices only (nil: every
+// device); the others' records are skipped by their keys, unread.
+func (c *Catalog) HistoryOf(since, until time.Time, devices map[string]bool, fn func(HistoryRecord) error) error {
+	return c.scanHistory(bktHistory, since, until, devices, fn)
+}
+
+// HistoryTotals calls fn for each day's sums over every device (Device
+// ""), one record per day and kind, from day since to day until.
+func (c *Catalog) HistoryTotals(since, until time.Time, fn func(HistoryRecord) error) error {
+	return c.scanHistory(bktHistoryDays, since, until, nil, fn)
+}
+
+func (c *Catalog) scanHistory(bkt []byte, since, until time.Time, devices map[string]bool, fn func(HistoryRecord) error) error {
 	from := []byte{}
 	if !since.IsZero() {
 		from = []byte(since.UTC().Format(DayLayout))
@@ -120,15 +161,20 @@ func (c *Catalog) History(since, until time.Time, fn func(HistoryRecord) error) 
 		last = []byte(until.UTC().Format(DayLayout) + "\x01") // after every key of that day
 	}
 	return view(c.res, "catalog: history", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktHistory)
+		b := tx.Bucket(bkt)
 		if b == nil {
 			return nil
 		}
 		recs := c.resRecords(tx)
 		cur := b.Cursor()
 		for k, v := cur.Seek(from); k != nil && (last == nil || bytes.Compare(k, last) < 0); k, v = cur.Next() {
+			if devices != nil {
+				if i := bytes.LastIndexByte(k, 0); i < 0 || !devices[string(k[i+1:])] {
+					continue
+				}
+			}
 			var h HistoryRecord
-			if err := recs.decode(bktHistory, k, v, &h); err != nil {
+			if err := recs.decode(bkt, k, v, &h); err != nil {
 				return err
 			}
 			if err := fn(h); err != nil {
@@ -148,13 +194,17 @@ func (c *Catalog) PruneHistory(before time.Time) (int, error) {
 	limit := []byte(before.UTC().Format(DayLayout))
 	n := 0
 	err := update(c.res, "catalog: prune history", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktHistory)
-		cur := b.Cursor()
-		for k, _ := cur.First(); k != nil && bytes.Compare(k, limit) < 0; k, _ = cur.First() {
-			if err := b.Delete(k); err != nil {
-				return err
+		for _, bkt := range [][]byte{bktHistory, bktHistoryDays} {
+			b := tx.Bucket(bkt)
+			cur := b.Cursor()
+			for k, _ := cur.First(); k != nil && bytes.Compare(k, limit) < 0; k, _ = cur.First() {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				if bytes.Equal(bkt, bktHistory) { // count the per-device records
+					n++
+				}
 			}
-			n++
 		}
 		return nil
 	})
@@ -189,4 +239,96 @@ func (c *Catalog) SetHistoryRetention(days int) error {
 	return update(c.res, "catalog: set history retention", func(tx *bbolt.Tx) error {
 		return c.resRecords(tx).put(bktSettings, []byte(keyHistoryRetention), days)
 	})
+}
+
+// quickDecode reads the JSON encoding/json writes for a HistoryRecord: one
+// object of string fields without escapes and non-negative integers, no
+// spaces. Anything else is left to encoding/json.
+func (h *HistoryRecord) quickDecode(b []byte) bool {
+	var r HistoryRecord
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	b = b[1 : len(b)-1]
+	for len(b) > 0 {
+		name, rest, ok := quickString(b)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
+			return false
+		}
+		b = rest[1:]
+		switch name {
+		case "day", "kind", "device":
+			var v string
+			if v, b, ok = quickString(b); !ok {
+				return false
+			}
+			*map[string]*string{"day": &r.Day, "kind": &r.Kind, "device": &r.Device}[name] = v
+		default:
+			var n int64
+			if n, b, ok = quickInt(b); !ok || !r.setCount(name, n) {
+				return false
+			}
+		}
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	*h = r
+	return true
+}
+
+func (r *HistoryRecord) setCount(name string, n int64) bool {
+	small := func(p *int) bool { *p = int(n); return int64(int(n)) == n }
+	switch name {
+	case "attempts":
+		return small(&r.Attempts)
+	case "successes":
+		return small(&r.Successes)
+	case "failures":
+		return small(&r.Failures)
+	case "rpo_misses":
+		return small(&r.RPOMisses)
+	case "bytes":
+		r.Bytes = n
+	case "restore_ms_sum":
+		r.RestoreMSSum = n
+	case "restore_ms_max":
+		r.RestoreMSMax = n
+	default:
+		return false
+	}
+	return true
+}
+
+// quickString reads a JSON string of printable ASCII without escapes.
+func quickString(b []byte) (string, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return string(b[1:i]), b[i+1:], true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
+}
+
+// quickInt reads a non-negative JSON integer of at most 18 digits.
+func quickInt(b []byte) (int64, []byte, bool) {
+	i := 0
+	var n int64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 18 {
+		n = n*10 + int64(b[i]-'0')
+		i++
+	}
+	if i == 0 || (i > 1 && b[0] == '0') || (i < len(b) && b[i] != ',') {
+		return 0, nil, false
+	}
+	return n, b[i:], true
 }

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -55,6 +56,22 @@ func TestRecordHistory(t *testing.T) {
 			}
 		})
 	}
+	var totals []HistoryRecord
+	if err := c.HistoryTotals(time.Time{}, time.Time{}, func(h HistoryRecord) error { totals = append(totals, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantTotals := []HistoryRecord{tests[0].want[0], tests[0].want[1], tests[0].want[2]}
+	for i := range wantTotals {
+		wantTotals[i].Device = ""
+	}
+	if len(totals) != 3 || totals[0] != wantTotals[0] || totals[1] != wantTotals[1] || totals[2] != wantTotals[2] {
+		t.Fatalf("day totals %+v, want %+v", totals, wantTotals)
+	}
+	var only []HistoryRecord
+	_ = c.HistoryOf(time.Time{}, time.Time{}, map[string]bool{"b": true}, func(h HistoryRecord) error { only = append(only, h); return nil })
+	if len(only) != 1 || only[0].Device != "b" {
+		t.Fatalf("HistoryOf b: %+v", only)
+	}
 	n, err := c.PruneHistory(day(d2))
 	if err != nil || n != 1 {
 		t.Fatalf("prune: %d, %v", n, err)
@@ -100,5 +117,44 @@ func TestHistoryRetention(t *testing.T) {
 	}
 	if d, err := c.HistoryRetention(); err != nil || d != 30 {
 		t.Fatalf("after set: %d, %v", d, err)
+	}
+}
+
+// FuzzHistoryQuickDecode: whatever quickDecode accepts, encoding/json reads
+// the same.
+func FuzzHistoryQuickDecode(f *testing.F) {
+	for _, h := range []HistoryRecord{
+		{Day: "2026-01-01", Kind: HistoryBackup, Device: "a", Attempts: 2, Successes: 1, Failures: 1, Bytes: 100},
+		{Day: "2026-01-02", Kind: HistoryRestore, Device: "home 7", Attempts: 1, RestoreMSSum: 1234, RestoreMSMax: 1234, RPOMisses: 3},
+	} {
+		b, _ := json.Marshal(h)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"day":"x","attempts":01}`))
+	f.Add([]byte(`{"device":"a\"b"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var q HistoryRecord
+		if !q.quickDecode(b) {
+			return
+		}
+		var j HistoryRecord
+		if err := json.Unmarshal(b, &j); err != nil || j != q {
+			t.Fatalf("%s: quick %+v, json %+v (%v)", b, q, j, err)
+		}
+	})
+}
+
+func TestHistoryQuickDecodeRoundTrip(t *testing.T) {
+	for _, h := range []HistoryRecord{
+		{Day: "2026-01-01", Kind: HistoryBackup, Device: "a", Attempts: 2, Successes: 1, Failures: 1, Bytes: 100},
+		{Day: "2026-01-02", Kind: HistoryRestore, Device: "home 7", Attempts: 1, RestoreMSSum: 1234, RestoreMSMax: 1234, RPOMisses: 3},
+		{Day: "2026-01-03", Kind: HistoryBackup, Device: "zéro"}, // not ASCII: encoding/json's turn
+	} {
+		b, _ := json.Marshal(h)
+		var q HistoryRecord
+		ok := q.quickDecode(b)
+		if ok != (h.Device != "zéro") || (ok && q != h) {
+			t.Fatalf("%s: quick %v %+v", b, ok, q)
+		}
 	}
 }

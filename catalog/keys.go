@@ -25,7 +25,7 @@ var (
 
 // resourceBuckets are the resource database's buckets of JSON records.
 var resourceBuckets = [][]byte{bktDevices, bktGroups, bktReplication, bktRetention, bktSchedules, bktProfiles, bktGroupProfiles, bktUsers, bktAudit,
-	bktCertifications, bktCertPolicies, bktNotifyPrefs, bktDigest, bktUndeliverable, bktHistory, bktSettings}
+	bktCertifications, bktCertPolicies, bktNotifyPrefs, bktDigest, bktUndeliverable, bktHistory, bktHistoryDays, bktSettings}
 
 // checkKey compares what the MBR says with the key given.
 func checkKey(m MBR, k *repokey.Key) error {

@@ -136,7 +136,7 @@ func TestAudit(t *testing.T) {
 	}
 }
 
-func newTestCatalog(t *testing.T) *Catalog {
+func newTestCatalog(t testing.TB) *Catalog {
 	t.Helper()
 	c, _ := mustCreate(t, Options{})
 	return c

@@ -48,7 +48,7 @@ func TestEmailArrives(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, func() bool { s := n.Stats(); return s.Sent+s.Undeliverable == uint64(len(want)) })
+	notifytest.WaitFor(t, 30*time.Second, func() bool { s := n.Stats(); return s.Sent+s.Undeliverable == uint64(len(want)) })
 	if u := rec.all(); len(u) > 0 {
 		t.Fatalf("undeliverable: %v", u[0].Err)
 	}

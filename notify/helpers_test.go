@@ -3,8 +3,6 @@ package notify
 import (
 	"context"
 	"sync"
-	"testing"
-	"time"
 )
 
 // recorder is a Recorder in memory.
@@ -24,16 +22,4 @@ func (r *recorder) all() []Undeliverable {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Undeliverable(nil), r.us...)
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

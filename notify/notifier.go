@@ -274,11 +274,13 @@ func (n *Notifier) send(ctx context.Context, d delivery) error {
 	return fmt.Errorf("notify: %w: no channel configured for %s", ErrInvalid, d.target)
 }
 
+// giveUp hands d to the Recorder, then counts it, so that a count seen in
+// Stats is one the Recorder already holds.
 func (n *Notifier) giveUp(ctx context.Context, d delivery, attempts int, err error) {
-	n.undeliv.Add(1)
 	u := Undeliverable{Event: d.event, Target: d.target, Attempts: attempts, Err: err, At: n.opts.Now()}
 	n.log.Error("notify: undeliverable", "kind", d.event.Kind, "event", d.event.ID, "target", d.target.String(), "attempts", attempts, "err", err)
 	if rerr := n.opts.Recorder.RecordUndeliverable(context.WithoutCancel(ctx), u); rerr != nil {
 		n.log.Error("notify: cannot record an undeliverable notification", "event", d.event.ID, "target", d.target.String(), "err", rerr)
 	}
+	n.undeliv.Add(1)
 }

@@ -60,7 +60,7 @@ func TestWebhookRetries(t *testing.T) {
 			if err := n.Notify(e, Target{Webhook: h.URL() + "/hook"}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 30*time.Second, func() bool { s := n.Stats(); return s.Sent+s.Undeliverable == 1 })
+			notifytest.WaitFor(t, 30*time.Second, func() bool { s := n.Stats(); return s.Sent+s.Undeliverable == 1 })
 			requests, bad, got, ids := h.Snapshot()
 			if len(bad) > 0 {
 				t.Fatalf("bad requests: %v", bad)
@@ -229,7 +229,7 @@ func TestNoChannelIsUndeliverable(t *testing.T) {
 	if err := n.Notify(sampleEvents()["job-failed"], Target{Email: "a@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return len(rec.all()) == 1 })
+	notifytest.WaitFor(t, 10*time.Second, func() bool { return len(rec.all()) == 1 })
 	if u := rec.all()[0]; u.Attempts != 1 || !errors.Is(u.Err, ErrInvalid) {
 		t.Fatalf("undeliverable %+v", u)
 	}

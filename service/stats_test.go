@@ -7,21 +7,14 @@ import (
 
 	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/catalogtest"
 )
 
 // ownersService has owners alice (device a1, group ga) and bob (b1), a
 // day of history for each device, and bob's preferences with a webhook.
 func ownersService(t *testing.T) *Service {
 	t.Helper()
-	mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := catalog.Open(mbr, catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := catalogtest.New(t)
 	for _, u := range []string{"alice", "bob"} {
 		if err := c.CreateUser(catalog.User{Name: u, Role: RoleOwner}); err != nil {
 			t.Fatal(err)

@@ -170,6 +170,11 @@ func TestServeUsage(t *testing.T) {
 		{"user without url", []string{"serve", "--mbr", mbr, "--broker-user", "x"}, exitUsage, "--broker-url"},
 		{"missing ca", []string{"serve", "--mbr", mbr, "--broker-url", "mqtts://127.0.0.1:1", "--broker-ca", "/nonexistent.pem"}, exitError, "broker.ca"},
 		{"busy port", []string{"serve", "--mbr", mbr, "--mqtt", "127.0.0.1:0", "--http", "256.0.0.1:1"}, exitError, "HTTP API: httpguard: listen on 256.0.0.1:1"},
+		{"smtp user without host", []string{"serve", "--mbr", mbr, "--smtp-user", "fv"}, exitUsage, "notify.smtp.username applies to the SMTP server"},
+		{"smtp without sender", []string{"serve", "--mbr", mbr, "--smtp-host", "smtp.example.com"}, exitError, "notify.smtp.from"},
+		{"smtp bad sender", []string{"serve", "--mbr", mbr, "--smtp-host", "smtp.example.com", "--smtp-from", "not an address"}, exitError, "notify.smtp"},
+		{"smtp missing password file", []string{"serve", "--mbr", mbr, "--smtp-host", "h", "--smtp-from", "a@example.com", "--smtp-password-file", "/nonexistent"}, exitError, "notify.smtp.password_file"},
+		{"digest hour", []string{"serve", "--mbr", mbr, "--digest-hour", "24"}, exitError, "notify.digest_hour"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
