@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -119,3 +121,11 @@ func BenchmarkOverview(b *testing.B) {
 		})
 	}
 }
+
+func postForm(path string, form url.Values) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}
+
+func recorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }

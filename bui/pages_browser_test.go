@@ -227,3 +227,35 @@ func TestBrowserStatistics(t *testing.T) {
 		t.Fatalf("the CSV starts %q", head)
 	}
 }
+
+// maxPageBytes is the most a page may weigh before images: its HTML, CSS
+// and scripts.
+const maxPageBytes = 150 << 10
+
+// TestBrowserPageWeight: no page weighs over 150 KB before images.
+func TestBrowserPageWeight(t *testing.T) {
+	w := testWorld(t)
+	jobs, err := w.as(t, "alice").Jobs(context.Background())
+	if err != nil || len(jobs) == 0 {
+		t.Fatalf("alice's jobs: %v %v", jobs, err)
+	}
+	pages := map[string][]string{
+		"alice": {"/", "/?sort=backup&dir=desc", "/jobs", "/jobs/" + jobs[0].ID, "/devices/home01-climate", "/restore", "/restore?group=new-homes",
+			"/stats?days=7", "/stats?days=30", "/stats?days=365", "/certification", "/settings"},
+		"admin": {"/", "/admin", "/settings"},
+	}
+	passwords := map[string]string{"alice": alicePassword, "admin": adminPassword}
+	for user, paths := range pages {
+		tb := newTabAs(t, w.base, user, passwords[user])
+		for _, p := range paths {
+			t.Run(user+" "+p, func(t *testing.T) {
+				tb.open(p)
+				n := eval[int](tb, `performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).reduce((s, e) => s + e.decodedBodySize, 0)`)
+				if n == 0 || n > maxPageBytes {
+					t.Fatalf("%s weighs %d bytes with its CSS and script, want at most %d", p, n, maxPageBytes)
+				}
+				t.Logf("%s: %d bytes", p, n)
+			})
+		}
+	}
+}
