@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 30s
 BIN       ?= bin/fleetvault
 # Debian packages the interop tests use: real third-party peers and engines.
-DEB_PKGS  := mosquitto mosquitto-clients libcoap3-bin restic sqlite3 postgresql curl binutils
+DEB_PKGS  := mosquitto mosquitto-clients libcoap3-bin restic sqlite3 postgresql curl binutils chromium
 
 .PHONY: all build test test-short deps fmt-check vet fuzz bench demo clean
 

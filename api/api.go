@@ -253,14 +253,24 @@ var statusOf = []struct {
 	{service.ErrUnprocessable, http.StatusUnprocessableEntity},
 }
 
+// Status is the HTTP status of one of the service's kinds of error
+// (statusOf), and false for any other error: the web view (package bui)
+// answers with the same statuses as the API.
+func Status(err error) (int, bool) {
+	for _, k := range statusOf {
+		if errors.Is(err, k.kind) {
+			return k.status, true
+		}
+	}
+	return 0, false
+}
+
 func (s *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
-		for _, k := range statusOf {
-			if errors.Is(err, k.kind) {
-				writeError(w, &apiError{status: k.status, msg: err.Error()})
-				return
-			}
+		if status, ok := Status(err); ok {
+			writeError(w, &apiError{status: status, msg: err.Error()})
+			return
 		}
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}

@@ -67,6 +67,40 @@ func (b *browser) start(t *testing.T) context.Context {
 
 var shared browser
 
+// loggedOn are browser contexts logged on once for the whole package: a
+// log-on costs a full argon2id check (seconds under the race detector).
+type loggedOn struct {
+	mu    sync.Mutex
+	users map[string]context.Context
+}
+
+var sessions loggedOn
+
+// newTabAs opens a tab logged on as user (with password) on the server at
+// base, sharing one log-on per user with the package's other tests. Tests
+// that log out or change the session use newTab and their own log-on.
+func newTabAs(t *testing.T, base, user, password string) *tab {
+	t.Helper()
+	bctx := shared.start(t)
+	sessions.mu.Lock()
+	defer sessions.mu.Unlock()
+	if sessions.users == nil {
+		sessions.users = map[string]context.Context{}
+	}
+	key := base + " " + user
+	if ctx, ok := sessions.users[key]; ok {
+		return newTabIn(t, ctx, base)
+	}
+	ctx, _ := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext()) // closed with the browser
+	first := &tab{t: t, ctx: ctx, base: base}
+	first.logOn(user, password)
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || strings.Contains(loc, "/logon") {
+		t.Fatalf("log on as %s: still at %s (%v)", user, loc, err)
+	}
+	sessions.users[key] = ctx
+	return newTabIn(t, ctx, base)
+}
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
@@ -91,8 +125,14 @@ type tab struct {
 
 func newTab(t *testing.T, base string) *tab {
 	t.Helper()
-	bctx := shared.start(t)
-	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext()) // its own cookies
+	return newTabIn(t, shared.start(t), base, chromedp.WithNewBrowserContext()) // its own cookies
+}
+
+// newTabIn opens a tab under parent: with no option, in parent's browser
+// context (its cookies: its log-on).
+func newTabIn(t *testing.T, parent context.Context, base string, opts ...chromedp.ContextOption) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, opts...)
 	tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
 	tb := &tab{t: t, ctx: tctx, base: base}
 	t.Cleanup(func() {

@@ -18,8 +18,8 @@ import (
 // device and job pages by URL; then logs out.
 func TestBrowserOwnerSeesOwnDevices(t *testing.T) {
 	w := testWorld(t)
-	tb := newTab(t, w.base)
-	tb.logOn("alice", alicePassword)
+	tb := newTabAs(t, w.base, "alice", alicePassword)
+	tb.open("/")
 	rows := eval[[]string](tb, `Array.from(document.querySelectorAll('#devices tbody th a')).map(a => a.textContent)`)
 	if len(rows) != 8 {
 		t.Fatalf("alice sees %d devices %v, want her 6 homes and 2 sheds", len(rows), rows)
@@ -59,7 +59,16 @@ func TestBrowserOwnerSeesOwnDevices(t *testing.T) {
 			}
 		})
 	}
-	tb.open("/")
+}
+
+// TestBrowserLogOut: after log-out the pages send the person to log on.
+func TestBrowserLogOut(t *testing.T) {
+	w := testWorld(t)
+	tb := newTab(t, w.base)
+	tb.logOn("bob", bobPassword)
+	if rows := eval[[]string](tb, `Array.from(document.querySelectorAll('#devices tbody th a')).map(a => a.textContent)`); len(rows) != 2 {
+		t.Fatalf("bob sees %v, want his 2 homes", rows)
+	}
 	tb.do("log out", chromedp.Click(chromedp.CSS("form.who button")), chromedp.WaitVisible(chromedp.CSS("#logon-message")))
 	tb.open("/")
 	if loc, _ := chromedp.Run(tb.ctx, chromedp.Location()); !strings.Contains(loc, "/logon") {
@@ -78,8 +87,7 @@ func TestBrowserCSRF(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = ss.CancelJob(context.Background(), j.ID) })
-	tb := newTab(t, w.base)
-	tb.logOn("alice", alicePassword)
+	tb := newTabAs(t, w.base, "alice", alicePassword)
 	tb.open("/jobs/" + j.ID)
 	tb.do("post the cancel form without its token",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#live form input[name=csrf]').remove()`),
@@ -102,8 +110,7 @@ func TestBrowserCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := newTab(t, w.base)
-	tb.logOn("alice", alicePassword)
+	tb := newTabAs(t, w.base, "alice", alicePassword)
 	tb.open("/jobs")
 	if !strings.Contains(tb.text("#running-"+j.ID), "Cancel job "+j.ID) {
 		t.Fatalf("the jobs page does not list %s as running with a Cancel", j.ID)
@@ -123,8 +130,7 @@ func TestBrowserCancel(t *testing.T) {
 // hold what the oracle expects.
 func TestBrowserRestoreWizard(t *testing.T) {
 	w := testWorld(t)
-	tb := newTab(t, w.base)
-	tb.logOn("alice", alicePassword)
+	tb := newTabAs(t, w.base, "alice", alicePassword)
 	tb.open("/restore")
 	tb.do("step 1: the device group",
 		chromedp.SetValue(chromedp.CSS("#group"), "new-homes"),
@@ -172,17 +178,15 @@ func TestBrowserRestoreWizard(t *testing.T) {
 // address is throttled after too many.
 func TestBrowserWrongPassword(t *testing.T) {
 	w := testWorld(t)
-	th := throttledUI(t, w, 3)
+	th := throttledUI(t, w, 1)
 	tb := newTab(t, th)
-	for i := 0; i < 3; i++ {
-		tb.logOn("alice", "not-her-password")
-		if msg := tb.text("#logon-message"); !strings.Contains(msg, "Wrong user name or password") {
-			t.Fatalf("try %d: message %q", i+1, msg)
-		}
+	tb.logOn("alice", "not-her-password")
+	if msg := tb.text("#logon-message"); !strings.Contains(msg, "Wrong user name or password") {
+		t.Fatalf("a wrong password: message %q", msg)
 	}
 	tb.logOn("alice", alicePassword) // even the right one, while throttled
 	if msg := tb.text("#logon-message"); !strings.Contains(msg, "Too many failed log-ons") {
-		t.Fatalf("after 3 failures: %q, want the throttle's message", msg)
+		t.Fatalf("after a failure with an allowance of one: %q, want the throttle's message", msg)
 	}
 }
 
@@ -190,8 +194,7 @@ func TestBrowserWrongPassword(t *testing.T) {
 // a twin, sees the evidence, and certifies it.
 func TestBrowserCertification(t *testing.T) {
 	w := testWorld(t)
-	tb := newTab(t, w.base)
-	tb.logOn("alice", alicePassword)
+	tb := newTabAs(t, w.base, "alice", alicePassword)
 	tb.open("/certification?state=unknown")
 	tb.do("open a home's backup", chromedp.Click(chromedp.CSS(`#certs tbody a[href^="/certification/backup"]`)), chromedp.WaitVisible(chromedp.CSS("#test-restore")))
 	tb.do("test restore", chromedp.Click(chromedp.CSS("#test-restore")), chromedp.WaitVisible(chromedp.CSS("#evidence")))
@@ -207,8 +210,7 @@ func TestBrowserCertification(t *testing.T) {
 // and offers the CSV.
 func TestBrowserStatistics(t *testing.T) {
 	w := testWorld(t)
-	tb := newTab(t, w.base)
-	tb.logOn("alice", alicePassword)
+	tb := newTabAs(t, w.base, "alice", alicePassword)
 	tb.open("/stats?days=7")
 	if n := eval[int](tb, `document.querySelectorAll('main svg.chart').length`); n != 3 {
 		t.Fatalf("%d charts, want 3 (success rate, volume, restore durations)", n)
@@ -223,5 +225,37 @@ func TestBrowserStatistics(t *testing.T) {
 	}
 	if !strings.HasPrefix(head, "day,backup_attempts") {
 		t.Fatalf("the CSV starts %q", head)
+	}
+}
+
+// maxPageBytes is the most a page may weigh before images: its HTML, CSS
+// and scripts.
+const maxPageBytes = 150 << 10
+
+// TestBrowserPageWeight: no page weighs over 150 KB before images.
+func TestBrowserPageWeight(t *testing.T) {
+	w := testWorld(t)
+	jobs, err := w.as(t, "alice").Jobs(context.Background())
+	if err != nil || len(jobs) == 0 {
+		t.Fatalf("alice's jobs: %v %v", jobs, err)
+	}
+	pages := map[string][]string{
+		"alice": {"/", "/?sort=backup&dir=desc", "/jobs", "/jobs/" + jobs[0].ID, "/devices/home01-climate", "/restore", "/restore?group=new-homes",
+			"/stats?days=7", "/stats?days=30", "/stats?days=365", "/certification", "/settings"},
+		"admin": {"/", "/admin", "/settings"},
+	}
+	passwords := map[string]string{"alice": alicePassword, "admin": adminPassword}
+	for user, paths := range pages {
+		tb := newTabAs(t, w.base, user, passwords[user])
+		for _, p := range paths {
+			t.Run(user+" "+p, func(t *testing.T) {
+				tb.open(p)
+				n := eval[int](tb, `performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).reduce((s, e) => s + e.decodedBodySize, 0)`)
+				if n == 0 || n > maxPageBytes {
+					t.Fatalf("%s weighs %d bytes with its CSS and script, want at most %d", p, n, maxPageBytes)
+				}
+				t.Logf("%s: %d bytes", p, n)
+			})
+		}
 	}
 }

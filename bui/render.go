@@ -3,7 +3,6 @@ package bui
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetvault/fleetvault/api"
 	"github.com/fleetvault/fleetvault/service"
 )
 
@@ -128,22 +128,11 @@ func (u *UI) fail(rq *request, err error) {
 	u.errorPage(rq.w, rq.r, rq.sess, status, capitalize(msg)+".")
 }
 
-// statusOf maps the service's kinds of error to HTTP statuses.
+// statusOf maps the service's kinds of error to the API's statuses
+// (api.Status); anything else is 500.
 func statusOf(err error) int {
-	for _, k := range []struct {
-		kind   error
-		status int
-	}{
-		{service.ErrNotFound, http.StatusNotFound},
-		{service.ErrForbidden, http.StatusForbidden},
-		{service.ErrInvalid, http.StatusBadRequest},
-		{service.ErrConflict, http.StatusConflict},
-		{service.ErrUnprocessable, http.StatusUnprocessableEntity},
-		{service.ErrUnauthenticated, http.StatusUnauthorized},
-	} {
-		if errors.Is(err, k.kind) {
-			return k.status
-		}
+	if status, ok := api.Status(err); ok {
+		return status
 	}
 	return http.StatusInternalServerError
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/fleetvault/fleetvault/api"
 	"github.com/fleetvault/fleetvault/bui"
 	"github.com/fleetvault/fleetvault/httpguard"
+	"github.com/fleetvault/fleetvault/schedule"
 	"github.com/fleetvault/fleetvault/service"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"net"
@@ -110,8 +111,14 @@ func (s *Server) startHTTP(opts Options) error {
 	if opts.Events != nil {
 		events = opts.Events
 	}
+	// The service's clock: the certification clock when one was given, else
+	// the scheduler's (which stamps backups, so RPO ages agree with it).
+	now := s.now
+	if _, system := opts.Clock.(schedule.SystemClock); !system && opts.Clock != nil {
+		now = opts.Clock.Now
+	}
 	s.Service = service.New(service.Options{Catalog: s.Catalog, Engine: s.Engine, Tokens: s.api.tokens, OnJob: s.onJob, Logger: s.log,
-		Events: events, Channels: s.Notifications, Bench: bench{s}, Now: opts.Clock.Now, SchedulesChanged: s.reloadSchedules, OnRPO: s.api.metrics.rpo.set})
+		Events: events, Channels: s.Notifications, Bench: bench{s}, Now: now, SchedulesChanged: s.reloadSchedules, OnRPO: s.api.metrics.rpo.set})
 	a := s.api
 	th := opts.HTTPThrottle
 	th.Logger = s.log

@@ -186,7 +186,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 
 	failed := w.backup(t, "everyone", "nightly")
 	// alice's email and webhook, bob's and carol's webhooks, erin's email.
-	waitFor(t, 60*time.Second, "the notifications to arrive", func() bool {
+	notifytest.WaitFor(t, 60*time.Second, func() bool {
 		st := w.s.Notifications.Stats()
 		return st.Sent+st.Undeliverable >= 5 && st.Undeliverable >= 1
 	})
@@ -243,7 +243,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	})
 
 	done := w.backup(t, "healthy", "nightly")
-	waitFor(t, 30*time.Second, "two mails to erin", func() bool { s, _ := w.mailsTo(t, "erin@example.com"); return len(s) >= 2 })
+	notifytest.WaitFor(t, 30*time.Second, func() bool { s, _ := w.mailsTo(t, "erin@example.com"); return len(s) >= 2 })
 	t.Run("always", func(t *testing.T) {
 		subjects, bodies := w.mailsTo(t, "erin@example.com")
 		want := []string{wantSubject, "[Fleetvault] Job " + done.ID + " done: nightly"}

@@ -267,17 +267,24 @@ type certContext struct {
 }
 
 func (s *Service) certContext() (*certContext, error) {
-	cc := &certContext{policies: map[string]catalog.CertPolicy{}, devices: map[string]catalog.Device{}, latest: map[string]string{}, cat: s.cat}
+	devices := map[string]catalog.Device{}
+	err := s.cat.Devices(func(d catalog.Device) error { devices[d.ID] = d; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return s.certContextOf(devices)
+}
+
+// certContextOf is certContext over devices the caller has read already
+// (the overview: the caller's own), so the devices are not read twice.
+func (s *Service) certContextOf(devices map[string]catalog.Device) (*certContext, error) {
+	cc := &certContext{policies: map[string]catalog.CertPolicy{}, devices: devices, latest: map[string]string{}, cat: s.cat}
 	ps, _, err := s.cat.CertPolicies()
 	if err != nil {
 		return nil, fmt.Errorf("certification policies: %w", err)
 	}
 	for _, p := range ps {
 		cc.policies[p.Category] = p
-	}
-	err = s.cat.Devices(func(d catalog.Device) error { cc.devices[d.ID] = d; return nil })
-	if err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	if cc.records, err = s.cat.Certifications(); err != nil {
 		return nil, fmt.Errorf("certifications: %w", err)
@@ -340,11 +347,18 @@ func (cc *certContext) view(p catalog.Piece, rec catalog.Certification) apiclien
 		r := rec.RemindedAt
 		v.RemindedAt = &r
 	}
+	v.LapsesAt = cc.lapses(p, rec)
+	return v
+}
+
+// lapses is when rec, the certification of p, lapses under its device's
+// policy; nil when it does not.
+func (cc *certContext) lapses(p catalog.Piece, rec catalog.Certification) *time.Time {
 	if pol := cc.policy(p.Client); rec.State == catalog.CertCertified && pol.LapseDays > 0 && !rec.At.IsZero() {
 		l := lapseTime(rec, pol)
-		v.LapsesAt = &l
+		return &l
 	}
-	return v
+	return nil
 }
 
 // lapseTime is when a certified record lapses under pol.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/catalog"
 )
@@ -48,45 +50,36 @@ type DeviceProtection struct {
 
 // lastBackupScan is how many of a client's newest pieces are looked at to
 // find its newest backup past pre-restore snapshots and profiled documents.
-const lastBackupScan = 8
+const lastBackupScan = 4
 
 // Protection returns, for every device the caller may see (an owner: their
 // own), by id, whether it is protected and why: its last backup, its RPO
 // status (the schedules' rule, RPO), the certification of its last backup
 // (Certification's rule) and its last restore.
 func (ss *Session) Protection(ctx context.Context) ([]DeviceProtection, error) {
-	rpo, err := ss.rpoByDevice(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := ss.s.certContext()
-	if err != nil {
-		return nil, err
-	}
-	now := ss.s.now()
+	// The RPOs are read while the devices are (two cores, half the time).
+	var rpo map[string]apiclient.RPOStatus
+	g := new(errgroup.Group)
+	g.Go(func() (err error) { rpo, err = ss.s.rpoByDevice(); return err })
 	var out []DeviceProtection
-	err = ss.s.cat.Devices(func(d catalog.Device) error {
+	var last []catalog.Piece // each device's newest backup; zero ID: none
+	mine := map[string]catalog.Device{}
+	err := ss.s.cat.Devices(func(d catalog.Device) error {
 		if !ss.id.ownsDevice(d) {
 			return nil
 		}
+		mine[d.ID] = d
 		dp := DeviceProtection{Device: d.ID, Category: d.Category, Domain: d.Domain}
 		ps, err := ss.s.cat.Pieces(catalog.Query{Client: d.ID, Limit: lastBackupScan})
 		if err != nil {
 			return fmt.Errorf("backups of %s: %w", d.ID, err)
 		}
+		var lp catalog.Piece
 		for _, p := range ps {
 			if p.Type == catalog.TypeSettings {
-				dp.LastBackupID, dp.LastBackupTime, dp.BackupAge = p.ID, p.Time, now.Sub(p.Time)
-				v := cc.view(p, cc.record(p.ID))
-				dp.Cert = v.State
-				if v.LapsesAt != nil {
-					dp.CertLapses = *v.LapsesAt
-				}
+				lp = p
 				break
 			}
-		}
-		if r, ok := rpo[d.ID]; ok {
-			dp.RPO, dp.RPOState = time.Duration(r.RPOSeconds)*time.Second, r.State
 		}
 		rs, err := ss.s.cat.Restores(catalog.RestoreQuery{Device: d.ID, Limit: 1})
 		if err != nil {
@@ -95,30 +88,63 @@ func (ss *Session) Protection(ctx context.Context) ([]DeviceProtection, error) {
 		if len(rs) > 0 {
 			dp.LastRestore = &rs[0]
 		}
-		dp.judge()
-		out = append(out, dp)
+		out, last = append(out, dp), append(last, lp)
 		return nil
 	})
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("protection overview: %w", err)
+	}
+	cc, err := ss.s.certContextOf(mine)
+	if err != nil {
+		return nil, err
+	}
+	now := ss.s.now()
+	for i := range out {
+		dp, p := &out[i], last[i]
+		if p.ID != "" {
+			dp.LastBackupID, dp.LastBackupTime, dp.BackupAge = p.ID, p.Time, now.Sub(p.Time)
+			rec := cc.record(p.ID)
+			dp.Cert = rec.State
+			if l := cc.lapses(p, rec); l != nil {
+				dp.CertLapses = *l
+			}
+		}
+		if r, ok := rpo[dp.Device]; ok {
+			dp.RPO, dp.RPOState = time.Duration(r.RPOSeconds)*time.Second, r.State
+		}
+		dp.judge()
 	}
 	return out, nil
 }
 
-// rpoByDevice is each device's RPO status; for a device of several
-// schedules, the worst (missed, then unknown, then met; the smallest RPO
-// among equals).
-func (ss *Session) rpoByDevice(ctx context.Context) (map[string]apiclient.RPOStatus, error) {
-	all, err := ss.RPO(ctx, "")
+// rpoByDevice is the RPO status of every device of a schedule with an RPO
+// (the schedules' rule, rpoOf); for a device of several schedules, the
+// worst (missed, then unknown, then met; the smallest RPO among equals). It
+// is not filtered for a caller: Protection keeps the caller's devices only.
+func (s *Service) rpoByDevice() (map[string]apiclient.RPOStatus, error) {
+	scs, err := s.cat.Schedules()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the schedules: %w", err)
 	}
 	rank := map[string]int{apiclient.RPOMissed: 0, apiclient.RPOUnknown: 1, apiclient.RPOMet: 2}
-	out := make(map[string]apiclient.RPOStatus, len(all))
-	for _, r := range all {
-		cur, ok := out[r.Device]
-		if !ok || rank[r.State] < rank[cur.State] || (rank[r.State] == rank[cur.State] && r.RPOSeconds < cur.RPOSeconds) {
-			out[r.Device] = r
+	out := map[string]apiclient.RPOStatus{}
+	now := s.now()
+	for _, sc := range scs {
+		if sc.RPO <= 0 {
+			continue
+		}
+		st, err := s.rpoOf(sc, now)
+		if err != nil {
+			return nil, fmt.Errorf("RPO of schedule %s: %w", sc.Name, err)
+		}
+		for _, r := range st {
+			cur, ok := out[r.Device]
+			if !ok || rank[r.State] < rank[cur.State] || (rank[r.State] == rank[cur.State] && r.RPOSeconds < cur.RPOSeconds) {
+				out[r.Device] = r
+			}
 		}
 	}
 	return out, nil

@@ -179,12 +179,13 @@ func newCatalogPruneCommand(a *app) *cobra.Command {
 stored in the resource database, plus one given with --client or --group and
 --keep-* flags (which replaces a stored rule for the same client or group;
 --save stores it). With --dry-run it lists what would go and changes nothing.
-A device's newest certified backup is always kept (fleetvault certify), and
-listed with the reason.
 
 --group prunes that backup group only, as a schedule does after its backup:
 "catalog prune --dry-run --group B" shows what B's retention would remove
-now, the same decision as "schedule show NAME --prune-preview".`,
+now, the same decision as "schedule show NAME --prune-preview".
+
+A device's newest certified backup is always kept (fleetvault certify), and
+listed with the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keep, err := keepRule(cmd.Flags())

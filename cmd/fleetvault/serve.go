@@ -57,11 +57,15 @@ var serveKeys = []struct{ key, flag string }{
 func newServeCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve --mbr FILE [--http ADDR] [--mqtt ADDR] [--broker-url URL ...]",
-		Short: "Run the Fleetvault server: broker, transports, job engine and HTTP API",
+		Short: "Run the Fleetvault server: broker, transports, job engine, HTTP API and web view (BUI)",
 		Long: `serve runs an installation as one process: the catalog and resource database
 named by the MBR, the embedded MQTT broker (or a connection to an external one
 with --broker-url), the MQTT and CoAP transports, the group-restore engine and
-the HTTP API (docs/api.md) with Prometheus metrics on /metrics.
+the HTTP API (docs/api.md) with Prometheus metrics on /metrics, and on the
+same address under / the Backup User Interface (BUI): the data owners' web
+view, where a user of fleetvault user add logs on with their name and
+password (open http://127.0.0.1:8686/ with the default --http). BUI sessions
+live in memory: a restart of serve logs everyone out.
 
 It runs the backup schedules (fleetvault schedule): each schedule's backup,
 then its backup group's retention; runs missed while the server was down run
@@ -306,6 +310,7 @@ func runServe(ctx context.Context, a *app, opts server.Options) error {
 	}
 	if u := s.HTTPURL(); u != "" {
 		fmt.Fprintf(a.stdout, "  HTTP API:               %s/api/v1 (metrics on /metrics)\n", u)
+		fmt.Fprintf(a.stdout, "  Web view (BUI):         %s/ (log on as a user of fleetvault user add)\n", u)
 		if cert := s.HTTPCertFile(); cert != "" {
 			fmt.Fprintf(a.stdout, "  API certificate:        %s (clients: curl --cacert, fleetvault --cacert)\n", cert)
 		}
