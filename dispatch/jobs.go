@@ -126,7 +126,7 @@ func jobEvent(spec grouprestore.Spec, p grouprestore.Progress, outs []groupresto
 		}
 	}
 	e := notify.Event{ID: notify.NewID(), Kind: notify.JobCompleted, Time: now, Job: p.Job, Outcome: string(p.State),
-		Failed: failedDevs, Total: len(outs), Group: backupGroup(spec)}
+		Failed: failedDevs, Total: len(outs), Group: backupGroup(spec), Schedule: spec.Schedule}
 	failed := p.State == grouprestore.JobFailed || p.State == grouprestore.JobAborted || failedDevs > 0
 	if !failed {
 		return e, false

@@ -73,6 +73,11 @@ type Spec struct {
 	// when they appear; membership is read again every Rescan.
 	Continuous bool          `cbor:"cont,omitempty" json:"continuous,omitempty"`
 	Rescan     time.Duration `cbor:"rescan,omitempty" json:"rescan_ns,omitempty"`
+
+	// Schedule names the backup schedule that started the job; empty for a
+	// job a person started. The engine does not read it: it travels with
+	// the job to whoever reports the job's end (notifications).
+	Schedule string `cbor:"sched,omitempty" json:"schedule,omitempty"`
 }
 
 // JobRecord is a job's journal entry.

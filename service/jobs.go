@@ -69,19 +69,21 @@ func (ss *Session) StartJob(ctx context.Context, nj apiclient.NewJob) (apiclient
 	var out apiclient.Job
 	err := ss.audited("job.start", jobObjects(nj), func() error {
 		var err error
-		out, err = ss.startJob(ctx, nj)
+		out, err = ss.startJob(ctx, nj, "")
 		return err
 	})
 	return out, err
 }
 
 // startJob is StartJob without its audit entry, for an operation that
-// audits the job as part of itself (a schedule's run).
-func (ss *Session) startJob(ctx context.Context, nj apiclient.NewJob) (apiclient.Job, error) {
+// audits the job as part of itself (a schedule's run, which names itself in
+// schedule; "" for a person's job).
+func (ss *Session) startJob(ctx context.Context, nj apiclient.NewJob, schedule string) (apiclient.Job, error) {
 	spec, err := ss.checkJob(nj)
 	if err != nil {
 		return apiclient.Job{}, err
 	}
+	spec.Schedule = schedule
 	j, err := ss.s.eng.Start(ctx, spec)
 	if err != nil {
 		return apiclient.Job{}, jobError(err)

@@ -20,8 +20,9 @@ const outcomeError = "error"
 // SchedulerIdentity it backs up the schedule's device group into its
 // backup group, waits for the job, applies the backup group's retention
 // when the job is done, records the run on the schedule and checks the
-// RPOs. A failed or aborted job is told (notify.JobFailed) through the
-// event sink.
+// RPOs. The job's spec names the schedule (grouprestore.Spec.Schedule), so
+// whoever follows every job's end (Options.OnJob: the server's
+// notifications) tells people of a failed scheduled job once, naming it.
 func (s *Service) RunScheduled(ctx context.Context, r schedule.Run) (apiclient.ScheduleRun, error) {
 	sc, err := s.cat.Schedule(r.Schedule)
 	if err != nil {
@@ -51,7 +52,7 @@ func (ss *Session) runSchedule(ctx context.Context, sc catalog.Schedule, slot ti
 // backupAndPrune runs the backup job of sc, waits for it and, when it is
 // done, applies the backup group's retention; run says what happened.
 func (ss *Session) backupAndPrune(ctx context.Context, sc catalog.Schedule, run *apiclient.ScheduleRun) error {
-	job, err := ss.startJob(ctx, apiclient.NewJob{Kind: string(grouprestore.KindBackup), Source: sc.DeviceGroup, Target: sc.BackupGroup})
+	job, err := ss.startJob(ctx, apiclient.NewJob{Kind: string(grouprestore.KindBackup), Source: sc.DeviceGroup, Target: sc.BackupGroup}, sc.Name)
 	if err != nil {
 		run.Outcome, run.Detail = outcomeError, err.Error()
 		return err
@@ -70,9 +71,10 @@ func (ss *Session) backupAndPrune(ctx context.Context, sc catalog.Schedule, run 
 	}
 	switch p.State {
 	case grouprestore.JobFailed, grouprestore.JobAborted:
+		// People are told of the job's end by whoever follows every job
+		// (the server's onJob: notifications), with the schedule's name
+		// from the job's spec; telling them here too would tell them twice.
 		run.Detail = p.Reason
-		ss.s.emit(notify.Event{Kind: notify.JobFailed, Time: ss.s.now(), Job: job.ID, Outcome: string(p.State), Detail: p.Reason,
-			Failed: p.Total - p.Counts[grouprestore.BackedUp], Total: p.Total, Schedule: sc.Name, Group: sc.BackupGroup})
 		return nil
 	case grouprestore.JobDone:
 	default: // cancelled by a person: nothing to prune after
