@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,31 +18,8 @@ import (
 	"github.com/fleetvault/fleetvault/notify"
 	"github.com/fleetvault/fleetvault/schedule/scheduletest"
 	"github.com/fleetvault/fleetvault/service"
+	"github.com/fleetvault/fleetvault/service/servicetest"
 )
-
-// events records what the server's service emits.
-type events struct {
-	mu  sync.Mutex
-	all []notify.Event
-}
-
-func (e *events) Event(ev notify.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.all = append(e.all, ev)
-}
-
-func (e *events) of(kind notify.Kind) []notify.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []notify.Event
-	for _, ev := range e.all {
-		if ev.Kind == kind {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
 
 // certFleet: a model house's climate control (critical) and two homes'.
 const certFleet = `
@@ -80,7 +56,7 @@ groups:
 // count the states.
 func TestCertificationEndToEnd(t *testing.T) {
 	clock := scheduletest.NewClock(time.Now().UTC().Truncate(time.Second))
-	sink := &events{}
+	sink := &servicetest.Events{}
 	mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +142,7 @@ func TestCertificationEndToEnd(t *testing.T) {
 	for day := 1; day <= 5; day++ {
 		clock.Wake(t, 10*time.Second)
 		clock.WaitSleeping(t, 10*time.Second) // the sweep of that day is done
-		lapsed, reminded := sink.of(notify.CertificationLapsed), sink.of(notify.CertificationReminder)
+		lapsed, reminded := sink.Of(notify.CertificationLapsed), sink.Of(notify.CertificationReminder)
 		wantLapsed, wantReminded := 0, 0
 		if day >= 3 {
 			wantLapsed = 1
@@ -190,7 +166,7 @@ func TestCertificationEndToEnd(t *testing.T) {
 	if _, err := alice.Certify(ctx, ids["home1-climate"], apiclient.CertifyRequest{State: catalog.CertNotCertified, Note: "schedule lost"}); err != nil {
 		t.Fatal(err)
 	}
-	if nc := sink.of(notify.NotCertified); len(nc) != 1 || nc[0].Owner != "alice" || nc[0].By != "alice" || nc[0].Backup != ids["home1-climate"] {
+	if nc := sink.Of(notify.NotCertified); len(nc) != 1 || nc[0].Owner != "alice" || nc[0].By != "alice" || nc[0].Backup != ids["home1-climate"] {
 		t.Fatalf("not-certified events %+v", nc)
 	}
 	clock.Wake(t, 10*time.Second)

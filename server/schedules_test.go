@@ -23,6 +23,7 @@ import (
 	"github.com/fleetvault/fleetvault/notify"
 	"github.com/fleetvault/fleetvault/schedule/scheduletest"
 	"github.com/fleetvault/fleetvault/service"
+	"github.com/fleetvault/fleetvault/service/servicetest"
 )
 
 // t0 is where the scheduler tests' clock starts: a Monday, midnight UTC.
@@ -40,7 +41,7 @@ type schedWorld struct {
 	mbr    string
 	addr   string // the embedded broker's address, the same across restarts
 	clk    *scheduletest.Clock
-	events *eventLog
+	events *servicetest.Events
 	rpo    time.Duration // Options.RPOInterval
 	s      *Server
 	devs   map[string]*schedDevice
@@ -65,32 +66,6 @@ func (d *schedDevice) Settings(ctx context.Context) (agent.Settings, error) {
 	return d.MemDevice.Settings(ctx)
 }
 
-// eventLog is an EventSink that keeps what it is told.
-type eventLog struct {
-	mu sync.Mutex
-	ev []notify.Event
-}
-
-var _ service.EventSink = (*eventLog)(nil)
-
-func (l *eventLog) Event(e notify.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ev = append(l.ev, e)
-}
-
-func (l *eventLog) of(kind notify.Kind) []notify.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []notify.Event
-	for _, e := range l.ev {
-		if e.Kind == kind {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func newSchedWorld(t *testing.T, devices []string, rpoInterval time.Duration) *schedWorld {
 	t.Helper()
 	mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{})
@@ -103,7 +78,7 @@ func newSchedWorld(t *testing.T, devices []string, rpoInterval time.Duration) *s
 	}
 	addr := l.Addr().String()
 	l.Close()
-	w := &schedWorld{t: t, mbr: mbr, addr: addr, clk: scheduletest.NewClock(t0), events: &eventLog{}, rpo: rpoInterval, devs: map[string]*schedDevice{}}
+	w := &schedWorld{t: t, mbr: mbr, addr: addr, clk: scheduletest.NewClock(t0), events: &servicetest.Events{}, rpo: rpoInterval, devs: map[string]*schedDevice{}}
 	w.start()
 	t.Cleanup(func() { w.s.Close() })
 	w.pw = provision(t, w.s, "homes", devices)
@@ -387,11 +362,11 @@ func TestScheduledRPO(t *testing.T) {
 
 	w.offline("home2")
 	w.until(t0.Add(2*time.Hour + 30*time.Minute)) // home2 failed at 02:00; 90 minutes not yet passed
-	if st := states(); st["home2"] != apiclient.RPOMet || len(w.events.of(notify.RPOMissed)) != 0 {
-		t.Fatalf("at 02:30: %v, %d RPO events", st, len(w.events.of(notify.RPOMissed)))
+	if st := states(); st["home2"] != apiclient.RPOMet || len(w.events.Of(notify.RPOMissed)) != 0 {
+		t.Fatalf("at 02:30: %v, %d RPO events", st, len(w.events.Of(notify.RPOMissed)))
 	}
 	w.until(t0.Add(3*time.Hour + 30*time.Minute)) // missed since 02:45 (checked every 15 minutes), failed again at 03:00
-	missed := w.events.of(notify.RPOMissed)
+	missed := w.events.Of(notify.RPOMissed)
 	if st := states(); st["home2"] != apiclient.RPOMissed || st["home1"] != apiclient.RPOMet {
 		t.Fatalf("at 03:30: %v", st)
 	}
@@ -411,7 +386,7 @@ func TestScheduledRPO(t *testing.T) {
 	if st := states(); st["home2"] != apiclient.RPOMet || rpoDevices("met") != 2 || rpoDevices("missed") != 0 {
 		t.Fatalf("after home2 is back: %v, metrics %v met %v missed", st, rpoDevices("met"), rpoDevices("missed"))
 	}
-	if n := len(w.events.of(notify.RPOMissed)); n != 1 {
+	if n := len(w.events.Of(notify.RPOMissed)); n != 1 {
 		t.Fatalf("%d RPOMissed events, want still 1", n)
 	}
 }

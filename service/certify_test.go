@@ -3,36 +3,15 @@ package service
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/catalog"
 	"github.com/fleetvault/fleetvault/notify"
+	"github.com/fleetvault/fleetvault/service/servicetest"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
-
-// recordingSink keeps every event, for tests.
-type recordingSink struct {
-	mu     sync.Mutex
-	events []notify.Event
-}
-
-func (r *recordingSink) Event(e notify.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-// take returns the events so far and forgets them.
-func (r *recordingSink) take() []notify.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.events
-	r.events = nil
-	return out
-}
 
 // certWorld is an installation with three devices: crit1 (critical) and
 // plain1 (non-critical) of alice, bob1 of bob, each with one backup at t0
@@ -40,7 +19,7 @@ func (r *recordingSink) take() []notify.Event {
 type certWorld struct {
 	cat    *catalog.Catalog
 	now    time.Time
-	sink   *recordingSink
+	sink   *servicetest.Events
 	pieces map[string]catalog.Piece // by device
 }
 
@@ -57,7 +36,7 @@ func newCertWorld(t *testing.T) *certWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	w := &certWorld{cat: c, now: certT0, sink: &recordingSink{}, pieces: map[string]catalog.Piece{}}
+	w := &certWorld{cat: c, now: certT0, sink: &servicetest.Events{}, pieces: map[string]catalog.Piece{}}
 	ctx := context.Background()
 	for _, u := range []catalog.User{{Name: "alice", Role: RoleOwner}, {Name: "bob", Role: RoleOwner}, {Name: "oscar", Role: RoleOperator}} {
 		if err := c.CreateUser(u); err != nil {
@@ -124,7 +103,7 @@ func TestCertificationLifecycle(t *testing.T) {
 	if c.State != catalog.CertCertified || c.By != "alice" || c.LapsesAt == nil || !c.LapsesAt.Equal(w.now.Add(10*24*time.Hour)) {
 		t.Fatalf("certified: %+v", c)
 	}
-	if ev := w.sink.take(); len(ev) != 0 {
+	if ev := w.sink.Take(); len(ev) != 0 {
 		t.Fatalf("certifying emitted %v", ev)
 	}
 
@@ -144,7 +123,7 @@ func TestCertificationLifecycle(t *testing.T) {
 				t.Fatalf("hour %d: a second sweep at the same time did %+v", h, rep)
 			}
 		}
-		for _, e := range w.sink.take() {
+		for _, e := range w.sink.Take() {
 			if counts[e.Device] == nil {
 				counts[e.Device] = map[notify.Kind]int{}
 			}
@@ -192,7 +171,7 @@ func TestCertificationLifecycle(t *testing.T) {
 	if _, err := admin.Certify(ctx, plain.ID, apiclient.CertifyRequest{State: catalog.CertNotCertified, Note: "fan setting lost"}); err != nil {
 		t.Fatal(err)
 	}
-	ev := w.sink.take()
+	ev := w.sink.Take()
 	if len(ev) != 1 || ev[0].Kind != notify.NotCertified || ev[0].Owner != "alice" || ev[0].By != "root" || ev[0].Note != "fan setting lost" || ev[0].Backup != plain.ID {
 		t.Fatalf("not-certified events: %+v", ev)
 	}
