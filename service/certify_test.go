@@ -8,6 +8,7 @@ import (
 
 	"github.com/fleetvault/fleetvault/apiclient"
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/catalogtest"
 	"github.com/fleetvault/fleetvault/notify"
 	"github.com/fleetvault/fleetvault/service/servicetest"
 	"github.com/fleetvault/fleetvault/tagmatch"
@@ -27,15 +28,7 @@ var certT0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 
 func newCertWorld(t *testing.T) *certWorld {
 	t.Helper()
-	mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := catalog.Open(mbr, catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := catalogtest.New(t)
 	w := &certWorld{cat: c, now: certT0, sink: &servicetest.Events{}, pieces: map[string]catalog.Piece{}}
 	ctx := context.Background()
 	for _, u := range []catalog.User{{Name: "alice", Role: RoleOwner}, {Name: "bob", Role: RoleOwner}, {Name: "oscar", Role: RoleOperator}} {
