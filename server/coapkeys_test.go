@@ -14,6 +14,7 @@ import (
 	"github.com/fleetvault/fleetvault/agent"
 	"github.com/fleetvault/fleetvault/agent/coap"
 	"github.com/fleetvault/fleetvault/catalog"
+	"github.com/fleetvault/fleetvault/catalog/catalogtest"
 	"github.com/fleetvault/fleetvault/identifiers"
 	"github.com/fleetvault/fleetvault/tagmatch"
 )
@@ -50,7 +51,7 @@ func TestImportCoAPKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := openTestCatalog(t)
+			c := catalogtest.New(t)
 			if err := c.PutDevices(context.Background(), devs); err != nil {
 				t.Fatal(err)
 			}
@@ -63,20 +64,6 @@ func TestImportCoAPKeys(t *testing.T) {
 			}
 		})
 	}
-}
-
-func openTestCatalog(t *testing.T) *catalog.Catalog {
-	t.Helper()
-	mbr, err := catalog.Init(t.TempDir(), catalog.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := catalog.Open(mbr, catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // thermo is a device for the server's CoAP tests.
